@@ -1,0 +1,30 @@
+//! modelgate core: the canonical registry model, its commands, the one policy and the one error
+//! type. No IO: the store implements [`Registry`], dialects call it.
+
+pub mod audit;
+pub mod endpoint;
+pub mod error;
+pub mod fields;
+pub mod identity;
+pub mod model;
+pub mod policy;
+pub mod provider;
+pub mod query;
+pub mod registry;
+
+pub use audit::AuditEvent;
+pub use endpoint::{Endpoint, NewEndpoint, UserDefault};
+pub use error::{Denied, DomainError, DomainResult, Entity, FieldError, Subject, Violation};
+pub use fields::{Field, FieldSet, MapChange, ModelChange, ProviderRefInput};
+pub use identity::{Actor, ApiKey, Ctx, Group, Org, Role, User};
+pub use model::{
+    Grant, JsonMap, MAX_KEY_LEN, Model, ModelFields, ModelRef, ModelView, Permission, Pricing,
+    PrincipalKind, Rights, SealedSecret, Sealer, Secret, Source,
+};
+pub use policy::Action;
+pub use provider::{NewProvider, Provider, ProviderChange, ProviderRef};
+pub use query::{Column, Condition, ModelQuery, Op, Page, PageRequest, Sort, Target, Value};
+pub use registry::{
+    Bootstrapped, CatalogModel, CatalogSync, IssuedKey, ModelUpdate, NewGroup, NewModel, NewUser,
+    Registry, UpsertModel, Upserted, UserChange,
+};

@@ -1,0 +1,140 @@
+//! Model queries: filters, sorting and paging, independent of any wire format or SQL.
+
+use chrono::{DateTime, Utc};
+
+use crate::model::Source;
+
+/// A model column that can be filtered and sorted on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Column {
+    Seq,
+    Key,
+    DisplayName,
+    Description,
+    Provider,
+    ProviderRef,
+    BaseModel,
+    Category,
+    BaseUrl,
+    OwnerId,
+    Source,
+    IsActive,
+    Public,
+    InputCost,
+    OutputCost,
+    CacheHitInputCost,
+    CacheCreationInputCost,
+    ContextWindow,
+    Dimension,
+    CreatedAt,
+    UpdatedAt,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    Eq,
+    Ne,
+    Gt,
+    Gte,
+    Lt,
+    Lte,
+    /// Case-insensitive substring.
+    IContains,
+    /// Case-insensitive prefix.
+    IStartsWith,
+    /// Case-insensitive suffix.
+    IEndsWith,
+    /// Equal to one of a list.
+    In,
+    NotIn,
+    /// `IsNull` with `Bool(true)` matches missing values, with `Bool(false)` present ones.
+    IsNull,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    Text(String),
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    Time(DateTime<Utc>),
+    List(Vec<Value>),
+}
+
+/// What to match on: a column, a tag of the model, or a capability set to `true`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Target {
+    Column(Column),
+    /// Whether `tags` holds this tag (exact match). Only `Eq`/`Ne` apply.
+    Tag(String),
+    /// Whether the capability with this name is `true`. Only `Eq` with a `Bool` applies.
+    Capability(String),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Condition {
+    pub target: Target,
+    pub op: Op,
+    pub value: Value,
+}
+
+impl Condition {
+    pub fn column(column: Column, op: Op, value: Value) -> Self {
+        Self { target: Target::Column(column), op, value }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Sort {
+    pub column: Column,
+    pub descending: bool,
+}
+
+impl Sort {
+    pub fn asc(column: Column) -> Self {
+        Self { column, descending: false }
+    }
+
+    pub fn desc(column: Column) -> Self {
+        Self { column, descending: true }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PageRequest {
+    pub offset: i64,
+    pub limit: i64,
+}
+
+/// Which models to list. Only models the caller may read are ever returned.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ModelQuery {
+    /// All conditions must hold.
+    pub conditions: Vec<Condition>,
+    /// Case-insensitive substring over key, display name and description.
+    pub text: Option<String>,
+    /// `None`: custom and built-in models.
+    pub source: Option<Source>,
+    /// Applied in order; ties are always broken by `seq` so paging is stable.
+    pub sort: Vec<Sort>,
+    /// `None`: every match.
+    pub page: Option<PageRequest>,
+}
+
+impl ModelQuery {
+    pub fn custom_only() -> Self {
+        Self { source: Some(Source::Custom), ..Self::default() }
+    }
+
+    pub fn filter(mut self, condition: Condition) -> Self {
+        self.conditions.push(condition);
+        self
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Matches over all pages.
+    pub total: i64,
+}

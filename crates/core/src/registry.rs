@@ -1,0 +1,224 @@
+//! The registry contract: every operation a dialect or the admin API can ask for.
+//!
+//! Implemented by the store. Every operation authorizes through [`crate::policy`] and every
+//! change runs in one transaction that locks what it changes, bumps `version` and `updated_at`
+//! and appends an audit row. Methods block: call them from a blocking pool.
+
+use uuid::Uuid;
+
+use crate::audit::AuditEvent;
+use crate::endpoint::{Endpoint, NewEndpoint, UserDefault};
+use crate::error::DomainResult;
+use crate::fields::{FieldSet, ModelChange};
+use crate::identity::{Actor, ApiKey, Ctx, Group, Org, Role, User};
+use crate::model::{ModelRef, ModelView, SealedSecret, Secret};
+use crate::provider::{NewProvider, Provider, ProviderChange, ProviderRef};
+use crate::query::{ModelQuery, Page};
+
+/// A model to create in the caller's org, owned by the caller.
+#[derive(Clone, Debug)]
+pub struct NewModel {
+    pub key: String,
+    pub change: ModelChange,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct ModelUpdate {
+    /// New key (must be free in the org).
+    pub rename: Option<String>,
+    /// `Some(view)`: a full replace of that view — fields of the view the change leaves unset
+    /// are reset, and the change may set nothing outside it. `None`: a partial change.
+    pub replace: Option<FieldSet>,
+    pub change: ModelChange,
+    /// Refuse with [`crate::DomainError::VersionMismatch`] unless the model is at this version.
+    pub expected_version: Option<i64>,
+}
+
+impl ModelUpdate {
+    pub fn patch(change: ModelChange) -> Self {
+        Self { change, ..Self::default() }
+    }
+
+    pub fn replace(view: FieldSet, change: ModelChange) -> Self {
+        Self { replace: Some(view), change, ..Self::default() }
+    }
+}
+
+/// One model of an import or upsert: created when its key is free, else its view replaced.
+#[derive(Clone, Debug)]
+pub struct UpsertModel {
+    pub key: String,
+    /// The view replaced when the model exists (see [`ModelUpdate::replace`]); `None` patches.
+    pub replace: Option<FieldSet>,
+    pub change: ModelChange,
+}
+
+/// The result of an upsert.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Upserted {
+    pub view: ModelView,
+    pub created: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct NewUser {
+    /// Chosen id; a uuid is generated when absent.
+    pub id: Option<String>,
+    /// The org to create the user in; the caller's org when absent.
+    pub org_id: Option<String>,
+    pub name: String,
+    pub email: Option<String>,
+    pub role: Role,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct UserChange {
+    pub name: Option<String>,
+    pub email: Option<Option<String>>,
+    pub role: Option<Role>,
+}
+
+#[derive(Clone, Debug)]
+pub struct NewGroup {
+    /// Chosen id (unique in the org); a uuid is generated when absent.
+    pub id: Option<String>,
+    pub name: String,
+    pub description: Option<String>,
+    pub member_ids: Vec<String>,
+}
+
+/// A freshly issued API key: the only time its plaintext exists.
+#[derive(Debug)]
+pub struct IssuedKey {
+    pub key: ApiKey,
+    pub plaintext: Secret,
+}
+
+/// What start-up bootstrap created, when there was nothing yet.
+#[derive(Debug)]
+pub struct Bootstrapped {
+    pub org: Org,
+    pub admin: User,
+    pub key: IssuedKey,
+}
+
+/// A model of the built-in catalog.
+#[derive(Clone, Debug)]
+pub struct CatalogModel {
+    pub key: String,
+    pub change: ModelChange,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CatalogSync {
+    pub created: usize,
+    pub updated: usize,
+    pub removed: usize,
+    pub unchanged: usize,
+}
+
+pub trait Registry: Send + Sync + 'static {
+    // ---- health and start-up ----
+
+    /// Succeeds when the database answers.
+    fn ping(&self) -> DomainResult<()>;
+
+    /// Creates org `default`, an admin user and its API key when no user exists yet. With
+    /// `admin_key` the key has that plaintext. Returns `None` when users already exist.
+    fn bootstrap(&self, admin_key: Option<Secret>) -> DomainResult<Option<Bootstrapped>>;
+
+    /// Makes the built-in models match `models`: creates, updates and removes.
+    fn sync_catalog(&self, models: Vec<CatalogModel>) -> DomainResult<CatalogSync>;
+
+    // ---- identity ----
+
+    /// The caller behind a plaintext API key, or `None` for an unknown or revoked key.
+    fn authenticate(&self, api_key: &str) -> DomainResult<Option<Actor>>;
+
+    fn create_org(&self, ctx: &Ctx, id: Option<String>, name: String) -> DomainResult<Org>;
+    fn list_orgs(&self, ctx: &Ctx) -> DomainResult<Vec<Org>>;
+    fn get_org(&self, ctx: &Ctx, id: &str) -> DomainResult<Org>;
+
+    fn create_user(&self, ctx: &Ctx, user: NewUser) -> DomainResult<User>;
+    fn list_users(&self, ctx: &Ctx) -> DomainResult<Vec<User>>;
+    fn get_user(&self, ctx: &Ctx, id: &str) -> DomainResult<User>;
+    fn update_user(&self, ctx: &Ctx, id: &str, change: UserChange) -> DomainResult<User>;
+    fn delete_user(&self, ctx: &Ctx, id: &str) -> DomainResult<()>;
+
+    fn create_group(&self, ctx: &Ctx, group: NewGroup) -> DomainResult<Group>;
+    fn list_groups(&self, ctx: &Ctx) -> DomainResult<Vec<Group>>;
+    fn get_group(&self, ctx: &Ctx, id: &str) -> DomainResult<Group>;
+    fn delete_group(&self, ctx: &Ctx, id: &str) -> DomainResult<()>;
+    /// Replaces the members of a group.
+    fn set_group_members(&self, ctx: &Ctx, id: &str, user_ids: Vec<String>) -> DomainResult<Group>;
+
+    /// Issues a key for `user_id` (the caller when `None`): admins for anyone in the org, others
+    /// for themselves.
+    fn create_api_key(
+        &self,
+        ctx: &Ctx,
+        user_id: Option<String>,
+        name: String,
+    ) -> DomainResult<IssuedKey>;
+    /// The caller's keys; admins see every key of the org.
+    fn list_api_keys(&self, ctx: &Ctx) -> DomainResult<Vec<ApiKey>>;
+    /// Revokes at once: the next request with that key is refused.
+    fn revoke_api_key(&self, ctx: &Ctx, id: &str) -> DomainResult<ApiKey>;
+
+    // ---- models ----
+
+    fn create_model(&self, ctx: &Ctx, model: NewModel) -> DomainResult<ModelView>;
+    fn get_model(&self, ctx: &Ctx, model: &ModelRef) -> DomainResult<ModelView>;
+    fn update_model(
+        &self,
+        ctx: &Ctx,
+        model: &ModelRef,
+        update: ModelUpdate,
+    ) -> DomainResult<ModelView>;
+    /// Flips `is_active`.
+    fn toggle_model(&self, ctx: &Ctx, model: &ModelRef) -> DomainResult<ModelView>;
+    /// Deletes the model and the endpoints that serve it. Returns the model as it was.
+    fn delete_model(&self, ctx: &Ctx, model: &ModelRef) -> DomainResult<ModelView>;
+    fn list_models(&self, ctx: &Ctx, query: &ModelQuery) -> DomainResult<Page<ModelView>>;
+    fn upsert_model(&self, ctx: &Ctx, model: UpsertModel) -> DomainResult<Upserted>;
+    /// Upserts every model in one transaction: all or nothing.
+    fn import_models(&self, ctx: &Ctx, models: Vec<UpsertModel>) -> DomainResult<Vec<Upserted>>;
+    /// Every change of a model, oldest first.
+    fn model_history(&self, ctx: &Ctx, uuid: Uuid) -> DomainResult<Vec<AuditEvent>>;
+    /// Whether a stored secret equals `candidate` (without ever returning the secret).
+    fn secret_equals(&self, sealed: &SealedSecret, candidate: &str) -> DomainResult<bool>;
+
+    // ---- custom providers ----
+
+    fn create_provider(&self, ctx: &Ctx, provider: NewProvider) -> DomainResult<Provider>;
+    fn get_provider(&self, ctx: &Ctx, provider: &ProviderRef) -> DomainResult<Provider>;
+    fn list_providers(&self, ctx: &Ctx) -> DomainResult<Vec<Provider>>;
+    fn update_provider(
+        &self,
+        ctx: &Ctx,
+        provider: &ProviderRef,
+        change: ProviderChange,
+    ) -> DomainResult<Provider>;
+    fn delete_provider(&self, ctx: &Ctx, provider: &ProviderRef) -> DomainResult<Provider>;
+
+    // ---- endpoints ----
+
+    fn create_endpoint(&self, ctx: &Ctx, endpoint: NewEndpoint) -> DomainResult<Endpoint>;
+    fn get_endpoint(&self, ctx: &Ctx, slug: &str) -> DomainResult<Endpoint>;
+    /// Every endpoint of the org, oldest first.
+    fn list_endpoints(&self, ctx: &Ctx) -> DomainResult<Vec<Endpoint>>;
+    fn delete_endpoint(&self, ctx: &Ctx, slug: &str) -> DomainResult<Endpoint>;
+
+    // ---- per-user defaults ----
+
+    /// Sets the caller's default model for `config_type` (needs read access to the model).
+    fn set_user_default(
+        &self,
+        ctx: &Ctx,
+        config_type: &str,
+        model: &ModelRef,
+    ) -> DomainResult<UserDefault>;
+    /// The caller's defaults whose models it can still read.
+    fn list_user_defaults(&self, ctx: &Ctx) -> DomainResult<Vec<UserDefault>>;
+    fn delete_user_default(&self, ctx: &Ctx, config_type: &str) -> DomainResult<()>;
+}
