@@ -143,7 +143,7 @@ pub enum MapChange {
 }
 
 impl MapChange {
-    fn apply(self, current: Option<JsonMap>) -> Option<JsonMap> {
+    pub fn apply(self, current: Option<JsonMap>) -> Option<JsonMap> {
         match self {
             MapChange::Set(value) => value,
             MapChange::Merge(patch) => {

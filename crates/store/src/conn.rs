@@ -1,0 +1,184 @@
+//! One connection type over Postgres and SQLite, its pool, migrations and write transactions.
+
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::prelude::*;
+use diesel::r2d2::R2D2Connection;
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+use crate::error::{StoreError, StoreResult};
+use crate::schema::models;
+
+const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/postgres");
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
+
+/// Runs `$body` on the backend's own connection, for statements the multi-backend cannot
+/// express (multi-row inserts).
+#[macro_export]
+macro_rules! on_inner {
+    ($conn:expr, |$c:ident| $body:expr) => {
+        match $conn {
+            $crate::conn::DbConn::Pg($c) => $body,
+            $crate::conn::DbConn::Sqlite($c) => $body,
+        }
+    };
+}
+
+#[derive(diesel::MultiConnection)]
+pub enum DbConn {
+    Pg(PgConnection),
+    Sqlite(SqliteConnection),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+impl Backend {
+    /// `postgres://` and `postgresql://` select Postgres; anything else is an SQLite path.
+    pub fn of_url(url: &str) -> Self {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else {
+            Backend::Sqlite
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Postgres => "postgres",
+            Backend::Sqlite => "sqlite",
+        }
+    }
+}
+
+/// The file path of an SQLite URL (`sqlite://path`, `sqlite:path` or a bare path).
+pub fn sqlite_path(url: &str) -> &str {
+    url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url)
+}
+
+/// Opens connections by URL scheme, with per-connection SQLite settings.
+#[derive(Debug)]
+pub struct Manager {
+    url: String,
+    backend: Backend,
+}
+
+impl Manager {
+    pub fn new(url: &str) -> Self {
+        Self { url: url.to_owned(), backend: Backend::of_url(url) }
+    }
+}
+
+// Foreign keys are off by default in SQLite; WAL lets readers run beside the one writer; the
+// busy timeout makes a second process (the CLI beside a running server) wait instead of failing.
+const SQLITE_SETUP: &str = "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 15000; \
+     PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;";
+
+impl r2d2::ManageConnection for Manager {
+    type Connection = DbConn;
+    type Error = diesel::r2d2::Error;
+
+    fn connect(&self) -> Result<DbConn, Self::Error> {
+        match self.backend {
+            Backend::Postgres => PgConnection::establish(&self.url)
+                .map(DbConn::Pg)
+                .map_err(diesel::r2d2::Error::ConnectionError),
+            Backend::Sqlite => {
+                let mut conn = SqliteConnection::establish(sqlite_path(&self.url))
+                    .map_err(diesel::r2d2::Error::ConnectionError)?;
+                conn.batch_execute(SQLITE_SETUP).map_err(diesel::r2d2::Error::QueryError)?;
+                Ok(DbConn::Sqlite(conn))
+            }
+        }
+    }
+
+    fn is_valid(&self, conn: &mut DbConn) -> Result<(), Self::Error> {
+        conn.ping().map_err(diesel::r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, conn: &mut DbConn) -> bool {
+        conn.is_broken()
+    }
+}
+
+pub type Pool = r2d2::Pool<Manager>;
+pub type PooledConn = r2d2::PooledConnection<Manager>;
+
+pub fn run_migrations(conn: &mut DbConn) -> StoreResult<usize> {
+    let applied = match conn {
+        DbConn::Pg(c) => c.run_pending_migrations(PG_MIGRATIONS).map(|v| v.len()),
+        DbConn::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
+    };
+    applied.map_err(|e| StoreError::Migration(e.to_string()))
+}
+
+/// Reverts every migration (tests and `modelgate migrate --down-all`).
+pub fn revert_all_migrations(conn: &mut DbConn) -> StoreResult<usize> {
+    let reverted = match conn {
+        DbConn::Pg(c) => c.revert_all_migrations(PG_MIGRATIONS).map(|v| v.len()),
+        DbConn::Sqlite(c) => c.revert_all_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
+    };
+    reverted.map_err(|e| StoreError::Migration(e.to_string()))
+}
+
+/// Runs `f` in a transaction that is ready to write. On SQLite it begins `IMMEDIATE`, taking the
+/// write lock up front: a deferred transaction that reads first and writes later fails with
+/// SQLITE_BUSY when another writer committed in between, instead of waiting.
+pub fn write_tx<T, E>(
+    conn: &mut DbConn,
+    f: impl FnOnce(&mut DbConn) -> Result<T, E>,
+) -> Result<T, E>
+where
+    E: From<diesel::result::Error>,
+{
+    match conn {
+        DbConn::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?,
+        DbConn::Pg(c) => AnsiTransactionManager::begin_transaction(c)?,
+    }
+    match f(conn) {
+        Ok(value) => match DbConn::commit_transaction(conn) {
+            Ok(()) => Ok(value),
+            Err(commit_error) => {
+                // The commit failed: leave the connection out of the transaction either way.
+                let _ = DbConn::rollback_transaction(conn);
+                Err(commit_error.into())
+            }
+        },
+        Err(error) => {
+            DbConn::rollback_transaction(conn)?;
+            Err(error)
+        }
+    }
+}
+
+/// Locks a model row until the transaction ends. On SQLite the immediate transaction already
+/// holds the database's write lock.
+pub fn lock_model(conn: &mut DbConn, seq: i64) -> QueryResult<bool> {
+    match conn {
+        DbConn::Pg(pg) => models::table
+            .find(seq)
+            .select(models::seq)
+            .for_update()
+            .first::<i64>(pg)
+            .optional()
+            .map(|row| row.is_some()),
+        DbConn::Sqlite(_) => Ok(true),
+    }
+}
+
+/// Locks a provider row until the transaction ends (see [`lock_model`]).
+pub fn lock_provider(conn: &mut DbConn, seq: i64) -> QueryResult<bool> {
+    use crate::schema::providers;
+    match conn {
+        DbConn::Pg(pg) => providers::table
+            .find(seq)
+            .select(providers::seq)
+            .for_update()
+            .first::<i64>(pg)
+            .optional()
+            .map(|row| row.is_some()),
+        DbConn::Sqlite(_) => Ok(true),
+    }
+}

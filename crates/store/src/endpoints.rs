@@ -1,0 +1,245 @@
+//! Endpoints and per-user default models.
+
+use diesel::prelude::*;
+use modelgate_core::policy::{self, Action};
+use modelgate_core::{
+    Ctx, Denied, DomainError, Endpoint, Entity, FieldError, ModelRef, NewEndpoint, UserDefault,
+    Violation,
+};
+use uuid::Uuid;
+
+use crate::Store;
+use crate::audit::Auditor;
+use crate::conn::DbConn;
+use crate::error::{StoreError, StoreResult, conflict_on_unique};
+use crate::models::{hydrate, view};
+use crate::rows::{EndpointRow, ModelRow, from_db_time, now, to_db_time};
+use crate::schema::{endpoints, models, user_defaults};
+
+const MAX_SLUG_LEN: usize = 128;
+const MAX_CONFIG_TYPE_LEN: usize = 64;
+
+fn invalid(name: &'static str, violation: Violation) -> StoreError {
+    DomainError::invalid(FieldError::named(name, violation)).into()
+}
+
+fn load(conn: &mut DbConn, org_id: &str, slug: &str) -> StoreResult<Endpoint> {
+    endpoints::table
+        .filter(endpoints::org_id.eq(org_id))
+        .filter(endpoints::slug.eq(slug))
+        .select(EndpointRow::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or(StoreError::Domain(DomainError::NotFound(Entity::Endpoint)))?
+        .into_endpoint()
+}
+
+impl Store {
+    pub(crate) fn create_endpoint_in(
+        &self,
+        conn: &mut DbConn,
+        ctx: &Ctx,
+        new: NewEndpoint,
+    ) -> StoreResult<Endpoint> {
+        policy::authorize(&ctx.actor, Action::Create)?;
+        let slug = new.slug.trim().to_owned();
+        if slug.is_empty() {
+            return Err(invalid("slug", Violation::Empty));
+        }
+        if slug.chars().count() > MAX_SLUG_LEN {
+            return Err(invalid("slug", Violation::TooLong { max: MAX_SLUG_LEN }));
+        }
+        if new.name.trim().is_empty() {
+            return Err(invalid("name", Violation::Required));
+        }
+        let model_seq = match &new.model {
+            Some(reference) => Some(self.get_model_in(conn, ctx, reference)?.model.seq),
+            None => None,
+        };
+        let at = now();
+        let endpoint = Endpoint {
+            id: Uuid::new_v4(),
+            org_id: ctx.actor.org_id.clone(),
+            name: new.name.trim().to_owned(),
+            slug,
+            description: new.description,
+            model_seq,
+            owner_id: Some(ctx.actor.user_id.clone()),
+            created_at: at,
+            updated_at: at,
+        };
+        diesel::insert_into(endpoints::table)
+            .values(EndpointRow::from_endpoint(&endpoint))
+            .execute(conn)
+            .map_err(conflict_on_unique(Entity::Endpoint, &endpoint.slug))?;
+        Auditor::of(ctx).record(
+            conn,
+            "endpoint",
+            &endpoint.id.to_string(),
+            "create",
+            None,
+            Some(&endpoint),
+        )?;
+        Ok(endpoint)
+    }
+
+    pub(crate) fn get_endpoint_in(
+        &self,
+        conn: &mut DbConn,
+        ctx: &Ctx,
+        slug: &str,
+    ) -> StoreResult<Endpoint> {
+        load(conn, &ctx.actor.org_id, slug)
+    }
+
+    pub(crate) fn list_endpoints_in(
+        &self,
+        conn: &mut DbConn,
+        ctx: &Ctx,
+    ) -> StoreResult<Vec<Endpoint>> {
+        endpoints::table
+            .filter(endpoints::org_id.eq(&ctx.actor.org_id))
+            .order((endpoints::created_at, endpoints::id))
+            .select(EndpointRow::as_select())
+            .load(conn)?
+            .into_iter()
+            .map(EndpointRow::into_endpoint)
+            .collect()
+    }
+
+    /// The endpoint's owner or an org admin may delete it.
+    pub(crate) fn delete_endpoint_in(
+        &self,
+        conn: &mut DbConn,
+        ctx: &Ctx,
+        slug: &str,
+    ) -> StoreResult<Endpoint> {
+        let endpoint = load(conn, &ctx.actor.org_id, slug)?;
+        let owner = endpoint.owner_id.as_deref() == Some(ctx.actor.user_id.as_str());
+        let may_delete =
+            ctx.actor.is_admin() || (owner && policy::role_allows(&ctx.actor, Action::Write));
+        if !may_delete {
+            return Err(DomainError::Denied(Denied::Write).into());
+        }
+        diesel::delete(endpoints::table.find(endpoint.id.to_string())).execute(conn)?;
+        Auditor::of(ctx).record(
+            conn,
+            "endpoint",
+            &endpoint.id.to_string(),
+            "delete",
+            Some(&endpoint),
+            None,
+        )?;
+        Ok(endpoint)
+    }
+
+    pub(crate) fn set_user_default_in(
+        &self,
+        conn: &mut DbConn,
+        ctx: &Ctx,
+        config_type: &str,
+        model: &ModelRef,
+    ) -> StoreResult<UserDefault> {
+        let config_type = config_type.trim();
+        if config_type.is_empty() {
+            return Err(invalid("config_type", Violation::Empty));
+        }
+        if config_type.chars().count() > MAX_CONFIG_TYPE_LEN {
+            return Err(invalid("config_type", Violation::TooLong { max: MAX_CONFIG_TYPE_LEN }));
+        }
+        let model = self.get_model_in(conn, ctx, model)?;
+        let user_id = ctx.actor.user_id.clone();
+        let existing: Option<chrono::NaiveDateTime> = user_defaults::table
+            .find((&user_id, config_type))
+            .select(user_defaults::created_at)
+            .first(conn)
+            .optional()?;
+        let at = now();
+        match existing {
+            Some(_) => {
+                diesel::update(user_defaults::table.find((&user_id, config_type)))
+                    .set((
+                        user_defaults::model_seq.eq(model.model.seq),
+                        user_defaults::updated_at.eq(to_db_time(at)),
+                    ))
+                    .execute(conn)?;
+            }
+            None => {
+                diesel::insert_into(user_defaults::table)
+                    .values((
+                        user_defaults::user_id.eq(&user_id),
+                        user_defaults::config_type.eq(config_type),
+                        user_defaults::model_seq.eq(model.model.seq),
+                        user_defaults::created_at.eq(to_db_time(at)),
+                        user_defaults::updated_at.eq(to_db_time(at)),
+                    ))
+                    .execute(conn)?;
+            }
+        }
+        let state = serde_json::json!({"config_type": config_type, "model": model.model.uuid});
+        Auditor::of(ctx).record(
+            conn,
+            "user_default",
+            &format!("{user_id}/{config_type}"),
+            "set",
+            None,
+            Some(&state),
+        )?;
+        Ok(UserDefault {
+            config_type: config_type.to_owned(),
+            model,
+            created_at: existing.map(from_db_time).unwrap_or(at),
+            updated_at: at,
+        })
+    }
+
+    pub(crate) fn list_user_defaults_in(
+        &self,
+        conn: &mut DbConn,
+        ctx: &Ctx,
+    ) -> StoreResult<Vec<UserDefault>> {
+        let rows: Vec<(String, chrono::NaiveDateTime, chrono::NaiveDateTime, ModelRow)> =
+            user_defaults::table
+                .inner_join(models::table)
+                .filter(user_defaults::user_id.eq(&ctx.actor.user_id))
+                .order(user_defaults::config_type)
+                .select((
+                    user_defaults::config_type,
+                    user_defaults::created_at,
+                    user_defaults::updated_at,
+                    ModelRow::as_select(),
+                ))
+                .load(conn)?;
+        let (meta, model_rows): (Vec<_>, Vec<_>) =
+            rows.into_iter().map(|(t, c, u, m)| ((t, c, u), m)).unzip();
+        let loaded = hydrate(conn, model_rows)?;
+        Ok(meta
+            .into_iter()
+            .zip(loaded)
+            .map(|((config_type, created, updated), model)| UserDefault {
+                config_type,
+                model: view(&ctx.actor, model),
+                created_at: from_db_time(created),
+                updated_at: from_db_time(updated),
+            })
+            // A model the caller lost access to is no longer its default.
+            .filter(|d| d.model.rights.read)
+            .collect())
+    }
+
+    pub(crate) fn delete_user_default_in(
+        &self,
+        conn: &mut DbConn,
+        ctx: &Ctx,
+        config_type: &str,
+    ) -> StoreResult<()> {
+        let deleted = diesel::delete(user_defaults::table.find((&ctx.actor.user_id, config_type)))
+            .execute(conn)?;
+        if deleted == 0 {
+            return Err(DomainError::NotFound(Entity::UserDefault).into());
+        }
+        let key = format!("{}/{config_type}", ctx.actor.user_id);
+        Auditor::of(ctx).record::<()>(conn, "user_default", &key, "delete", None, None)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,353 @@
+//! modelgate's registry on Postgres or embedded SQLite.
+//!
+//! [`Store`] implements [`modelgate_core::Registry`]: every operation authorizes through core's
+//! policy, and every change is one transaction that locks what it changes, writes it, bumps
+//! `version` and `updated_at` and appends an audit row.
+
+mod audit;
+mod catalog;
+pub mod cipher;
+pub mod conn;
+mod endpoints;
+pub mod error;
+mod identity;
+mod models;
+mod providers;
+pub mod rows;
+pub mod schema;
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use diesel::prelude::*;
+use modelgate_core::policy::{self, Action};
+use modelgate_core::{
+    Actor, ApiKey, AuditEvent, Bootstrapped, CatalogModel, CatalogSync, Ctx, DomainError,
+    DomainResult, Endpoint, Entity, Group, IssuedKey, ModelQuery, ModelRef, ModelUpdate, ModelView,
+    NewEndpoint, NewGroup, NewModel, NewProvider, NewUser, Org, Page, Provider, ProviderChange,
+    ProviderRef, Registry, SealedSecret, Secret, UpsertModel, Upserted, User, UserChange,
+    UserDefault,
+};
+use uuid::Uuid;
+
+pub use cipher::Cipher;
+pub use conn::{Backend, DbConn};
+pub use error::{StoreError, StoreResult};
+pub use identity::{DEFAULT_ORG, generate_api_key};
+
+use crate::conn::{Manager, Pool, write_tx};
+use crate::rows::AuditRow;
+use crate::schema::audit_events;
+
+#[derive(Clone, Debug)]
+pub struct StoreOptions {
+    pub pool_size: u32,
+    /// How long a request waits for a free connection before the database counts as down.
+    pub connect_timeout: Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self { pool_size: 16, connect_timeout: Duration::from_secs(5) }
+    }
+}
+
+pub struct Store {
+    pool: Pool,
+    backend: Backend,
+    cipher: Cipher,
+    /// SQLite has one writer at a time: writers of this process queue here instead of spinning
+    /// on the busy handler.
+    sqlite_writer: Mutex<()>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("backend", &self.backend).finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens a pool on `url` (`postgres://…` or an SQLite path). Connections are made lazily, so
+    /// this succeeds while the database is down; [`Store::migrate`] needs it up.
+    pub fn open(url: &str, cipher: Cipher, options: StoreOptions) -> StoreResult<Self> {
+        let backend = Backend::of_url(url);
+        if backend == Backend::Sqlite {
+            let path = std::path::Path::new(conn::sqlite_path(url));
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    StoreError::Config(format!("cannot create {}: {e}", dir.display()))
+                })?;
+            }
+        }
+        let pool = r2d2::Pool::builder()
+            .max_size(options.pool_size.max(1))
+            .min_idle(Some(0))
+            .connection_timeout(options.connect_timeout)
+            .test_on_check_out(false)
+            .build_unchecked(Manager::new(url));
+        Ok(Self { pool, backend, cipher, sqlite_writer: Mutex::new(()) })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub fn cipher(&self) -> &Cipher {
+        &self.cipher
+    }
+
+    /// Applies pending migrations; returns how many ran.
+    pub fn migrate(&self) -> StoreResult<usize> {
+        let _guard = self.write_guard();
+        conn::run_migrations(&mut *self.pool.get()?)
+    }
+
+    pub fn revert_all_migrations(&self) -> StoreResult<usize> {
+        let _guard = self.write_guard();
+        conn::revert_all_migrations(&mut *self.pool.get()?)
+    }
+
+    /// A pooled connection, for tools and tests that inspect the database directly.
+    pub fn connection(&self) -> StoreResult<conn::PooledConn> {
+        Ok(self.pool.get()?)
+    }
+
+    fn write_guard(&self) -> Option<std::sync::MutexGuard<'_, ()>> {
+        match self.backend {
+            // A poisoned lock only means another writer panicked; the database rolled it back.
+            Backend::Sqlite => Some(self.sqlite_writer.lock().unwrap_or_else(|p| p.into_inner())),
+            Backend::Postgres => None,
+        }
+    }
+
+    fn read<T>(&self, f: impl FnOnce(&mut DbConn) -> StoreResult<T>) -> DomainResult<T> {
+        let mut conn = self.pool.get().map_err(StoreError::from)?;
+        f(&mut conn).map_err(Into::into)
+    }
+
+    fn write<T>(&self, f: impl FnOnce(&mut DbConn) -> StoreResult<T>) -> DomainResult<T> {
+        let _guard = self.write_guard();
+        let mut conn = self.pool.get().map_err(StoreError::from)?;
+        write_tx(&mut conn, f).map_err(Into::into)
+    }
+
+    fn history_in(&self, conn: &mut DbConn, ctx: &Ctx, uuid: Uuid) -> StoreResult<Vec<AuditEvent>> {
+        // A live model's history is readable by whoever can read the model; a deleted one's
+        // only by an admin of its org.
+        match self.get_model_in(conn, ctx, &ModelRef::Uuid(uuid)) {
+            Ok(_) => {}
+            Err(StoreError::Domain(DomainError::NotFound(_))) => {
+                policy::authorize(&ctx.actor, Action::Admin)
+                    .map_err(|_| DomainError::NotFound(Entity::Model))?;
+            }
+            Err(other) => return Err(other),
+        }
+        let rows: Vec<AuditRow> = audit_events::table
+            .filter(audit_events::entity.eq("model"))
+            .filter(audit_events::entity_id.eq(uuid.to_string()))
+            .filter(audit_events::org_id.eq(&ctx.actor.org_id).or(audit_events::org_id.is_null()))
+            .order(audit_events::id)
+            .select(AuditRow::as_select())
+            .load(conn)?;
+        if rows.is_empty() {
+            return Err(DomainError::NotFound(Entity::Model).into());
+        }
+        rows.into_iter().map(AuditRow::into_event).collect()
+    }
+}
+
+impl Registry for Store {
+    fn ping(&self) -> DomainResult<()> {
+        self.read(|conn| {
+            diesel::sql_query("SELECT 1").execute(conn)?;
+            Ok(())
+        })
+    }
+
+    fn bootstrap(&self, admin_key: Option<Secret>) -> DomainResult<Option<Bootstrapped>> {
+        self.write(|conn| identity::bootstrap(conn, admin_key))
+    }
+
+    fn sync_catalog(&self, models: Vec<CatalogModel>) -> DomainResult<CatalogSync> {
+        self.write(|conn| self.sync_catalog_in(conn, models))
+    }
+
+    fn authenticate(&self, api_key: &str) -> DomainResult<Option<Actor>> {
+        self.read(|conn| identity::authenticate(conn, api_key))
+    }
+
+    fn create_org(&self, ctx: &Ctx, id: Option<String>, name: String) -> DomainResult<Org> {
+        self.write(|conn| identity::create_org(conn, ctx, id, name))
+    }
+
+    fn list_orgs(&self, ctx: &Ctx) -> DomainResult<Vec<Org>> {
+        self.read(|conn| identity::list_orgs(conn, ctx))
+    }
+
+    fn get_org(&self, ctx: &Ctx, id: &str) -> DomainResult<Org> {
+        self.read(|conn| identity::get_org(conn, ctx, id))
+    }
+
+    fn create_user(&self, ctx: &Ctx, user: NewUser) -> DomainResult<User> {
+        self.write(|conn| identity::create_user(conn, ctx, user))
+    }
+
+    fn list_users(&self, ctx: &Ctx) -> DomainResult<Vec<User>> {
+        self.read(|conn| identity::list_users(conn, ctx))
+    }
+
+    fn get_user(&self, ctx: &Ctx, id: &str) -> DomainResult<User> {
+        self.read(|conn| identity::get_user(conn, ctx, id))
+    }
+
+    fn update_user(&self, ctx: &Ctx, id: &str, change: UserChange) -> DomainResult<User> {
+        self.write(|conn| identity::update_user(conn, ctx, id, change))
+    }
+
+    fn delete_user(&self, ctx: &Ctx, id: &str) -> DomainResult<()> {
+        self.write(|conn| identity::delete_user(conn, ctx, id))
+    }
+
+    fn create_group(&self, ctx: &Ctx, group: NewGroup) -> DomainResult<Group> {
+        self.write(|conn| identity::create_group(conn, ctx, group))
+    }
+
+    fn list_groups(&self, ctx: &Ctx) -> DomainResult<Vec<Group>> {
+        self.read(|conn| identity::list_groups(conn, ctx))
+    }
+
+    fn get_group(&self, ctx: &Ctx, id: &str) -> DomainResult<Group> {
+        self.read(|conn| identity::get_group(conn, ctx, id))
+    }
+
+    fn delete_group(&self, ctx: &Ctx, id: &str) -> DomainResult<()> {
+        self.write(|conn| identity::delete_group(conn, ctx, id))
+    }
+
+    fn set_group_members(&self, ctx: &Ctx, id: &str, user_ids: Vec<String>) -> DomainResult<Group> {
+        self.write(|conn| identity::set_group_members(conn, ctx, id, user_ids))
+    }
+
+    fn create_api_key(
+        &self,
+        ctx: &Ctx,
+        user_id: Option<String>,
+        name: String,
+    ) -> DomainResult<IssuedKey> {
+        self.write(|conn| identity::create_api_key(conn, ctx, user_id, name))
+    }
+
+    fn list_api_keys(&self, ctx: &Ctx) -> DomainResult<Vec<ApiKey>> {
+        self.read(|conn| identity::list_api_keys(conn, ctx))
+    }
+
+    fn revoke_api_key(&self, ctx: &Ctx, id: &str) -> DomainResult<ApiKey> {
+        self.write(|conn| identity::revoke_api_key(conn, ctx, id))
+    }
+
+    fn create_model(&self, ctx: &Ctx, model: NewModel) -> DomainResult<ModelView> {
+        self.write(|conn| self.create_model_in(conn, ctx, model.key, model.change, "create"))
+    }
+
+    fn get_model(&self, ctx: &Ctx, model: &ModelRef) -> DomainResult<ModelView> {
+        self.read(|conn| self.get_model_in(conn, ctx, model))
+    }
+
+    fn update_model(
+        &self,
+        ctx: &Ctx,
+        model: &ModelRef,
+        update: ModelUpdate,
+    ) -> DomainResult<ModelView> {
+        self.write(|conn| self.update_model_in(conn, ctx, model, update))
+    }
+
+    fn toggle_model(&self, ctx: &Ctx, model: &ModelRef) -> DomainResult<ModelView> {
+        self.write(|conn| self.toggle_model_in(conn, ctx, model))
+    }
+
+    fn delete_model(&self, ctx: &Ctx, model: &ModelRef) -> DomainResult<ModelView> {
+        self.write(|conn| self.delete_model_in(conn, ctx, model))
+    }
+
+    fn list_models(&self, ctx: &Ctx, query: &ModelQuery) -> DomainResult<Page<ModelView>> {
+        self.read(|conn| self.list_models_in(conn, ctx, query))
+    }
+
+    fn upsert_model(&self, ctx: &Ctx, model: UpsertModel) -> DomainResult<Upserted> {
+        self.write(|conn| self.upsert_model_in(conn, ctx, model, "create"))
+    }
+
+    fn import_models(&self, ctx: &Ctx, models: Vec<UpsertModel>) -> DomainResult<Vec<Upserted>> {
+        self.write(|conn| {
+            models.into_iter().map(|m| self.upsert_model_in(conn, ctx, m, "import")).collect()
+        })
+    }
+
+    fn model_history(&self, ctx: &Ctx, uuid: Uuid) -> DomainResult<Vec<AuditEvent>> {
+        self.read(|conn| self.history_in(conn, ctx, uuid))
+    }
+
+    fn secret_equals(&self, sealed: &SealedSecret, candidate: &str) -> DomainResult<bool> {
+        Ok(self.cipher.reveal(sealed)?.expose() == candidate)
+    }
+
+    fn create_provider(&self, ctx: &Ctx, provider: NewProvider) -> DomainResult<Provider> {
+        self.write(|conn| self.create_provider_in(conn, ctx, provider))
+    }
+
+    fn get_provider(&self, ctx: &Ctx, provider: &ProviderRef) -> DomainResult<Provider> {
+        self.read(|conn| self.get_provider_in(conn, ctx, provider))
+    }
+
+    fn list_providers(&self, ctx: &Ctx) -> DomainResult<Vec<Provider>> {
+        self.read(|conn| self.list_providers_in(conn, ctx))
+    }
+
+    fn update_provider(
+        &self,
+        ctx: &Ctx,
+        provider: &ProviderRef,
+        change: ProviderChange,
+    ) -> DomainResult<Provider> {
+        self.write(|conn| self.update_provider_in(conn, ctx, provider, change))
+    }
+
+    fn delete_provider(&self, ctx: &Ctx, provider: &ProviderRef) -> DomainResult<Provider> {
+        self.write(|conn| self.delete_provider_in(conn, ctx, provider))
+    }
+
+    fn create_endpoint(&self, ctx: &Ctx, endpoint: NewEndpoint) -> DomainResult<Endpoint> {
+        self.write(|conn| self.create_endpoint_in(conn, ctx, endpoint))
+    }
+
+    fn get_endpoint(&self, ctx: &Ctx, slug: &str) -> DomainResult<Endpoint> {
+        self.read(|conn| self.get_endpoint_in(conn, ctx, slug))
+    }
+
+    fn list_endpoints(&self, ctx: &Ctx) -> DomainResult<Vec<Endpoint>> {
+        self.read(|conn| self.list_endpoints_in(conn, ctx))
+    }
+
+    fn delete_endpoint(&self, ctx: &Ctx, slug: &str) -> DomainResult<Endpoint> {
+        self.write(|conn| self.delete_endpoint_in(conn, ctx, slug))
+    }
+
+    fn set_user_default(
+        &self,
+        ctx: &Ctx,
+        config_type: &str,
+        model: &ModelRef,
+    ) -> DomainResult<UserDefault> {
+        self.write(|conn| self.set_user_default_in(conn, ctx, config_type, model))
+    }
+
+    fn list_user_defaults(&self, ctx: &Ctx) -> DomainResult<Vec<UserDefault>> {
+        self.read(|conn| self.list_user_defaults_in(conn, ctx))
+    }
+
+    fn delete_user_default(&self, ctx: &Ctx, config_type: &str) -> DomainResult<()> {
+        self.write(|conn| self.delete_user_default_in(conn, ctx, config_type))
+    }
+}

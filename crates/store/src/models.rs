@@ -1,0 +1,724 @@
+//! Models: lookups, the write path (lock, apply, write, audit) and list queries.
+
+use std::collections::HashMap;
+
+use diesel::dsl::exists;
+use diesel::prelude::*;
+use diesel::sql_types::{Bool, Nullable, Text};
+use modelgate_core::fields::{apply_change, validate_key};
+use modelgate_core::policy::{self, Action, ReadScope};
+use modelgate_core::{
+    Column, Ctx, DomainError, Entity, Field, FieldError, Grant, Model, ModelChange, ModelFields,
+    ModelQuery, ModelRef, ModelUpdate, ModelView, Op, Page, ProviderRefInput, Source, Target,
+    UpsertModel, Upserted, Value, Violation,
+};
+use uuid::Uuid;
+
+use crate::Store;
+use crate::audit::Auditor;
+use crate::conn::{DbConn, MultiBackend, lock_model};
+use crate::error::{StoreError, StoreResult, conflict_on_unique};
+use crate::rows::{GrantRow, ModelRow, ModelWrite, now};
+use crate::schema::{endpoints, model_grants, models, providers};
+
+diesel::define_sql_function!(fn lower(x: Nullable<Text>) -> Nullable<Text>);
+
+type Predicate = Box<dyn BoxableExpression<models::table, MultiBackend, SqlType = Nullable<Bool>>>;
+type BoxedModels<'a> = models::BoxedQuery<'a, MultiBackend>;
+
+pub(crate) fn view(actor: &modelgate_core::Actor, model: Model) -> ModelView {
+    let rights = policy::rights(actor, (&model).into());
+    ModelView { model, rights }
+}
+
+/// Grants of many models in one query, in their stored order.
+fn load_grants(conn: &mut DbConn, seqs: &[i64]) -> StoreResult<HashMap<i64, Vec<Grant>>> {
+    let rows: Vec<GrantRow> = model_grants::table
+        .filter(model_grants::model_seq.eq_any(seqs))
+        .order((model_grants::model_seq, model_grants::position))
+        .select(GrantRow::as_select())
+        .load(conn)?;
+    let mut by_model: HashMap<i64, Vec<Grant>> = HashMap::new();
+    for row in rows {
+        let seq = row.model_seq;
+        by_model.entry(seq).or_default().push(row.into_grant()?);
+    }
+    Ok(by_model)
+}
+
+/// Turns rows into models with their grants (two queries however many rows).
+pub(crate) fn hydrate(conn: &mut DbConn, rows: Vec<ModelRow>) -> StoreResult<Vec<Model>> {
+    let seqs: Vec<i64> = rows.iter().map(|r| r.seq).collect();
+    let mut grants = if seqs.is_empty() { HashMap::new() } else { load_grants(conn, &seqs)? };
+    rows.into_iter()
+        .map(|row| {
+            let g = grants.remove(&row.seq).unwrap_or_default();
+            row.into_model(g)
+        })
+        .collect()
+}
+
+pub(crate) fn load_model(conn: &mut DbConn, seq: i64) -> StoreResult<Option<Model>> {
+    let row = models::table.find(seq).select(ModelRow::as_select()).first(conn).optional()?;
+    Ok(match row {
+        Some(row) => hydrate(conn, vec![row])?.pop(),
+        None => None,
+    })
+}
+
+/// The `seq` a reference names in the caller's org, or among the built-in models. A key names
+/// the org's own model before a built-in one.
+pub(crate) fn resolve_seq(
+    conn: &mut DbConn,
+    org_id: &str,
+    model: &ModelRef,
+) -> StoreResult<Option<i64>> {
+    let in_scope = models::org_id.eq(org_id.to_owned()).or(models::org_id.is_null());
+    let candidates: Vec<(i64, Option<String>)> = match model {
+        ModelRef::Key(key) => models::table
+            .filter(models::key.eq(key))
+            .filter(in_scope)
+            .select((models::seq, models::org_id))
+            .load(conn)?,
+        ModelRef::Seq(seq) => models::table
+            .filter(models::seq.eq(*seq))
+            .filter(in_scope)
+            .select((models::seq, models::org_id))
+            .load(conn)?,
+        ModelRef::Uuid(uuid) => models::table
+            .filter(models::uuid.eq(uuid.to_string()))
+            .filter(in_scope)
+            .select((models::seq, models::org_id))
+            .load(conn)?,
+    };
+    let own = candidates.iter().find(|(_, org)| org.is_some());
+    Ok(own.or(candidates.first()).map(|(seq, _)| *seq))
+}
+
+fn matches_ref(model: &Model, reference: &ModelRef) -> bool {
+    match reference {
+        ModelRef::Key(key) => model.key == *key,
+        ModelRef::Seq(seq) => model.seq == *seq,
+        ModelRef::Uuid(uuid) => model.uuid == *uuid,
+    }
+}
+
+/// Whether `key` is used by a model of the org (other than `except`) or by a built-in model.
+fn key_taken(conn: &mut DbConn, org_id: &str, key: &str, except: Option<i64>) -> StoreResult<bool> {
+    let mut query = models::table
+        .filter(models::key.eq(key.to_owned()))
+        .filter(models::org_id.eq(org_id.to_owned()).or(models::org_id.is_null()))
+        .select(models::seq)
+        .into_boxed();
+    if let Some(seq) = except {
+        query = query.filter(models::seq.ne(seq));
+    }
+    Ok(query.first::<i64>(conn).optional()?.is_some())
+}
+
+fn resolve_provider_ref(
+    conn: &mut DbConn,
+    org_id: &str,
+    reference: &Option<Option<ProviderRefInput>>,
+) -> StoreResult<Option<Option<i64>>> {
+    let Some(reference) = reference else { return Ok(None) };
+    let Some(reference) = reference else { return Ok(Some(None)) };
+    let query =
+        providers::table.filter(providers::org_id.eq(org_id.to_owned())).select(providers::seq);
+    let found = match reference {
+        ProviderRefInput::Id(id) => query.filter(providers::seq.eq(*id)).first::<i64>(conn),
+        ProviderRefInput::Slug(slug) => {
+            query.filter(providers::provider_id.eq(slug)).first::<i64>(conn)
+        }
+    }
+    .optional()?;
+    match found {
+        Some(seq) => Ok(Some(Some(seq))),
+        None => Err(DomainError::invalid(FieldError::model(
+            Field::ProviderRef,
+            Violation::UnknownReference,
+        ))
+        .into()),
+    }
+}
+
+fn write_grants(conn: &mut DbConn, seq: i64, grants: &[Grant]) -> StoreResult<()> {
+    diesel::delete(model_grants::table.filter(model_grants::model_seq.eq(seq))).execute(conn)?;
+    if !grants.is_empty() {
+        let rows = GrantRow::rows_for(seq, grants);
+        crate::on_inner!(conn, |c| diesel::insert_into(model_grants::table)
+            .values(&rows)
+            .execute(c))?;
+    }
+    Ok(())
+}
+
+/// Inserts a new model row with its grants and returns it with its `seq`.
+pub(crate) fn insert_model(conn: &mut DbConn, mut model: Model) -> StoreResult<Model> {
+    let write = ModelWrite::from_model(&model)?;
+    diesel::insert_into(models::table)
+        .values(&write)
+        .execute(conn)
+        .map_err(conflict_on_unique(Entity::Model, &model.key))?;
+    model.seq =
+        models::table.filter(models::uuid.eq(&write.uuid)).select(models::seq).first(conn)?;
+    write_grants(conn, model.seq, &model.fields.grants)?;
+    Ok(model)
+}
+
+/// Writes every column of an existing model; grants only when they changed.
+pub(crate) fn write_model(conn: &mut DbConn, before: &Model, after: &Model) -> StoreResult<()> {
+    diesel::update(models::table.find(after.seq))
+        .set(ModelWrite::from_model(after)?)
+        .execute(conn)
+        .map_err(conflict_on_unique(Entity::Model, &after.key))?;
+    if before.fields.grants != after.fields.grants {
+        write_grants(conn, after.seq, &after.fields.grants)?;
+    }
+    Ok(())
+}
+
+/// Resolves, locks and loads a model for a change, and checks the caller may write it.
+fn lock_for_write(conn: &mut DbConn, ctx: &Ctx, reference: &ModelRef) -> StoreResult<Model> {
+    let not_found = || StoreError::Domain(DomainError::NotFound(Entity::Model));
+    let seq = resolve_seq(conn, &ctx.actor.org_id, reference)?.ok_or_else(not_found)?;
+    if !lock_model(conn, seq)? {
+        return Err(not_found());
+    }
+    let model = load_model(conn, seq)?.ok_or_else(not_found)?;
+    // A concurrent rename may have moved the key away while we waited for the lock.
+    if !matches_ref(&model, reference) {
+        return Err(not_found());
+    }
+    policy::authorize_model(&ctx.actor, &model, Action::Write)?;
+    Ok(model)
+}
+
+impl Store {
+    /// Applies `change` to a copy of `fields`, resolving references and sealing secrets.
+    fn changed_fields(
+        &self,
+        conn: &mut DbConn,
+        ctx: &Ctx,
+        fields: &ModelFields,
+        change: ModelChange,
+    ) -> StoreResult<ModelFields> {
+        let provider_ref = resolve_provider_ref(conn, &ctx.actor.org_id, &change.provider_ref)?;
+        let mut next = fields.clone();
+        apply_change(&mut next, change, ctx.dialect, provider_ref, &self.cipher)?;
+        Ok(next)
+    }
+
+    pub(crate) fn create_model_in(
+        &self,
+        conn: &mut DbConn,
+        ctx: &Ctx,
+        key: String,
+        change: ModelChange,
+        action: &str,
+    ) -> StoreResult<ModelView> {
+        policy::authorize(&ctx.actor, Action::Create)?;
+        validate_key(&key).map_err(DomainError::invalid)?;
+        if key_taken(conn, &ctx.actor.org_id, &key, None)? {
+            return Err(DomainError::Conflict { entity: Entity::Model, value: key }.into());
+        }
+        let fields = self.changed_fields(conn, ctx, &ModelFields::default(), change)?;
+        policy::authorize_sharing(&ctx.actor, None, &fields)?;
+        let at = now();
+        let model = insert_model(
+            conn,
+            Model {
+                seq: 0,
+                uuid: Uuid::new_v4(),
+                org_id: Some(ctx.actor.org_id.clone()),
+                key,
+                source: Source::Custom,
+                owner_id: Some(ctx.actor.user_id.clone()),
+                fields,
+                created_at: at,
+                updated_at: at,
+                version: 1,
+            },
+        )?;
+        Auditor::of(ctx).record(
+            conn,
+            "model",
+            &model.uuid.to_string(),
+            action,
+            None,
+            Some(&model),
+        )?;
+        Ok(view(&ctx.actor, model))
+    }
+
+    pub(crate) fn update_model_in(
+        &self,
+        conn: &mut DbConn,
+        ctx: &Ctx,
+        reference: &ModelRef,
+        update: ModelUpdate,
+    ) -> StoreResult<ModelView> {
+        let before = lock_for_write(conn, ctx, reference)?;
+        self.update_locked(conn, ctx, before, update)
+    }
+
+    fn update_locked(
+        &self,
+        conn: &mut DbConn,
+        ctx: &Ctx,
+        before: Model,
+        update: ModelUpdate,
+    ) -> StoreResult<ModelView> {
+        let ModelUpdate { rename, replace, change, expected_version } = update;
+        if expected_version.is_some_and(|v| v != before.version) {
+            return Err(DomainError::VersionMismatch.into());
+        }
+        let action = match (&replace, &rename) {
+            (Some(_), _) => "replace",
+            (None, Some(_)) if change.fields().is_subset_of(Default::default()) => "rename",
+            _ => "update",
+        };
+        let change = match replace {
+            Some(view_fields) => {
+                if !change.fields().is_subset_of(view_fields) {
+                    return Err(DomainError::internal(
+                        "replace",
+                        "a dialect set fields outside its view",
+                    )
+                    .into());
+                }
+                change.reset_unset(view_fields)
+            }
+            None => change,
+        };
+        let mut after = before.clone();
+        after.fields = self.changed_fields(conn, ctx, &before.fields, change)?;
+        policy::authorize_sharing(&ctx.actor, Some(&before.fields), &after.fields)?;
+        if let Some(new_key) = rename
+            && new_key != before.key
+        {
+            validate_key(&new_key).map_err(DomainError::invalid)?;
+            if key_taken(conn, &ctx.actor.org_id, &new_key, Some(before.seq))? {
+                return Err(DomainError::Conflict { entity: Entity::Model, value: new_key }.into());
+            }
+            after.key = new_key;
+        }
+        after.version = before.version + 1;
+        after.updated_at = now();
+        write_model(conn, &before, &after)?;
+        Auditor::of(ctx).record(
+            conn,
+            "model",
+            &after.uuid.to_string(),
+            action,
+            Some(&before),
+            Some(&after),
+        )?;
+        Ok(view(&ctx.actor, after))
+    }
+
+    pub(crate) fn toggle_model_in(
+        &self,
+        conn: &mut DbConn,
+        ctx: &Ctx,
+        reference: &ModelRef,
+    ) -> StoreResult<ModelView> {
+        let before = lock_for_write(conn, ctx, reference)?;
+        let mut after = before.clone();
+        after.fields.is_active = !before.fields.is_active;
+        after.version = before.version + 1;
+        after.updated_at = now();
+        write_model(conn, &before, &after)?;
+        Auditor::of(ctx).record(
+            conn,
+            "model",
+            &after.uuid.to_string(),
+            "toggle",
+            Some(&before),
+            Some(&after),
+        )?;
+        Ok(view(&ctx.actor, after))
+    }
+
+    pub(crate) fn delete_model_in(
+        &self,
+        conn: &mut DbConn,
+        ctx: &Ctx,
+        reference: &ModelRef,
+    ) -> StoreResult<ModelView> {
+        let model = lock_for_write(conn, ctx, reference)?;
+        let auditor = Auditor::of(ctx);
+        // Endpoints serving the model go with it, each with its own audit row.
+        let served: Vec<crate::rows::EndpointRow> = endpoints::table
+            .filter(endpoints::model_seq.eq(model.seq))
+            .select(crate::rows::EndpointRow::as_select())
+            .load(conn)?;
+        for row in served {
+            let endpoint = row.into_endpoint()?;
+            diesel::delete(endpoints::table.find(endpoint.id.to_string())).execute(conn)?;
+            auditor.record(
+                conn,
+                "endpoint",
+                &endpoint.id.to_string(),
+                "delete",
+                Some(&endpoint),
+                None,
+            )?;
+        }
+        diesel::delete(models::table.find(model.seq)).execute(conn)?;
+        auditor.record(conn, "model", &model.uuid.to_string(), "delete", Some(&model), None)?;
+        Ok(view(&ctx.actor, model))
+    }
+
+    pub(crate) fn upsert_model_in(
+        &self,
+        conn: &mut DbConn,
+        ctx: &Ctx,
+        item: UpsertModel,
+        action_new: &str,
+    ) -> StoreResult<Upserted> {
+        let reference = ModelRef::Key(item.key.clone());
+        match resolve_seq(conn, &ctx.actor.org_id, &reference)? {
+            Some(_) => {
+                let before = lock_for_write(conn, ctx, &reference)?;
+                let update = ModelUpdate {
+                    replace: item.replace,
+                    change: item.change,
+                    ..Default::default()
+                };
+                Ok(Upserted {
+                    view: self.update_locked(conn, ctx, before, update)?,
+                    created: false,
+                })
+            }
+            None => Ok(Upserted {
+                view: self.create_model_in(conn, ctx, item.key, item.change, action_new)?,
+                created: true,
+            }),
+        }
+    }
+
+    pub(crate) fn get_model_in(
+        &self,
+        conn: &mut DbConn,
+        ctx: &Ctx,
+        reference: &ModelRef,
+    ) -> StoreResult<ModelView> {
+        let not_found = || StoreError::Domain(DomainError::NotFound(Entity::Model));
+        let seq = resolve_seq(conn, &ctx.actor.org_id, reference)?.ok_or_else(not_found)?;
+        let model = load_model(conn, seq)?.ok_or_else(not_found)?;
+        let rights = policy::authorize_model(&ctx.actor, &model, Action::Read)?;
+        Ok(ModelView { model, rights })
+    }
+
+    pub(crate) fn list_models_in(
+        &self,
+        conn: &mut DbConn,
+        ctx: &Ctx,
+        query: &ModelQuery,
+    ) -> StoreResult<Page<ModelView>> {
+        let scope = policy::read_scope(&ctx.actor);
+        let total: i64 = filtered(&scope, query)?.count().get_result(conn)?;
+        let mut select = filtered(&scope, query)?;
+        for sort in &query.sort {
+            select = order_by(select, sort.column, sort.descending);
+        }
+        select = select.then_order_by(models::seq.asc());
+        if let Some(page) = query.page {
+            select = select.offset(page.offset.max(0)).limit(page.limit.max(0));
+        }
+        let rows: Vec<ModelRow> = select.select(ModelRow::as_select()).load(conn)?;
+        let items = hydrate(conn, rows)?.into_iter().map(|m| view(&ctx.actor, m)).collect();
+        Ok(Page { items, total })
+    }
+}
+
+// ---- list queries ----
+
+fn visibility(scope: &ReadScope) -> Predicate {
+    match scope {
+        ReadScope::WholeOrg { org_id } => {
+            Box::new(models::org_id.is_null().nullable().or(models::org_id.eq(org_id.clone())))
+        }
+        ReadScope::Restricted { org_id, user_id, group_ids } => {
+            let user_grant = model_grants::principal_type
+                .eq("user")
+                .and(model_grants::principal_id.eq(user_id.clone()));
+            let grants_of_model =
+                model_grants::table.filter(model_grants::model_seq.eq(models::seq));
+            // Written out twice because an empty `IN ()` is not portable SQL.
+            macro_rules! readable_given {
+                ($granted:expr) => {
+                    Box::new(
+                        models::org_id.is_null().nullable().or(models::org_id
+                            .eq(org_id.clone())
+                            .and(
+                                models::owner_id
+                                    .eq(user_id.clone())
+                                    .or(models::public_read.eq(true).nullable())
+                                    .or(exists(grants_of_model.filter($granted)).nullable()),
+                            )),
+                    )
+                };
+            }
+            if group_ids.is_empty() {
+                readable_given!(user_grant)
+            } else {
+                let group_grant = model_grants::principal_type
+                    .eq("group")
+                    .and(model_grants::principal_id.eq_any(group_ids.clone()));
+                readable_given!(user_grant.or(group_grant))
+            }
+        }
+    }
+}
+
+fn filtered<'a>(scope: &ReadScope, query: &ModelQuery) -> StoreResult<BoxedModels<'a>> {
+    let mut select = models::table.into_boxed::<MultiBackend>().filter(visibility(scope));
+    if let Some(source) = query.source {
+        select = select.filter(models::source.eq(source.as_str().to_owned()));
+    }
+    if let Some(text) = query.text.as_deref().filter(|t| !t.is_empty()) {
+        let pattern = format!("%{}%", escape_like(&text.to_lowercase()));
+        select = select.filter(
+            lower(models::key.nullable())
+                .like(pattern.clone())
+                .escape('\\')
+                .or(lower(models::display_name).like(pattern.clone()).escape('\\'))
+                .or(lower(models::description).like(pattern).escape('\\')),
+        );
+    }
+    for condition in &query.conditions {
+        select = select.filter(predicate(&condition.target, condition.op, &condition.value)?);
+    }
+    Ok(select)
+}
+
+fn escape_like(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '\\' | '%' | '_') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn bad_filter(reason: String) -> StoreError {
+    DomainError::invalid(FieldError::named("filters", Violation::Invalid { reason })).into()
+}
+
+fn text_of(value: &Value) -> StoreResult<String> {
+    match value {
+        Value::Text(s) => Ok(s.clone()),
+        Value::Int(i) => Ok(i.to_string()),
+        Value::Float(f) => Ok(f.to_string()),
+        Value::Bool(b) => Ok(b.to_string()),
+        other => Err(bad_filter(format!("expected text, got {other:?}"))),
+    }
+}
+
+fn int_of(value: &Value) -> StoreResult<i64> {
+    match value {
+        Value::Int(i) => Ok(*i),
+        Value::Float(f) if f.fract() == 0.0 => Ok(*f as i64),
+        Value::Text(s) => {
+            s.trim().parse().map_err(|_| bad_filter(format!("'{s}' is not an integer")))
+        }
+        other => Err(bad_filter(format!("expected an integer, got {other:?}"))),
+    }
+}
+
+fn float_of(value: &Value) -> StoreResult<f64> {
+    match value {
+        Value::Int(i) => Ok(*i as f64),
+        Value::Float(f) => Ok(*f),
+        Value::Text(s) => {
+            s.trim().parse().map_err(|_| bad_filter(format!("'{s}' is not a number")))
+        }
+        other => Err(bad_filter(format!("expected a number, got {other:?}"))),
+    }
+}
+
+fn bool_of(value: &Value) -> StoreResult<bool> {
+    match value {
+        Value::Bool(b) => Ok(*b),
+        Value::Int(0) => Ok(false),
+        Value::Int(1) => Ok(true),
+        Value::Text(s) if s.eq_ignore_ascii_case("true") || s == "1" => Ok(true),
+        Value::Text(s) if s.eq_ignore_ascii_case("false") || s == "0" => Ok(false),
+        other => Err(bad_filter(format!("expected a boolean, got {other:?}"))),
+    }
+}
+
+fn time_of(value: &Value) -> StoreResult<chrono::NaiveDateTime> {
+    match value {
+        Value::Time(t) => Ok(t.naive_utc()),
+        Value::Text(s) => chrono::DateTime::parse_from_rfc3339(s)
+            .map(|t| t.naive_utc())
+            .map_err(|_| bad_filter(format!("'{s}' is not an ISO 8601 time"))),
+        other => Err(bad_filter(format!("expected a time, got {other:?}"))),
+    }
+}
+
+fn list_of<T>(value: &Value, convert: fn(&Value) -> StoreResult<T>) -> StoreResult<Vec<T>> {
+    match value {
+        Value::List(items) => items.iter().map(convert).collect(),
+        single => Ok(vec![convert(single)?]),
+    }
+}
+
+/// Comparisons on a column, as `Nullable<Bool>` whether the column is nullable or not.
+macro_rules! compare {
+    ($col:expr, $op:expr, $value:expr, $convert:ident) => {{
+        let value = $value;
+        let predicate: Predicate = match $op {
+            Op::Eq => Box::new($col.eq($convert(value)?).nullable()),
+            Op::Ne => Box::new($col.ne($convert(value)?).nullable()),
+            Op::Gt => Box::new($col.gt($convert(value)?).nullable()),
+            Op::Gte => Box::new($col.ge($convert(value)?).nullable()),
+            Op::Lt => Box::new($col.lt($convert(value)?).nullable()),
+            Op::Lte => Box::new($col.le($convert(value)?).nullable()),
+            Op::In => Box::new($col.eq_any(list_of(value, $convert)?).nullable()),
+            Op::NotIn => Box::new($col.ne_all(list_of(value, $convert)?).nullable()),
+            Op::IsNull => {
+                if bool_of(value)? {
+                    Box::new($col.is_null().nullable())
+                } else {
+                    Box::new($col.is_not_null().nullable())
+                }
+            }
+            Op::IContains | Op::IStartsWith | Op::IEndsWith => {
+                return Err(bad_filter(format!("operator {:?} applies to text fields only", $op)));
+            }
+        };
+        predicate
+    }};
+}
+
+/// Text comparisons, with the case-insensitive pattern operators.
+macro_rules! compare_text {
+    ($col:expr, $op:expr, $value:expr) => {{
+        let value = $value;
+        match $op {
+            Op::IContains | Op::IStartsWith | Op::IEndsWith => {
+                let needle = escape_like(&text_of(value)?.to_lowercase());
+                let pattern = match $op {
+                    Op::IContains => format!("%{needle}%"),
+                    Op::IStartsWith => format!("{needle}%"),
+                    _ => format!("%{needle}"),
+                };
+                Box::new(lower($col.nullable()).like(pattern).escape('\\')) as Predicate
+            }
+            _ => compare!($col, $op, value, text_of),
+        }
+    }};
+}
+
+fn column_predicate(column: Column, op: Op, value: &Value) -> StoreResult<Predicate> {
+    Ok(match column {
+        Column::Seq => compare!(models::seq, op, value, int_of),
+        Column::Key => compare_text!(models::key, op, value),
+        Column::Source => compare_text!(models::source, op, value),
+        Column::DisplayName => compare_text!(models::display_name, op, value),
+        Column::Description => compare_text!(models::description, op, value),
+        Column::Provider => compare_text!(models::provider, op, value),
+        Column::BaseModel => compare_text!(models::base_model, op, value),
+        Column::Category => compare_text!(models::category, op, value),
+        Column::BaseUrl => compare_text!(models::base_url, op, value),
+        Column::OwnerId => compare_text!(models::owner_id, op, value),
+        Column::ProviderRef => compare!(models::provider_ref, op, value, int_of),
+        Column::ContextWindow => compare!(models::context_window, op, value, int_of),
+        Column::Dimension => compare!(models::dimension, op, value, int_of),
+        Column::InputCost => compare!(models::input_cost, op, value, float_of),
+        Column::OutputCost => compare!(models::output_cost, op, value, float_of),
+        Column::CacheHitInputCost => compare!(models::cache_hit_input_cost, op, value, float_of),
+        Column::CacheCreationInputCost => {
+            compare!(models::cache_creation_input_cost, op, value, float_of)
+        }
+        Column::IsActive => compare!(models::is_active, op, value, bool_of),
+        Column::Public => compare!(models::public_read, op, value, bool_of),
+        Column::CreatedAt => compare!(models::created_at, op, value, time_of),
+        Column::UpdatedAt => compare!(models::updated_at, op, value, time_of),
+    })
+}
+
+/// The JSON form of a string as it appears inside a stored array or object.
+fn json_string(s: &str) -> StoreResult<String> {
+    serde_json::to_string(s).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn predicate(target: &Target, op: Op, value: &Value) -> StoreResult<Predicate> {
+    match target {
+        Target::Column(column) => column_predicate(*column, op, value),
+        Target::Tag(tag) => {
+            // Tags are stored as a compact JSON array: a tag is present when its quoted form is.
+            let pattern = format!("%{}%", escape_like(&json_string(tag)?));
+            let has = models::tags.like(pattern).escape('\\');
+            match (op, bool_of(value).unwrap_or(true)) {
+                (Op::Eq, true) | (Op::Ne, false) => Ok(Box::new(has.nullable())),
+                (Op::Eq, false) | (Op::Ne, true) => Ok(Box::new(diesel::dsl::not(has).nullable())),
+                _ => Err(bad_filter(format!("operator {op:?} does not apply to tags"))),
+            }
+        }
+        Target::Capability(name) => {
+            let pattern = format!("%{}:true%", escape_like(&json_string(name)?));
+            let has = models::capabilities.like(pattern).escape('\\');
+            match (op, bool_of(value)?) {
+                (Op::Eq, true) | (Op::Ne, false) => Ok(Box::new(has)),
+                (Op::Eq, false) | (Op::Ne, true) => Ok(Box::new(
+                    models::capabilities.is_null().nullable().or(diesel::dsl::not(has)),
+                )),
+                _ => Err(bad_filter(format!("operator {op:?} does not apply to capabilities"))),
+            }
+        }
+    }
+}
+
+/// Orders by a column, missing values last in both directions and on both backends.
+fn order_by(select: BoxedModels<'_>, column: Column, descending: bool) -> BoxedModels<'_> {
+    macro_rules! by {
+        ($col:expr) => {{
+            let select = select.then_order_by($col.is_null().asc());
+            if descending {
+                select.then_order_by($col.desc())
+            } else {
+                select.then_order_by($col.asc())
+            }
+        }};
+    }
+    match column {
+        Column::Seq => by!(models::seq),
+        Column::Key => by!(models::key),
+        Column::DisplayName => by!(models::display_name),
+        Column::Description => by!(models::description),
+        Column::Provider => by!(models::provider),
+        Column::ProviderRef => by!(models::provider_ref),
+        Column::BaseModel => by!(models::base_model),
+        Column::Category => by!(models::category),
+        Column::BaseUrl => by!(models::base_url),
+        Column::OwnerId => by!(models::owner_id),
+        Column::Source => by!(models::source),
+        Column::IsActive => by!(models::is_active),
+        Column::Public => by!(models::public_read),
+        Column::InputCost => by!(models::input_cost),
+        Column::OutputCost => by!(models::output_cost),
+        Column::CacheHitInputCost => by!(models::cache_hit_input_cost),
+        Column::CacheCreationInputCost => by!(models::cache_creation_input_cost),
+        Column::ContextWindow => by!(models::context_window),
+        Column::Dimension => by!(models::dimension),
+        Column::CreatedAt => by!(models::created_at),
+        Column::UpdatedAt => by!(models::updated_at),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::escape_like;
+
+    #[test]
+    fn like_patterns_are_escaped() {
+        assert_eq!(escape_like(r"50%_a\b"), r"50\%\_a\\b");
+    }
+}

@@ -1,0 +1,502 @@
+//! The store contract, on SQLite and on Postgres.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use diesel::prelude::*;
+use modelgate_core::{
+    Column, Condition, Ctx, Denied, DomainError, Entity, Field, FieldSet, Grant, MapChange,
+    ModelChange, ModelQuery, ModelRef, ModelUpdate, NewModel, NewProvider, Op, PageRequest,
+    Permission, PrincipalKind, ProviderChange, ProviderRef, Registry, Role, Secret, Sort, Source,
+    Target, Value,
+};
+use modelgate_store::schema::{audit_events, models, providers};
+use modelgate_testkit::{TestDb, backend_tests};
+use serde_json::json;
+
+fn key(k: &str) -> ModelRef {
+    ModelRef::Key(k.to_owned())
+}
+
+fn named(name: &str) -> ModelChange {
+    ModelChange { display_name: Some(Some(name.to_owned())), ..Default::default() }
+}
+
+fn create(db: &TestDb, ctx: &Ctx, k: &str, change: ModelChange) -> modelgate_core::ModelView {
+    db.store.create_model(ctx, NewModel { key: k.to_owned(), change }).unwrap()
+}
+
+fn audit_count(db: &TestDb, entity_id: &str) -> i64 {
+    let mut conn = db.store.connection().unwrap();
+    audit_events::table
+        .filter(audit_events::entity_id.eq(entity_id))
+        .count()
+        .get_result(&mut *conn)
+        .unwrap()
+}
+
+fn obj(v: serde_json::Value) -> modelgate_core::JsonMap {
+    v.as_object().unwrap().clone()
+}
+
+backend_tests! {
+    fn create_read_list_rename_delete(db) {
+        let (admin, _) = db.bootstrap();
+        let created = create(&db, &admin, "team/gpt-4o ünï", named("GPT"));
+        assert_eq!(created.model.version, 1);
+        assert_eq!(created.model.source, Source::Custom);
+        assert_eq!(created.model.owner_id.as_deref(), Some(admin.actor.user_id.as_str()));
+        assert!(created.rights.write && created.rights.is_owner);
+
+        let by_key = db.store.get_model(&admin, &key("team/gpt-4o ünï")).unwrap();
+        let by_seq = db.store.get_model(&admin, &ModelRef::Seq(created.model.seq)).unwrap();
+        let by_uuid = db.store.get_model(&admin, &ModelRef::Uuid(created.model.uuid)).unwrap();
+        assert_eq!(by_key, created);
+        assert_eq!(by_seq, created);
+        assert_eq!(by_uuid, created);
+
+        let renamed = db
+            .store
+            .update_model(&admin, &key("team/gpt-4o ünï"), ModelUpdate { rename: Some("renamed".into()), ..Default::default() })
+            .unwrap();
+        assert_eq!(renamed.model.key, "renamed");
+        assert_eq!(renamed.model.uuid, created.model.uuid);
+        assert_eq!(renamed.model.seq, created.model.seq);
+        assert_eq!(renamed.model.version, 2);
+        assert!(renamed.model.updated_at >= created.model.updated_at);
+        assert!(matches!(
+            db.store.get_model(&admin, &key("team/gpt-4o ünï")),
+            Err(DomainError::NotFound(Entity::Model))
+        ));
+
+        let listed = db.store.list_models(&admin, &ModelQuery::custom_only()).unwrap();
+        assert_eq!(listed.total, 1);
+        assert_eq!(listed.items[0].model.key, "renamed");
+
+        let deleted = db.store.delete_model(&admin, &key("renamed")).unwrap();
+        assert_eq!(deleted.model.uuid, created.model.uuid);
+        assert!(matches!(db.store.get_model(&admin, &key("renamed")), Err(DomainError::NotFound(_))));
+        assert_eq!(db.store.list_models(&admin, &ModelQuery::custom_only()).unwrap().total, 0);
+        // create, rename, delete
+        assert_eq!(audit_count(&db, &created.model.uuid.to_string()), 3);
+    }
+
+    fn key_is_unique_per_org(db) {
+        let (admin, _) = db.bootstrap();
+        create(&db, &admin, "dup", ModelChange::default());
+        match db.store.create_model(&admin, NewModel { key: "dup".into(), change: ModelChange::default() }) {
+            Err(DomainError::Conflict { entity: Entity::Model, value }) => assert_eq!(value, "dup"),
+            other => panic!("expected conflict, got {other:?}"),
+        }
+        // The same key in another org is a different model.
+        let (other, _) = db.other_org(&admin, "acme");
+        let theirs = create(&db, &other, "dup", named("theirs"));
+        assert_ne!(theirs.model.uuid, db.store.get_model(&admin, &key("dup")).unwrap().model.uuid);
+        // Another org's models do not exist for you.
+        create(&db, &other, "only-acme", ModelChange::default());
+        assert!(matches!(db.store.get_model(&admin, &key("only-acme")), Err(DomainError::NotFound(_))));
+        assert!(matches!(
+            db.store.update_model(&admin, &ModelRef::Seq(theirs.model.seq), ModelUpdate::patch(named("x"))),
+            Err(DomainError::NotFound(_))
+        ));
+        // Renaming onto a taken key conflicts and changes nothing.
+        create(&db, &admin, "other", ModelChange::default());
+        let err = db.store.update_model(&admin, &key("other"), ModelUpdate { rename: Some("dup".into()), ..Default::default() });
+        assert!(matches!(err, Err(DomainError::Conflict { .. })));
+        assert_eq!(db.store.get_model(&admin, &key("other")).unwrap().model.version, 1);
+    }
+
+    fn key_length_is_checked(db) {
+        let (admin, _) = db.bootstrap();
+        create(&db, &admin, &"k".repeat(256), ModelChange::default());
+        let err = db.store.create_model(&admin, NewModel { key: "k".repeat(257), change: ModelChange::default() });
+        assert!(matches!(err, Err(DomainError::Invalid(_))), "{err:?}");
+        let err = db.store.create_model(&admin, NewModel { key: "".into(), change: ModelChange::default() });
+        assert!(matches!(err, Err(DomainError::Invalid(_))), "{err:?}");
+    }
+
+    fn grants_decide_visibility_and_writes(db) {
+        let (admin, _) = db.bootstrap();
+        let (owner, _) = db.user(&admin, "owner", Role::Member);
+        let (reader, _) = db.user(&admin, "reader", Role::Member);
+        let (writer, writer_key) = db.user(&admin, "writer", Role::Member);
+        let (stranger, _) = db.user(&admin, "stranger", Role::Member);
+        db.store.create_group(&admin, modelgate_core::NewGroup {
+            id: Some("devs".into()), name: "Developers".into(), description: None,
+            member_ids: vec!["writer".into()],
+        }).unwrap();
+        let writer = Ctx { actor: db.ctx_for_key(&writer_key).actor, ..writer };
+        create(&db, &owner, "shared", ModelChange {
+            grants: Some(vec![
+                Grant::new(PrincipalKind::User, "reader", Permission::Read),
+                Grant::new(PrincipalKind::Group, "devs", Permission::Write),
+            ]),
+            ..Default::default()
+        });
+        assert!(db.store.get_model(&reader, &key("shared")).unwrap().rights == modelgate_core::Rights { read: true, write: false, is_owner: false });
+        assert!(db.store.get_model(&writer, &key("shared")).unwrap().rights.write);
+        assert!(matches!(db.store.get_model(&stranger, &key("shared")), Err(DomainError::NotFound(_))));
+        assert!(matches!(
+            db.store.update_model(&reader, &key("shared"), ModelUpdate::patch(named("x"))),
+            Err(DomainError::Denied(Denied::Write))
+        ));
+        db.store.update_model(&writer, &key("shared"), ModelUpdate::patch(named("by writer"))).unwrap();
+        assert!(db.store.update_model(&admin, &key("shared"), ModelUpdate::patch(named("by admin"))).is_ok());
+
+        let visible = |ctx: &Ctx| -> Vec<String> {
+            db.store.list_models(ctx, &ModelQuery::custom_only()).unwrap().items.into_iter().map(|v| v.model.key).collect()
+        };
+        assert_eq!(visible(&reader), vec!["shared"]);
+        assert!(visible(&stranger).is_empty());
+
+        // Public read: only an admin may turn it on.
+        let err = db.store.update_model(&owner, &key("shared"), ModelUpdate::patch(ModelChange { public: Some(true), ..Default::default() }));
+        assert!(matches!(err, Err(DomainError::Denied(Denied::SharePublic))), "{err:?}");
+        db.store.update_model(&admin, &key("shared"), ModelUpdate::patch(ModelChange { public: Some(true), ..Default::default() })).unwrap();
+        assert_eq!(visible(&stranger), vec!["shared"]);
+        assert!(!db.store.get_model(&stranger, &key("shared")).unwrap().rights.write);
+    }
+
+    fn list_scope_agrees_with_policy(db) {
+        // Every combination of owner / user grant / group grant / public, seen by several callers:
+        // the SQL visibility filter must give exactly what core's policy says.
+        let (admin, _) = db.bootstrap();
+        let (alice, _) = db.user(&admin, "alice", Role::Member);
+        let (_, bob_key) = db.user(&admin, "bob", Role::Viewer);
+        let (_, carol_key) = db.user(&admin, "carol", Role::Member);
+        db.store.create_group(&admin, modelgate_core::NewGroup {
+            id: Some("g1".into()), name: "g1".into(), description: None, member_ids: vec!["bob".into()],
+        }).unwrap();
+        let bob = db.ctx_for_key(&bob_key);
+        let carol = db.ctx_for_key(&carol_key);
+        let mut n = 0;
+        for user_grant in [None, Some(("bob", Permission::Read)), Some(("carol", Permission::Write))] {
+            for group_grant in [None, Some(Permission::Read), Some(Permission::Write)] {
+                for public in [false, true] {
+                    let mut grants = Vec::new();
+                    if let Some((u, p)) = user_grant {
+                        grants.push(Grant::new(PrincipalKind::User, u, p));
+                    }
+                    if let Some(p) = group_grant {
+                        grants.push(Grant::new(PrincipalKind::Group, "g1", p));
+                    }
+                    create(&db, &alice, &format!("m{n}"), ModelChange { grants: Some(grants), ..Default::default() });
+                    if public {
+                        db.store.update_model(&admin, &key(&format!("m{n}")), ModelUpdate::patch(ModelChange { public: Some(true), ..Default::default() })).unwrap();
+                    }
+                    n += 1;
+                }
+            }
+        }
+        let everything = db.store.list_models(&admin, &ModelQuery::custom_only()).unwrap().items;
+        assert_eq!(everything.len(), n);
+        for ctx in [&admin, &alice, &bob, &carol] {
+            let expected: Vec<String> = everything
+                .iter()
+                .filter(|v| modelgate_core::policy::rights(&ctx.actor, (&v.model).into()).read)
+                .map(|v| v.model.key.clone())
+                .collect();
+            let listed: Vec<String> = db.store.list_models(ctx, &ModelQuery::custom_only()).unwrap()
+                .items.into_iter().map(|v| v.model.key).collect();
+            assert_eq!(listed, expected, "caller {}", ctx.actor.user_id);
+        }
+    }
+
+    fn viewer_cannot_create(db) {
+        let (admin, _) = db.bootstrap();
+        let (viewer, _) = db.user(&admin, "viewer", Role::Viewer);
+        let err = db.store.create_model(&viewer, NewModel { key: "x".into(), change: ModelChange::default() });
+        assert!(matches!(err, Err(DomainError::Denied(Denied::Create))), "{err:?}");
+    }
+
+    fn replace_keeps_fields_outside_the_view(db) {
+        let (admin, _) = db.bootstrap();
+        create(&db, &admin, "m", ModelChange {
+            display_name: Some(Some("old".into())),
+            category: Some(Some("embedding".into())),
+            input_cost: Some(Some(3.0)),
+            params: Some(MapChange::Set(Some(obj(json!({"temperature": 0.1}))))),
+            extra: Some(MapChange::Set(Some(obj(json!({"from": "test"}))))),
+            ..Default::default()
+        });
+        let view = FieldSet::of(&[Field::DisplayName, Field::Params, Field::Extra, Field::IsActive]);
+        let openwebui = Ctx { dialect: "openwebui", ..admin.clone() };
+        let after = db.store.update_model(&openwebui, &key("m"), ModelUpdate::replace(view, named("new"))).unwrap().model;
+        assert_eq!(after.fields.display_name.as_deref(), Some("new"));
+        assert!(after.fields.params.is_empty());
+        assert_eq!(after.fields.category.as_deref(), Some("embedding"));
+        assert_eq!(after.fields.pricing.input, Some(3.0));
+        // openwebui's replace cleared only its own extra namespace.
+        assert_eq!(after.fields.extra, obj(json!({"test": {"from": "test"}})));
+        // A change outside the view is a programming error, refused and not applied.
+        let err = db.store.update_model(&openwebui, &key("m"), ModelUpdate::replace(view, ModelChange { input_cost: Some(None), ..Default::default() }));
+        assert!(matches!(err, Err(DomainError::Internal(_))));
+        assert_eq!(db.store.get_model(&admin, &key("m")).unwrap().model.fields.pricing.input, Some(3.0));
+    }
+
+    fn failed_change_writes_nothing(db) {
+        let (admin, _) = db.bootstrap();
+        let created = create(&db, &admin, "m", named("before"));
+        let err = db.store.update_model(&admin, &key("m"), ModelUpdate::patch(ModelChange {
+            display_name: Some(Some("after".into())),
+            input_cost: Some(Some(-1.0)),
+            ..Default::default()
+        }));
+        assert!(matches!(err, Err(DomainError::Invalid(_))));
+        let err = db.store.update_model(&admin, &key("m"), ModelUpdate { expected_version: Some(7), ..ModelUpdate::patch(named("x")) });
+        assert!(matches!(err, Err(DomainError::VersionMismatch)));
+        let now = db.store.get_model(&admin, &key("m")).unwrap().model;
+        assert_eq!(now, created.model);
+        assert_eq!(audit_count(&db, &created.model.uuid.to_string()), 1);
+    }
+
+    fn audit_rows_record_before_and_after(db) {
+        let (admin, _) = db.bootstrap();
+        let openwebui = Ctx { dialect: "openwebui", ..admin.clone() };
+        let created = create(&db, &openwebui, "m", named("one"));
+        db.store.update_model(&admin, &key("m"), ModelUpdate::patch(ModelChange {
+            api_key: Some(Some(Secret::new("sk-audit-secret-value-9999"))),
+            ..named("two")
+        })).unwrap();
+        db.store.toggle_model(&admin, &key("m")).unwrap();
+        let history = db.store.model_history(&admin, created.model.uuid).unwrap();
+        let actions: Vec<_> = history.iter().map(|e| (e.action.as_str(), e.dialect.as_str())).collect();
+        assert_eq!(actions, vec![("create", "openwebui"), ("update", "test"), ("toggle", "test")]);
+        assert!(history[0].before.is_none());
+        assert_eq!(history[1].before.as_ref().unwrap()["display_name"], "one");
+        assert_eq!(history[1].after.as_ref().unwrap()["display_name"], "two");
+        assert_eq!(history[1].after.as_ref().unwrap()["version"], 2);
+        assert_eq!(history[2].after.as_ref().unwrap()["is_active"], false);
+        assert!(history.iter().all(|e| e.actor_id.as_deref() == Some(admin.actor.user_id.as_str())));
+        // The secret appears masked in the trail, never in clear or encrypted.
+        let trail = serde_json::to_string(&history).unwrap();
+        assert!(!trail.contains("sk-audit-secret-value-9999"));
+        assert!(trail.contains("sk-...9999"));
+        assert!(!trail.contains("v1:"));
+    }
+
+    fn secrets_are_encrypted_at_rest(db) {
+        let (admin, _) = db.bootstrap();
+        let provider = db.store.create_provider(&admin, NewProvider {
+            provider_id: "my-provider".into(),
+            name: "My Provider".into(),
+            api_key: Some(Secret::new("sk-provider-secret-1234")),
+            extra: obj(json!({"base_url": "https://example.test/v1"})),
+        }).unwrap();
+        create(&db, &admin, "m", ModelChange { api_key: Some(Some(Secret::new("sk-model-secret-5678"))), ..Default::default() });
+
+        let mut conn = db.store.connection().unwrap();
+        let raw_provider: Option<String> = providers::table.find(provider.seq).select(providers::api_key_enc).first(&mut *conn).unwrap();
+        let raw_model: Option<String> = models::table.filter(models::key.eq("m")).select(models::api_key_enc).first(&mut *conn).unwrap();
+        let (raw_provider, raw_model) = (raw_provider.unwrap(), raw_model.unwrap());
+        assert!(!raw_provider.contains("sk-provider"), "stored in clear: {raw_provider}");
+        assert!(!raw_model.contains("sk-model"), "stored in clear: {raw_model}");
+
+        let fetched = db.store.get_provider(&admin, &ProviderRef::Slug("my-provider".into())).unwrap();
+        let sealed = fetched.api_key.unwrap();
+        assert_eq!(sealed.mask, "sk-...1234");
+        assert_eq!(db.store.cipher().reveal(&sealed).unwrap().expose(), "sk-provider-secret-1234");
+        assert!(db.store.secret_equals(&sealed, "sk-provider-secret-1234").unwrap());
+        assert!(!db.store.secret_equals(&sealed, "sk-provider-secret-0000").unwrap());
+
+        // An absent key in a change keeps it; an explicit empty one removes it.
+        let kept = db.store.update_provider(&admin, &ProviderRef::Id(provider.seq), ProviderChange { name: Some("Renamed".into()), ..Default::default() }).unwrap();
+        assert_eq!(kept.api_key.map(|s| s.mask), Some("sk-...1234".to_owned()));
+        let cleared = db.store.update_provider(&admin, &ProviderRef::Id(provider.seq), ProviderChange { api_key: Some(None), ..Default::default() }).unwrap();
+        assert!(cleared.api_key.is_none());
+    }
+
+    fn providers_are_referenced_by_id_or_slug(db) {
+        let (admin, _) = db.bootstrap();
+        let p = db.store.create_provider(&admin, NewProvider { provider_id: "prov".into(), name: "".into(), api_key: None, extra: Default::default() }).unwrap();
+        assert_eq!(p.name, "prov");
+        let dup = db.store.create_provider(&admin, NewProvider { provider_id: "prov".into(), name: "x".into(), api_key: None, extra: Default::default() });
+        assert!(matches!(dup, Err(DomainError::Conflict { entity: Entity::Provider, .. })));
+        let by_slug = create(&db, &admin, "a", ModelChange { provider_ref: Some(Some(ProviderRef::Slug("prov".into()))), ..Default::default() });
+        let by_id = create(&db, &admin, "b", ModelChange { provider_ref: Some(Some(ProviderRef::Id(p.seq))), ..Default::default() });
+        assert_eq!(by_slug.model.fields.provider_ref, Some(p.seq));
+        assert_eq!(by_id.model.fields.provider_ref, Some(p.seq));
+        let unknown = db.store.create_model(&admin, NewModel { key: "c".into(), change: ModelChange { provider_ref: Some(Some(ProviderRef::Slug("nope".into()))), ..Default::default() } });
+        match unknown {
+            Err(DomainError::Invalid(errors)) => assert_eq!(errors[0].subject, modelgate_core::Subject::Model(Field::ProviderRef)),
+            other => panic!("expected invalid, got {other:?}"),
+        }
+        // Deleting the provider unlinks its models, each change audited.
+        db.store.delete_provider(&admin, &ProviderRef::Id(p.seq)).unwrap();
+        let a = db.store.get_model(&admin, &key("a")).unwrap().model;
+        assert_eq!(a.fields.provider_ref, None);
+        assert_eq!(a.version, 2);
+        assert_eq!(audit_count(&db, &a.uuid.to_string()), 2);
+    }
+
+    fn deleting_a_model_deletes_its_endpoints_and_audits_both(db) {
+        let (admin, _) = db.bootstrap();
+        let model = create(&db, &admin, "m", ModelChange::default());
+        let endpoint = db.store.create_endpoint(&admin, modelgate_core::NewEndpoint {
+            name: "Support".into(), slug: "support".into(), description: "".into(), model: Some(key("m")),
+        }).unwrap();
+        assert_eq!(endpoint.model_seq, Some(model.model.seq));
+        let dup = db.store.create_endpoint(&admin, modelgate_core::NewEndpoint {
+            name: "x".into(), slug: "support".into(), description: "".into(), model: None,
+        });
+        assert!(matches!(dup, Err(DomainError::Conflict { entity: Entity::Endpoint, .. })));
+        db.store.delete_model(&admin, &key("m")).unwrap();
+        assert!(matches!(db.store.get_endpoint(&admin, "support"), Err(DomainError::NotFound(Entity::Endpoint))));
+        assert_eq!(audit_count(&db, &endpoint.id.to_string()), 2);
+        assert_eq!(audit_count(&db, &model.model.uuid.to_string()), 2);
+        // The deleted model's history stays readable for admins.
+        let history = db.store.model_history(&admin, model.model.uuid).unwrap();
+        assert_eq!(history.last().unwrap().action, "delete");
+        assert!(history.last().unwrap().after.is_none());
+    }
+
+    fn list_filters_sorts_and_pages(db) {
+        let (admin, _) = db.bootstrap();
+        for (k, cost, tags, vision) in [
+            ("alpha", 1.0, vec!["chat"], true),
+            ("beta", 2.5, vec!["chat", "fast"], false),
+            ("gamma", 10.0, vec!["embed"], false),
+            ("Delta_50%", 0.5, vec![], true),
+        ] {
+            create(&db, &admin, k, ModelChange {
+                input_cost: Some(Some(cost)),
+                tags: Some(tags.into_iter().map(String::from).collect()),
+                capabilities: Some(MapChange::Set(Some(obj(json!({"vision": vision}))))),
+                description: Some(Some(format!("the {k} model"))),
+                ..Default::default()
+            });
+        }
+        let keys = |q: ModelQuery| -> (Vec<String>, i64) {
+            let page = db.store.list_models(&admin, &q).unwrap();
+            (page.items.into_iter().map(|v| v.model.key).collect(), page.total)
+        };
+        let base = ModelQuery::custom_only();
+        let q = base.clone().filter(Condition::column(Column::InputCost, Op::Gte, Value::Float(2.0)));
+        assert_eq!(keys(q).0, vec!["beta", "gamma"]);
+        let q = base.clone().filter(Condition::column(Column::Key, Op::IContains, Value::Text("ELT".into())));
+        assert_eq!(keys(q).0, vec!["Delta_50%"]);
+        // `%` and `_` are literal in patterns.
+        let q = base.clone().filter(Condition::column(Column::Key, Op::IContains, Value::Text("a_5".into())));
+        assert_eq!(keys(q).0, vec!["Delta_50%"]);
+        let q = base.clone().filter(Condition::column(Column::Key, Op::IContains, Value::Text("%".into())));
+        assert_eq!(keys(q).0, vec!["Delta_50%"]);
+        let q = base.clone().filter(Condition::column(Column::Key, Op::In, Value::List(vec![Value::Text("alpha".into()), Value::Text("gamma".into())])));
+        assert_eq!(keys(q).0, vec!["alpha", "gamma"]);
+        let q = base.clone().filter(Condition { target: Target::Tag("chat".into()), op: Op::Eq, value: Value::Bool(true) });
+        assert_eq!(keys(q).0, vec!["alpha", "beta"]);
+        let q = base.clone().filter(Condition { target: Target::Capability("vision".into()), op: Op::Eq, value: Value::Bool(true) });
+        assert_eq!(keys(q).0, vec!["alpha", "Delta_50%"]);
+        let q = ModelQuery { text: Some("GAMMA MOD".into()), ..base.clone() };
+        assert_eq!(keys(q).0, vec!["gamma"]);
+        let q = ModelQuery { sort: vec![Sort::desc(Column::InputCost)], page: Some(PageRequest { offset: 1, limit: 2 }), ..base.clone() };
+        assert_eq!(keys(q), (vec!["beta".to_owned(), "alpha".to_owned()], 4));
+        let bad = base.filter(Condition::column(Column::InputCost, Op::IContains, Value::Text("x".into())));
+        assert!(matches!(db.store.list_models(&admin, &bad), Err(DomainError::Invalid(_))));
+    }
+
+    fn upsert_and_import(db) {
+        let (admin, _) = db.bootstrap();
+        let first = db.store.upsert_model(&admin, modelgate_core::UpsertModel { key: "u".into(), replace: None, change: named("one") }).unwrap();
+        assert!(first.created);
+        let second = db.store.upsert_model(&admin, modelgate_core::UpsertModel { key: "u".into(), replace: None, change: ModelChange { input_cost: Some(Some(1.0)), ..Default::default() } }).unwrap();
+        assert!(!second.created);
+        assert_eq!(second.view.model.fields.display_name.as_deref(), Some("one"));
+        assert_eq!(second.view.model.version, 2);
+        // An import is all or nothing.
+        let items = vec![
+            modelgate_core::UpsertModel { key: "i1".into(), replace: None, change: named("i1") },
+            modelgate_core::UpsertModel { key: "i2".into(), replace: None, change: ModelChange { input_cost: Some(Some(-5.0)), ..Default::default() } },
+        ];
+        assert!(db.store.import_models(&admin, items).is_err());
+        assert!(matches!(db.store.get_model(&admin, &key("i1")), Err(DomainError::NotFound(_))));
+    }
+
+    fn catalog_sync_creates_updates_and_removes(db) {
+        let (admin, _) = db.bootstrap();
+        let entry = |k: &str, price: f64| modelgate_core::CatalogModel {
+            key: k.into(),
+            change: ModelChange { input_cost: Some(Some(price)), category: Some(Some("llm".into())), ..Default::default() },
+        };
+        let report = db.store.sync_catalog(vec![entry("gpt-x", 1.0), entry("old", 2.0)]).unwrap();
+        assert_eq!((report.created, report.updated, report.removed), (2, 0, 0));
+        let again = db.store.sync_catalog(vec![entry("gpt-x", 1.0), entry("old", 2.0)]).unwrap();
+        assert_eq!(again.unchanged, 2);
+        let report = db.store.sync_catalog(vec![entry("gpt-x", 1.5)]).unwrap();
+        assert_eq!((report.created, report.updated, report.removed), (0, 1, 1));
+        let builtin = db.store.get_model(&admin, &key("gpt-x")).unwrap();
+        assert_eq!(builtin.model.source, Source::Builtin);
+        assert_eq!(builtin.model.fields.pricing.input, Some(1.5));
+        assert_eq!(builtin.model.version, 2);
+        assert!(builtin.rights.read && !builtin.rights.write);
+        // Read-only for everyone, admins included, and visible to every org.
+        assert!(matches!(db.store.update_model(&admin, &key("gpt-x"), ModelUpdate::patch(named("x"))), Err(DomainError::Denied(Denied::Builtin))));
+        assert!(matches!(db.store.delete_model(&admin, &key("gpt-x")), Err(DomainError::Denied(Denied::Builtin))));
+        let (other, _) = db.other_org(&admin, "acme");
+        assert!(db.store.get_model(&other, &key("gpt-x")).is_ok());
+        // Its key cannot be taken by a custom model.
+        assert!(matches!(db.store.create_model(&other, NewModel { key: "gpt-x".into(), change: ModelChange::default() }), Err(DomainError::Conflict { .. })));
+        let all = db.store.list_models(&other, &ModelQuery { source: Some(Source::Builtin), ..Default::default() }).unwrap();
+        assert_eq!(all.total, 1);
+    }
+
+    fn authentication_and_key_revocation(db) {
+        let (admin, admin_key) = db.bootstrap();
+        assert!(db.store.bootstrap(None).unwrap().is_none(), "bootstraps only once");
+        assert!(admin.actor.instance_admin);
+        let (member, member_key) = db.user(&admin, "m1", Role::Member);
+        assert_eq!(member.actor.role, Role::Member);
+        assert!(db.store.authenticate("mg_unknown").unwrap().is_none());
+        let keys = db.store.list_api_keys(&admin).unwrap();
+        assert_eq!(keys.len(), 2);
+        assert!(keys.iter().all(|k| k.prefix.len() == 10 && k.prefix.starts_with("mg_")));
+        let mine = db.store.list_api_keys(&member).unwrap();
+        assert_eq!(mine.len(), 1);
+        // Members cannot revoke others' keys; admins can, with immediate effect.
+        let admin_key_id = keys.iter().find(|k| k.user_id == admin.actor.user_id).unwrap().id.clone();
+        assert!(matches!(db.store.revoke_api_key(&member, &admin_key_id), Err(DomainError::Denied(Denied::Admin))));
+        db.store.revoke_api_key(&admin, &mine[0].id).unwrap();
+        assert!(db.store.authenticate(&member_key).unwrap().is_none());
+        assert!(db.store.authenticate(&admin_key).unwrap().is_some());
+        // The org keeps at least one admin.
+        assert!(matches!(db.store.update_user(&admin, &admin.actor.user_id, modelgate_core::UserChange { role: Some(Role::Member), ..Default::default() }), Err(DomainError::Invalid(_))));
+    }
+
+    fn bootstrap_uses_the_given_key(db) {
+        let done = db.store.bootstrap(Some(Secret::new("mg_bootstrap_admin_key_for_tests"))).unwrap().unwrap();
+        assert_eq!(done.org.name, "default");
+        assert!(done.org.is_root);
+        assert_eq!(done.admin.role, Role::Admin);
+        let actor = db.store.authenticate("mg_bootstrap_admin_key_for_tests").unwrap().unwrap();
+        assert_eq!(actor.user_id, done.admin.id);
+        // Only the hash is stored.
+        let mut conn = db.store.connection().unwrap();
+        let hash: String = modelgate_store::schema::api_keys::table
+            .select(modelgate_store::schema::api_keys::key_hash)
+            .first(&mut *conn)
+            .unwrap();
+        assert_eq!(hash, modelgate_core::identity::hash_api_key("mg_bootstrap_admin_key_for_tests"));
+    }
+
+    fn user_defaults_follow_read_access(db) {
+        let (admin, _) = db.bootstrap();
+        let (member, _) = db.user(&admin, "m1", Role::Member);
+        create(&db, &admin, "private", ModelChange::default());
+        create(&db, &member, "mine", ModelChange::default());
+        assert!(matches!(db.store.set_user_default(&member, "general", &key("private")), Err(DomainError::NotFound(_))));
+        db.store.set_user_default(&member, "general", &key("mine")).unwrap();
+        let again = db.store.set_user_default(&member, "general", &key("mine")).unwrap();
+        assert_eq!(again.config_type, "general");
+        let defaults = db.store.list_user_defaults(&member).unwrap();
+        assert_eq!(defaults.len(), 1);
+        assert_eq!(defaults[0].model.model.key, "mine");
+        db.store.delete_user_default(&member, "general").unwrap();
+        assert!(matches!(db.store.delete_user_default(&member, "general"), Err(DomainError::NotFound(Entity::UserDefault))));
+    }
+
+    fn migrations_go_up_down_and_up(db) {
+        let fresh = TestDb::empty(db.backend());
+        assert_eq!(fresh.store.migrate().unwrap(), 1);
+        assert_eq!(fresh.store.migrate().unwrap(), 0);
+        assert_eq!(fresh.store.revert_all_migrations().unwrap(), 1);
+        assert_eq!(fresh.store.migrate().unwrap(), 1);
+        fresh.bootstrap();
+    }
+}

@@ -1,0 +1,102 @@
+//! `src/schema.rs` must describe exactly the tables the migrations create, on both backends.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::BTreeMap;
+
+use diesel::prelude::*;
+use diesel::sql_types::{Integer, Text};
+use modelgate_store::DbConn;
+use modelgate_testkit::{TestDb, backend_tests};
+
+/// table -> column -> (diesel type, nullable), read from the `table!` blocks of schema.rs.
+fn declared() -> BTreeMap<String, BTreeMap<String, (String, bool)>> {
+    let source = include_str!("../src/schema.rs");
+    let mut tables = BTreeMap::new();
+    let mut current: Option<String> = None;
+    for line in source.lines().map(str::trim) {
+        if let Some(rest) = line.strip_suffix('{').map(str::trim)
+            && let Some((name, _)) = rest.split_once(' ')
+            && rest.contains('(')
+        {
+            current = Some(name.to_owned());
+            tables.insert(name.to_owned(), BTreeMap::new());
+        } else if let (Some(table), Some((column, ty))) = (&current, line.split_once(" -> ")) {
+            let ty = ty.trim_end_matches(',');
+            let (ty, nullable) =
+                match ty.strip_prefix("Nullable<").and_then(|t| t.strip_suffix('>')) {
+                    Some(inner) => (inner, true),
+                    None => (ty, false),
+                };
+            tables.get_mut(table).unwrap().insert(column.to_owned(), (ty.to_owned(), nullable));
+        } else if line == "}" {
+            current = None;
+        }
+    }
+    tables
+}
+
+#[derive(QueryableByName)]
+struct ColumnInfo {
+    #[diesel(sql_type = Text)]
+    table_name: String,
+    #[diesel(sql_type = Text)]
+    column_name: String,
+    #[diesel(sql_type = Text)]
+    data_type: String,
+    #[diesel(sql_type = Integer)]
+    nullable: i32,
+}
+
+/// The diesel type each backend's column type maps to.
+fn diesel_type(db_type: &str) -> &'static str {
+    match db_type.to_ascii_lowercase().as_str() {
+        "text" => "Text",
+        "bigint" => "Int8",
+        "integer" => "Int4",
+        "boolean" => "Bool",
+        "timestamp" | "timestamp without time zone" => "Timestamp",
+        "double precision" | "double" => "Float8",
+        _ => "unknown",
+    }
+}
+
+fn actual(db: &TestDb) -> BTreeMap<String, BTreeMap<String, (String, bool)>> {
+    let mut conn = db.store.connection().unwrap();
+    let rows: Vec<ColumnInfo> = match &mut *conn {
+        DbConn::Pg(pg) => diesel::sql_query(
+            "SELECT table_name::text AS table_name, column_name::text AS column_name, \
+             data_type::text AS data_type, CASE is_nullable WHEN 'YES' THEN 1 ELSE 0 END AS nullable \
+             FROM information_schema.columns WHERE table_schema = 'public' \
+             AND table_name <> '__diesel_schema_migrations'",
+        )
+        .load(pg)
+        .unwrap(),
+        DbConn::Sqlite(sqlite) => diesel::sql_query(
+            "SELECT m.name AS table_name, p.name AS column_name, p.type AS data_type, \
+             CASE WHEN p.\"notnull\" = 0 AND p.pk = 0 THEN 1 ELSE 0 END AS nullable \
+             FROM sqlite_master m JOIN pragma_table_info(m.name) p \
+             WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' \
+             AND m.name <> '__diesel_schema_migrations'",
+        )
+        .load(sqlite)
+        .unwrap(),
+    };
+    let mut tables: BTreeMap<String, BTreeMap<String, (String, bool)>> = BTreeMap::new();
+    for row in rows {
+        // SQLite's rowid alias must be INTEGER; it holds 64-bit values all the same.
+        let mut ty = diesel_type(&row.data_type).to_owned();
+        if row.data_type.eq_ignore_ascii_case("integer")
+            && matches!(row.column_name.as_str(), "seq" | "id")
+        {
+            ty = "Int8".into();
+        }
+        tables.entry(row.table_name).or_default().insert(row.column_name, (ty, row.nullable == 1));
+    }
+    tables
+}
+
+backend_tests! {
+    fn schema_rs_matches_the_migrated_database(db) {
+        assert_eq!(actual(&db), declared());
+    }
+}

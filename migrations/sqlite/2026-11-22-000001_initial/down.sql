@@ -1,0 +1,11 @@
+DROP TABLE audit_events;
+DROP TABLE user_defaults;
+DROP TABLE endpoints;
+DROP TABLE model_grants;
+DROP TABLE models;
+DROP TABLE providers;
+DROP TABLE api_keys;
+DROP TABLE group_members;
+DROP TABLE user_groups;
+DROP TABLE users;
+DROP TABLE orgs;
