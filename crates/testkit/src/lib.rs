@@ -6,12 +6,15 @@
 //! a suite that silently skips proves nothing.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod app;
+
 use std::sync::Arc;
 
 use diesel::prelude::*;
 use modelgate_core::{Actor, Ctx, NewUser, Registry, Role};
 use modelgate_store::{Cipher, Store, StoreOptions};
 
+pub use app::{TestApp, TestResponse};
 pub use modelgate_store::Backend;
 
 /// The Postgres server tests use: `MODELGATE_TEST_DATABASE_URL`, by default the local one.
@@ -262,6 +265,65 @@ macro_rules! backend_tests {
             #[allow(unused_imports)]
             use super::*;
             $(#[test] fn $name() { let $db = $crate::TestDb::postgres(); $body })*
+        }
+    };
+}
+
+/// Replaces the value of every `*_at` key (at any depth) with `"[time]"`, and of every key in
+/// `keys` with `"[redacted]"`, so snapshots pin shapes rather than clocks and generated ids.
+pub fn redact(value: &serde_json::Value, keys: &[&str]) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| {
+                    let v = if k.ends_with("_at") && !v.is_null() {
+                        Value::String("[time]".into())
+                    } else if keys.contains(&k.as_str()) && !v.is_null() {
+                        Value::String("[redacted]".into())
+                    } else {
+                        redact(v, keys)
+                    };
+                    (k.clone(), v)
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(|v| redact(v, keys)).collect()),
+        other => other.clone(),
+    }
+}
+
+/// A JSON snapshot shared by the SQLite and Postgres runs of a test (so both backends must render
+/// the same wire shape). Needs `insta` as a dev-dependency.
+#[macro_export]
+macro_rules! assert_wire_snapshot {
+    ($name:expr, $value:expr) => {{
+        let mut settings = ::insta::Settings::clone_current();
+        settings.set_prepend_module_to_snapshot(false);
+        settings.set_omit_expression(true);
+        settings.bind(|| ::insta::assert_json_snapshot!($name, $value));
+    }};
+}
+
+/// Like [`backend_tests!`], for async tests (`#[actix_web::test]`):
+///
+/// ```ignore
+/// backend_app_tests! {
+///     async fn serves_a_route(db) { let app = TestApp::new(db, configure).await; /* … */ }
+/// }
+/// ```
+#[macro_export]
+macro_rules! backend_app_tests {
+    ($(async fn $name:ident($db:ident) $body:block)*) => {
+        mod sqlite {
+            #[allow(unused_imports)]
+            use super::*;
+            $(#[::actix_web::test] async fn $name() { let $db = $crate::TestDb::sqlite(); $body })*
+        }
+        mod postgres {
+            #[allow(unused_imports)]
+            use super::*;
+            $(#[::actix_web::test] async fn $name() { let $db = $crate::TestDb::postgres(); $body })*
         }
     };
 }

@@ -1,0 +1,31 @@
+# syntax=docker/dockerfile:1
+
+# ---- build: a static-ish binary (SQLite, libpq and OpenSSL are compiled in) ----
+FROM rust:1.95-bookworm AS build
+WORKDIR /src
+COPY . .
+RUN --mount=type=cache,target=/usr/local/cargo/registry \
+    --mount=type=cache,target=/src/target \
+    cargo build --release --locked -p modelgate-server \
+ && install -m 0755 target/release/modelgate /usr/local/bin/modelgate
+
+# ---- runtime: Debian slim, a non-root user, nothing else ----
+FROM debian:bookworm-slim
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates \
+ && rm -rf /var/lib/apt/lists/* \
+ && useradd --system --uid 10001 --home-dir /var/lib/modelgate --create-home modelgate
+COPY --from=build /usr/local/bin/modelgate /usr/local/bin/modelgate
+COPY catalog/models.json /usr/share/modelgate/catalog/models.json
+
+ENV MODELGATE_LISTEN=0.0.0.0:8080 \
+    MODELGATE_DATA_DIR=/var/lib/modelgate \
+    MODELGATE_CATALOG=/usr/share/modelgate/catalog/models.json \
+    MODELGATE_LOG_FORMAT=json
+USER modelgate
+WORKDIR /var/lib/modelgate
+VOLUME ["/var/lib/modelgate"]
+EXPOSE 8080
+HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 CMD ["modelgate", "healthcheck"]
+ENTRYPOINT ["modelgate"]
+CMD ["serve"]

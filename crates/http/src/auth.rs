@@ -1,0 +1,85 @@
+//! Bearer-key authentication, shared by every dialect; failures render in the dialect's format.
+
+use std::marker::PhantomData;
+
+use actix_web::dev::Payload;
+use actix_web::http::header::AUTHORIZATION;
+use actix_web::{FromRequest, HttpRequest, web};
+use futures_util::future::LocalBoxFuture;
+use modelgate_core::Ctx;
+
+use crate::{Dialect, Services, blocking, into_error};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuthFailure {
+    /// No `Authorization: Bearer …` header.
+    Missing,
+    /// A key that is unknown or revoked.
+    Invalid,
+}
+
+/// The authenticated caller, with the audit context of dialect `D`.
+pub struct Caller<D: Dialect> {
+    pub ctx: Ctx,
+    dialect: PhantomData<D>,
+}
+
+impl<D: Dialect> Caller<D> {
+    pub fn new(ctx: Ctx) -> Self {
+        Self { ctx, dialect: PhantomData }
+    }
+}
+
+/// The token of an `Authorization: Bearer <token>` header (scheme case-insensitive).
+pub fn bearer_token(req: &HttpRequest) -> Option<String> {
+    let value = req.headers().get(AUTHORIZATION)?.to_str().ok()?.trim();
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then(|| token.to_owned())
+}
+
+impl<D: Dialect> FromRequest for Caller<D> {
+    type Error = actix_web::Error;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let token = bearer_token(req);
+        let services = req.app_data::<web::Data<Services>>().cloned();
+        Box::pin(async move {
+            let Some(services) = services else {
+                let error =
+                    modelgate_core::DomainError::internal("auth", "Services not configured");
+                return Err(into_error(D::service_failure(&error)));
+            };
+            let token = token.ok_or_else(|| into_error(D::auth_failure(AuthFailure::Missing)))?;
+            let registry = services.registry.clone();
+            match blocking(move || registry.authenticate(&token)).await {
+                Ok(Some(actor)) => Ok(Caller::new(Ctx::new(actor, D::NAME))),
+                Ok(None) => Err(into_error(D::auth_failure(AuthFailure::Invalid))),
+                Err(error) => Err(into_error(D::service_failure(&error))),
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::test::TestRequest;
+
+    use super::bearer_token;
+
+    #[test]
+    fn bearer_tokens_are_read_case_insensitively() {
+        let req = TestRequest::default()
+            .insert_header(("Authorization", "bearer  mg_abc "))
+            .to_http_request();
+        assert_eq!(bearer_token(&req).as_deref(), Some("mg_abc"));
+        let basic =
+            TestRequest::default().insert_header(("Authorization", "Basic abc")).to_http_request();
+        assert_eq!(bearer_token(&basic), None);
+        let empty =
+            TestRequest::default().insert_header(("Authorization", "Bearer ")).to_http_request();
+        assert_eq!(bearer_token(&empty), None);
+        assert_eq!(bearer_token(&TestRequest::default().to_http_request()), None);
+    }
+}

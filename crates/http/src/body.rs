@@ -1,0 +1,111 @@
+//! JSON request bodies, read with a size limit; failures render in the dialect's format.
+
+use std::marker::PhantomData;
+
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpRequest, web};
+use futures_util::StreamExt;
+use futures_util::future::LocalBoxFuture;
+use serde_json::Value;
+
+use crate::{DEFAULT_BODY_LIMIT, Dialect, Services, into_error};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BodyFailure {
+    /// The body is larger than the configured limit (in bytes).
+    TooLarge { limit: usize },
+    /// No body at all.
+    Empty,
+    /// Not JSON. `position` is the byte offset where parsing failed.
+    Invalid { message: String, position: usize },
+    /// The connection failed while reading.
+    Unreadable,
+}
+
+/// A request body parsed as JSON (any value: dialects check its shape themselves).
+pub struct JsonBody<D: Dialect> {
+    pub value: Value,
+    dialect: PhantomData<D>,
+}
+
+impl<D: Dialect> JsonBody<D> {
+    pub fn into_inner(self) -> Value {
+        self.value
+    }
+}
+
+/// Byte offset of a serde_json error, from its line and column.
+fn byte_offset(bytes: &[u8], line: usize, column: usize) -> usize {
+    let line_start: usize =
+        bytes.split(|b| *b == b'\n').take(line.saturating_sub(1)).map(|l| l.len() + 1).sum();
+    line_start + column.saturating_sub(1)
+}
+
+/// Parses a complete body as JSON.
+pub fn parse_json(bytes: &[u8]) -> Result<Value, BodyFailure> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(BodyFailure::Empty);
+    }
+    serde_json::from_slice(bytes).map_err(|e| BodyFailure::Invalid {
+        message: e.to_string(),
+        position: byte_offset(bytes, e.line(), e.column()),
+    })
+}
+
+async fn read_limited(payload: &mut Payload, limit: usize) -> Result<web::BytesMut, BodyFailure> {
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|_| BodyFailure::Unreadable)?;
+        if body.len() + chunk.len() > limit {
+            return Err(BodyFailure::TooLarge { limit });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+impl<D: Dialect> FromRequest for JsonBody<D> {
+    type Error = actix_web::Error;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let limit =
+            req.app_data::<web::Data<Services>>().map_or(DEFAULT_BODY_LIMIT, |s| s.body_limit);
+        let declared = req
+            .headers()
+            .get(actix_web::http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        let mut payload = payload.take();
+        Box::pin(async move {
+            let fail = |f: BodyFailure| into_error(D::body_failure(f));
+            // Refuse an announced oversize body before reading any of it.
+            if declared.is_some_and(|len| len > limit) {
+                return Err(fail(BodyFailure::TooLarge { limit }));
+            }
+            let bytes = read_limited(&mut payload, limit).await.map_err(fail)?;
+            let value = match parse_json(&bytes) {
+                Err(BodyFailure::Empty) => {
+                    D::empty_body().ok_or_else(|| fail(BodyFailure::Empty))?
+                }
+                other => other.map_err(fail)?,
+            };
+            Ok(JsonBody { value, dialect: PhantomData })
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_errors_carry_the_byte_position() {
+        assert_eq!(parse_json(b"  "), Err(BodyFailure::Empty));
+        match parse_json(b"{\"a\": 1,\n \"b\": }") {
+            Err(BodyFailure::Invalid { position, .. }) => assert_eq!(position, 15),
+            other => panic!("unexpected {other:?}"),
+        }
+        assert_eq!(parse_json(b"[1]"), Ok(serde_json::json!([1])));
+    }
+}

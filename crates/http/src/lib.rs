@@ -1,0 +1,123 @@
+//! actix glue shared by every dialect: the [`Dialect`] trait each one implements, the
+//! authenticated [`Caller`], the size-limited [`JsonBody`], the [`blocking`] helper that runs
+//! registry calls off the async workers, request ids, and the input reader that dialects turn
+//! into their own validation errors.
+
+pub mod app;
+pub mod auth;
+pub mod body;
+pub mod input;
+pub mod middleware;
+
+use std::sync::Arc;
+
+use actix_web::HttpResponse;
+use actix_web::http::StatusCode;
+use modelgate_core::{DomainError, DomainResult, Registry};
+use serde_json::json;
+
+pub use auth::{AuthFailure, Caller};
+pub use body::{BodyFailure, JsonBody};
+
+/// Default JSON body limit: 1 MiB.
+pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
+
+/// What every handler needs, shared as `web::Data<Services>`.
+pub struct Services {
+    pub registry: Arc<dyn Registry>,
+    pub body_limit: usize,
+}
+
+impl Services {
+    pub fn new(registry: Arc<dyn Registry>, body_limit: usize) -> Self {
+        Self { registry, body_limit }
+    }
+}
+
+/// One wire dialect: its name (recorded in the audit trail) and how it renders the failures that
+/// happen before a handler runs.
+pub trait Dialect: 'static {
+    const NAME: &'static str;
+
+    fn auth_failure(failure: AuthFailure) -> HttpResponse;
+
+    fn body_failure(failure: BodyFailure) -> HttpResponse;
+
+    /// What an empty body reads as: `None` (the default) refuses it with
+    /// `body_failure(BodyFailure::Empty)`; DRF-style APIs read it as `{}`.
+    fn empty_body() -> Option<serde_json::Value> {
+        None
+    }
+
+    /// Database down or an internal error while authenticating or in a shared helper.
+    fn service_failure(error: &DomainError) -> HttpResponse {
+        default_service_failure(error)
+    }
+
+    /// A path under the dialect's prefix that it does not serve.
+    fn unknown_path() -> HttpResponse {
+        detail(StatusCode::NOT_FOUND, "Not Found")
+    }
+}
+
+/// A JSON `{"detail": …}` response: the error shape every dialect shares.
+pub fn detail(status: StatusCode, message: impl Into<String>) -> HttpResponse {
+    HttpResponse::build(status).json(json!({ "detail": message.into() }))
+}
+
+/// 503 while the database is unreachable, 500 for anything else; the cause only goes to the log.
+pub fn default_service_failure(error: &DomainError) -> HttpResponse {
+    log_failure(error);
+    match error {
+        DomainError::Unavailable(_) => {
+            detail(StatusCode::SERVICE_UNAVAILABLE, "Service temporarily unavailable")
+        }
+        _ => detail(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error"),
+    }
+}
+
+/// Logs the internal cause of an error, if it has one.
+pub fn log_failure(error: &DomainError) {
+    if let Some(cause) = error.cause() {
+        match error {
+            DomainError::Unavailable(_) => tracing::warn!(cause = ?cause, "database unavailable"),
+            _ => tracing::error!(cause = ?cause, "internal error"),
+        }
+    }
+}
+
+/// Runs a blocking registry call on actix's blocking pool, so async workers never wait on the
+/// database.
+pub async fn blocking<T, F>(f: F) -> DomainResult<T>
+where
+    F: FnOnce() -> DomainResult<T> + Send + 'static,
+    T: Send + 'static,
+{
+    actix_web::web::block(f)
+        .await
+        .unwrap_or_else(|e| Err(DomainError::internal("blocking pool", e.to_string())))
+}
+
+/// How a FastAPI app answers a body it cannot use: 422 in pydantic shape for a missing or
+/// malformed body, 413 for an oversize one.
+pub fn fastapi_body_failure(failure: BodyFailure) -> HttpResponse {
+    match failure {
+        BodyFailure::TooLarge { limit } => detail(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("Request body is larger than the limit of {limit} bytes"),
+        ),
+        BodyFailure::Empty => {
+            HttpResponse::UnprocessableEntity().json(input::pydantic_body_missing())
+        }
+        BodyFailure::Invalid { message, position } => HttpResponse::UnprocessableEntity()
+            .json(input::pydantic_json_invalid(position, &message)),
+        BodyFailure::Unreadable => {
+            detail(StatusCode::BAD_REQUEST, "Could not read the request body")
+        }
+    }
+}
+
+/// Turns a rendered response into an actix error, for extractors.
+pub(crate) fn into_error(response: HttpResponse) -> actix_web::Error {
+    actix_web::error::InternalError::from_response("request refused", response).into()
+}

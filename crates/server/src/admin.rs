@@ -1,0 +1,419 @@
+//! The admin API (`/admin/v1`): orgs, users, groups and API keys.
+//!
+//! Errors are `{"detail": "...", "code": "..."}`; validation errors are 422 with an `errors` list.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use modelgate_core::{
+    Denied, DomainError, Entity, FieldError, IssuedKey, NewGroup, NewUser, Role, Subject,
+    UserChange, Violation,
+};
+use modelgate_http::input::{Fields, Issue, IssueKind, drf_message};
+use modelgate_http::{AuthFailure, BodyFailure, Caller, Dialect, JsonBody, Services, blocking};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+pub struct Admin;
+
+fn error(status: StatusCode, code: &str, detail: impl Into<String>) -> HttpResponse {
+    HttpResponse::build(status).json(json!({ "detail": detail.into(), "code": code }))
+}
+
+impl Dialect for Admin {
+    const NAME: &'static str = "admin";
+
+    fn auth_failure(failure: AuthFailure) -> HttpResponse {
+        let detail = match failure {
+            AuthFailure::Missing => "Missing API key: send `Authorization: Bearer <key>`",
+            AuthFailure::Invalid => "Invalid or revoked API key",
+        };
+        error(StatusCode::UNAUTHORIZED, "unauthenticated", detail)
+    }
+
+    fn body_failure(failure: BodyFailure) -> HttpResponse {
+        match failure {
+            BodyFailure::TooLarge { limit } => error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                format!("Request body is larger than the limit of {limit} bytes"),
+            ),
+            BodyFailure::Empty => {
+                error(StatusCode::BAD_REQUEST, "invalid_json", "A JSON body is required")
+            }
+            BodyFailure::Invalid { message, .. } => {
+                error(StatusCode::BAD_REQUEST, "invalid_json", format!("Invalid JSON: {message}"))
+            }
+            BodyFailure::Unreadable => {
+                error(StatusCode::BAD_REQUEST, "invalid_body", "Could not read the request body")
+            }
+        }
+    }
+
+    fn service_failure(e: &DomainError) -> HttpResponse {
+        domain_error(e)
+    }
+
+    fn unknown_path() -> HttpResponse {
+        error(StatusCode::NOT_FOUND, "not_found", "Not Found")
+    }
+}
+
+fn entity_name(entity: Entity) -> &'static str {
+    match entity {
+        Entity::Org => "Org",
+        Entity::User => "User",
+        Entity::Group => "Group",
+        Entity::ApiKey => "API key",
+        Entity::Model => "Model",
+        Entity::Provider => "Provider",
+        Entity::Endpoint => "Endpoint",
+        Entity::UserDefault => "Default",
+        _ => "Resource",
+    }
+}
+
+fn violation_message(violation: &Violation) -> String {
+    match violation {
+        Violation::Required => "is required".into(),
+        Violation::Empty => "must not be empty".into(),
+        Violation::TooLong { max } => format!("must be at most {max} characters"),
+        Violation::BelowMin { min } => format!("must be at least {min}"),
+        Violation::NotGreaterThan { than } => format!("must be greater than {than}"),
+        Violation::NotOneOf { allowed } => format!("must be one of: {}", allowed.join(", ")),
+        Violation::UnknownReference => "refers to something that does not exist".into(),
+        Violation::Invalid { reason } => reason.clone(),
+        _ => "is invalid".into(),
+    }
+}
+
+fn field_errors(errors: &[FieldError]) -> Value {
+    Value::Array(
+        errors
+            .iter()
+            .map(|e| {
+                let field = match &e.subject {
+                    Subject::Model(field) => field.name(),
+                    Subject::Named(name) => name,
+                };
+                json!({ "field": field, "message": violation_message(&e.violation) })
+            })
+            .collect(),
+    )
+}
+
+/// Renders a registry error for the admin API.
+pub fn domain_error(e: &DomainError) -> HttpResponse {
+    match e {
+        DomainError::NotFound(entity) => {
+            error(StatusCode::NOT_FOUND, "not_found", format!("{} not found", entity_name(*entity)))
+        }
+        DomainError::Denied(denied) => {
+            let detail = match denied {
+                Denied::Admin => "Only org admins may do this",
+                Denied::Create | Denied::Write => "Your role does not allow this",
+                Denied::SharePublic => "Only org admins may share models with the whole org",
+                Denied::Builtin => "Built-in catalog models are read-only",
+                _ => "Permission denied",
+            };
+            error(StatusCode::FORBIDDEN, "forbidden", detail)
+        }
+        DomainError::Conflict { entity, value } => error(
+            StatusCode::CONFLICT,
+            "conflict",
+            format!("{} '{value}' already exists", entity_name(*entity)),
+        ),
+        DomainError::Invalid(errors) => HttpResponse::UnprocessableEntity().json(json!({
+            "detail": "Invalid request",
+            "code": "invalid",
+            "errors": field_errors(errors),
+        })),
+        DomainError::VersionMismatch => {
+            error(StatusCode::CONFLICT, "conflict", "Changed by someone else meanwhile; retry")
+        }
+        other => {
+            modelgate_http::log_failure(other);
+            if matches!(other, DomainError::Unavailable(_)) {
+                error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "Service temporarily unavailable",
+                )
+            } else {
+                error(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal Server Error")
+            }
+        }
+    }
+}
+
+fn invalid_input(issues: Vec<Issue>) -> HttpResponse {
+    let errors: Vec<Value> = issues
+        .iter()
+        .map(|issue| {
+            let field = issue
+                .loc
+                .iter()
+                .map(|l| match l {
+                    modelgate_http::input::Loc::Key(k) => k.clone(),
+                    modelgate_http::input::Loc::Index(i) => i.to_string(),
+                })
+                .collect::<Vec<_>>()
+                .join(".");
+            json!({ "field": field, "message": drf_message(issue) })
+        })
+        .collect();
+    HttpResponse::UnprocessableEntity().json(json!({
+        "detail": "Invalid request",
+        "code": "invalid",
+        "errors": errors,
+    }))
+}
+
+fn reply<T: Serialize>(status: StatusCode, result: Result<T, DomainError>) -> HttpResponse {
+    match result {
+        Ok(value) => HttpResponse::build(status).json(value),
+        Err(e) => domain_error(&e),
+    }
+}
+
+fn role(fields: &mut Fields<'_>, name: &str) -> Option<Role> {
+    let value = fields.string(name).value()?;
+    let parsed = Role::parse(&value);
+    if parsed.is_none() {
+        fields.issue(
+            name,
+            IssueKind::Choice { expected: vec!["admin".into(), "member".into(), "viewer".into()] },
+            Value::String(value),
+        );
+    }
+    parsed
+}
+
+/// The registry, for a blocking call.
+fn registry(services: &web::Data<Services>) -> std::sync::Arc<dyn modelgate_core::Registry> {
+    services.registry.clone()
+}
+
+macro_rules! call {
+    ($services:expr, $status:expr, |$r:ident| $body:expr) => {{
+        let $r = registry(&$services);
+        reply($status, blocking(move || $body).await)
+    }};
+}
+
+async fn me(services: web::Data<Services>, caller: Caller<Admin>) -> HttpResponse {
+    let ctx = caller.ctx;
+    let r = registry(&services);
+    let result = blocking(move || {
+        let user = r.get_user(&ctx, &ctx.actor.user_id)?;
+        let org = r.get_org(&ctx, &ctx.actor.org_id)?;
+        Ok(json!({ "user": user, "org": org, "groups": ctx.actor.group_ids, "instance_admin": ctx.actor.instance_admin }))
+    })
+    .await;
+    reply(StatusCode::OK, result)
+}
+
+async fn list_orgs(services: web::Data<Services>, caller: Caller<Admin>) -> HttpResponse {
+    call!(services, StatusCode::OK, |r| r.list_orgs(&caller.ctx))
+}
+
+async fn create_org(
+    services: web::Data<Services>,
+    caller: Caller<Admin>,
+    body: JsonBody<Admin>,
+) -> HttpResponse {
+    let body = body.into_inner();
+    let mut f = Fields::new(&body, &[]);
+    let id = f.string("id").value();
+    let name = f.required_string("name");
+    if let Err(issues) = f.finish() {
+        return invalid_input(issues);
+    }
+    let name = name.unwrap_or_default();
+    call!(services, StatusCode::CREATED, |r| r.create_org(&caller.ctx, id, name))
+}
+
+async fn get_org(
+    services: web::Data<Services>,
+    caller: Caller<Admin>,
+    id: web::Path<String>,
+) -> HttpResponse {
+    call!(services, StatusCode::OK, |r| r.get_org(&caller.ctx, &id))
+}
+
+async fn list_users(services: web::Data<Services>, caller: Caller<Admin>) -> HttpResponse {
+    call!(services, StatusCode::OK, |r| r.list_users(&caller.ctx))
+}
+
+async fn create_user(
+    services: web::Data<Services>,
+    caller: Caller<Admin>,
+    body: JsonBody<Admin>,
+) -> HttpResponse {
+    let body = body.into_inner();
+    let mut f = Fields::new(&body, &[]);
+    let id = f.string("id").value();
+    let org_id = f.string("org_id").value();
+    let name = f.required_string("name");
+    let email = f.string("email").value();
+    let role = if f.has("role") { role(&mut f, "role") } else { Some(Role::Member) };
+    if let Err(issues) = f.finish() {
+        return invalid_input(issues);
+    }
+    let (Some(name), Some(role)) = (name, role) else {
+        return domain_error(&DomainError::internal("admin", "unreachable"));
+    };
+    let new = NewUser { id, org_id, name, email, role };
+    call!(services, StatusCode::CREATED, |r| r.create_user(&caller.ctx, new))
+}
+
+async fn get_user(
+    services: web::Data<Services>,
+    caller: Caller<Admin>,
+    id: web::Path<String>,
+) -> HttpResponse {
+    call!(services, StatusCode::OK, |r| r.get_user(&caller.ctx, &id))
+}
+
+async fn update_user(
+    services: web::Data<Services>,
+    caller: Caller<Admin>,
+    id: web::Path<String>,
+    body: JsonBody<Admin>,
+) -> HttpResponse {
+    let body = body.into_inner();
+    let mut f = Fields::new(&body, &[]);
+    let change = UserChange {
+        name: f.string("name").value(),
+        email: f.string("email").into_patch(),
+        role: if f.has("role") { role(&mut f, "role") } else { None },
+    };
+    if let Err(issues) = f.finish() {
+        return invalid_input(issues);
+    }
+    call!(services, StatusCode::OK, |r| r.update_user(&caller.ctx, &id, change))
+}
+
+async fn delete_user(
+    services: web::Data<Services>,
+    caller: Caller<Admin>,
+    id: web::Path<String>,
+) -> HttpResponse {
+    let r = registry(&services);
+    match blocking(move || r.delete_user(&caller.ctx, &id)).await {
+        Ok(()) => HttpResponse::NoContent().finish(),
+        Err(e) => domain_error(&e),
+    }
+}
+
+async fn list_groups(services: web::Data<Services>, caller: Caller<Admin>) -> HttpResponse {
+    call!(services, StatusCode::OK, |r| r.list_groups(&caller.ctx))
+}
+
+async fn create_group(
+    services: web::Data<Services>,
+    caller: Caller<Admin>,
+    body: JsonBody<Admin>,
+) -> HttpResponse {
+    let body = body.into_inner();
+    let mut f = Fields::new(&body, &[]);
+    let id = f.string("id").value();
+    let name = f.required_string("name");
+    let description = f.string("description").value();
+    let member_ids = f.string_list("member_ids").value().unwrap_or_default();
+    if let Err(issues) = f.finish() {
+        return invalid_input(issues);
+    }
+    let new = NewGroup { id, name: name.unwrap_or_default(), description, member_ids };
+    call!(services, StatusCode::CREATED, |r| r.create_group(&caller.ctx, new))
+}
+
+async fn get_group(
+    services: web::Data<Services>,
+    caller: Caller<Admin>,
+    id: web::Path<String>,
+) -> HttpResponse {
+    call!(services, StatusCode::OK, |r| r.get_group(&caller.ctx, &id))
+}
+
+async fn delete_group(
+    services: web::Data<Services>,
+    caller: Caller<Admin>,
+    id: web::Path<String>,
+) -> HttpResponse {
+    let r = registry(&services);
+    match blocking(move || r.delete_group(&caller.ctx, &id)).await {
+        Ok(()) => HttpResponse::NoContent().finish(),
+        Err(e) => domain_error(&e),
+    }
+}
+
+async fn set_members(
+    services: web::Data<Services>,
+    caller: Caller<Admin>,
+    id: web::Path<String>,
+    body: JsonBody<Admin>,
+) -> HttpResponse {
+    let body = body.into_inner();
+    let mut f = Fields::new(&body, &[]);
+    let user_ids = f.string_list("user_ids");
+    if user_ids.is_absent() && f.is_object() && !f.has("user_ids") {
+        f.issue("user_ids", IssueKind::Missing, body.clone());
+    }
+    if let Err(issues) = f.finish() {
+        return invalid_input(issues);
+    }
+    let user_ids = user_ids.value().unwrap_or_default();
+    call!(services, StatusCode::OK, |r| r.set_group_members(&caller.ctx, &id, user_ids))
+}
+
+/// A newly issued key: its record plus the plaintext, shown this once.
+fn issued(key: IssuedKey) -> Value {
+    let mut value = serde_json::to_value(&key.key).unwrap_or_else(|_| json!({}));
+    if let Some(obj) = value.as_object_mut() {
+        obj.insert("key".into(), Value::String(key.plaintext.expose().to_owned()));
+    }
+    value
+}
+
+async fn list_keys(services: web::Data<Services>, caller: Caller<Admin>) -> HttpResponse {
+    call!(services, StatusCode::OK, |r| r.list_api_keys(&caller.ctx))
+}
+
+async fn create_key(
+    services: web::Data<Services>,
+    caller: Caller<Admin>,
+    body: JsonBody<Admin>,
+) -> HttpResponse {
+    let body = body.into_inner();
+    let mut f = Fields::new(&body, &[]);
+    let user_id = f.string("user_id").value();
+    let name = f.string("name").value().unwrap_or_default();
+    if let Err(issues) = f.finish() {
+        return invalid_input(issues);
+    }
+    let r = registry(&services);
+    let result = blocking(move || r.create_api_key(&caller.ctx, user_id, name)).await;
+    reply(StatusCode::CREATED, result.map(issued))
+}
+
+async fn revoke_key(
+    services: web::Data<Services>,
+    caller: Caller<Admin>,
+    id: web::Path<String>,
+) -> HttpResponse {
+    call!(services, StatusCode::OK, |r| r.revoke_api_key(&caller.ctx, &id))
+}
+
+/// The admin routes, relative to `/admin/v1`.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/me", web::get().to(me))
+        .service(web::resource("/orgs").get(list_orgs).post(create_org))
+        .route("/orgs/{id}", web::get().to(get_org))
+        .service(web::resource("/users").get(list_users).post(create_user))
+        .service(web::resource("/users/{id}").get(get_user).patch(update_user).delete(delete_user))
+        .service(web::resource("/groups").get(list_groups).post(create_group))
+        .service(web::resource("/groups/{id}").get(get_group).delete(delete_group))
+        .route("/groups/{id}/members", web::put().to(set_members))
+        .service(web::resource("/keys").get(list_keys).post(create_key))
+        .route("/keys/{id}", web::delete().to(revoke_key));
+}

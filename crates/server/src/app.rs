@@ -1,0 +1,76 @@
+//! What each listener serves.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use modelgate_http::app::mount;
+use modelgate_http::{Services, blocking};
+use modelgate_openwebui::OpenWebUi;
+use modelgate_respan::Respan;
+use modelgate_syft::Syft;
+use modelgate_xagent::Xagent;
+use serde_json::json;
+
+use crate::admin::{self, Admin};
+
+/// The process is up.
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "status": "ok" }))
+}
+
+/// The database answers; 503 when it does not.
+async fn readyz(services: web::Data<Services>) -> HttpResponse {
+    let registry = services.registry.clone();
+    match blocking(move || registry.ping()).await {
+        Ok(()) => HttpResponse::Ok().json(json!({ "status": "ready" })),
+        Err(error) => {
+            modelgate_http::log_failure(&error);
+            HttpResponse::build(StatusCode::SERVICE_UNAVAILABLE)
+                .json(json!({ "status": "unavailable", "detail": "database unreachable" }))
+        }
+    }
+}
+
+fn health(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/healthz").get(healthz))
+        .service(web::resource("/readyz").get(readyz));
+}
+
+/// The main listener: health, the admin API and every dialect under its prefix.
+pub fn configure_main(cfg: &mut web::ServiceConfig) {
+    health(cfg);
+    cfg.service(mount::<Admin>("/admin/v1", admin::configure))
+        .service(mount::<OpenWebUi>("/openwebui", modelgate_openwebui::configure))
+        .service(mount::<Xagent>("/xagent", modelgate_xagent::configure))
+        .service(mount::<Syft>("/syft", modelgate_syft::configure))
+        .service(mount::<Respan>("/respan", modelgate_respan::configure));
+}
+
+/// A dialect's own listener: its routes at the documented root paths, plus health.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DialectListener {
+    OpenWebUi,
+    Xagent,
+    Syft,
+    Respan,
+}
+
+impl DialectListener {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::OpenWebUi => "openwebui",
+            Self::Xagent => "xagent",
+            Self::Syft => "syft",
+            Self::Respan => "respan",
+        }
+    }
+
+    pub fn configure(self, cfg: &mut web::ServiceConfig) {
+        health(cfg);
+        match self {
+            Self::OpenWebUi => cfg.service(mount::<OpenWebUi>("", modelgate_openwebui::configure)),
+            Self::Xagent => cfg.service(mount::<Xagent>("", modelgate_xagent::configure)),
+            Self::Syft => cfg.service(mount::<Syft>("", modelgate_syft::configure)),
+            Self::Respan => cfg.service(mount::<Respan>("", modelgate_respan::configure)),
+        };
+    }
+}

@@ -1,0 +1,203 @@
+//! Configuration, from flags or the environment names other tools rely on.
+
+use std::path::{Path, PathBuf};
+
+use clap::{Args, ValueEnum};
+use modelgate_store::{Backend, Cipher};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+#[derive(Args, Clone, Debug)]
+pub struct Config {
+    /// Address of the main listener.
+    #[arg(long, env = "MODELGATE_LISTEN", default_value = "127.0.0.1:8080", global = true)]
+    pub listen: String,
+
+    /// `postgres://…` for Postgres; otherwise an SQLite file (default: <data dir>/modelgate.db).
+    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    /// Where the embedded database and its secret key live.
+    #[arg(long, env = "MODELGATE_DATA_DIR", default_value = "./data", global = true)]
+    pub data_dir: PathBuf,
+
+    /// Base64 of 32 bytes, the key provider secrets are encrypted with. Required with Postgres;
+    /// with SQLite one is generated and kept in the data directory when unset.
+    #[arg(long, env = "MODELGATE_SECRET_KEY", global = true, hide_env_values = true)]
+    pub secret_key: Option<String>,
+
+    /// On first start (no user yet): the API key of the admin user to create.
+    #[arg(long, env = "MODELGATE_BOOTSTRAP_ADMIN_KEY", global = true, hide_env_values = true)]
+    pub bootstrap_admin_key: Option<String>,
+
+    /// The built-in model catalog file (default: ./catalog/models.json, else the built-in copy).
+    #[arg(long, env = "MODELGATE_CATALOG", global = true)]
+    pub catalog: Option<PathBuf>,
+
+    /// Largest accepted request body, in bytes.
+    #[arg(long, env = "MODELGATE_BODY_LIMIT", default_value_t = modelgate_http::DEFAULT_BODY_LIMIT, global = true)]
+    pub body_limit: usize,
+
+    /// Database connections in the pool.
+    #[arg(long, env = "MODELGATE_DB_POOL_SIZE", default_value_t = 16, global = true)]
+    pub pool_size: u32,
+
+    /// HTTP worker threads (default: one per CPU).
+    #[arg(long, env = "MODELGATE_WORKERS", global = true)]
+    pub workers: Option<usize>,
+
+    /// Seconds in-flight requests get to finish on shutdown.
+    #[arg(long, env = "MODELGATE_SHUTDOWN_TIMEOUT", default_value_t = 30, global = true)]
+    pub shutdown_timeout: u64,
+
+    /// Extra listener serving the Open WebUI dialect at its documented root paths.
+    #[arg(long, env = "MODELGATE_OPENWEBUI_LISTEN", global = true)]
+    pub openwebui_listen: Option<String>,
+
+    /// Extra listener serving the Xagent dialect at its documented root paths.
+    #[arg(long, env = "MODELGATE_XAGENT_LISTEN", global = true)]
+    pub xagent_listen: Option<String>,
+
+    /// Extra listener serving the Syft Space dialect at its documented root paths.
+    #[arg(long, env = "MODELGATE_SYFT_LISTEN", global = true)]
+    pub syft_listen: Option<String>,
+
+    /// Extra listener serving the Respan dialect at its documented root paths.
+    #[arg(long, env = "MODELGATE_RESPAN_LISTEN", global = true)]
+    pub respan_listen: Option<String>,
+
+    /// Log line format.
+    #[arg(long, env = "MODELGATE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+}
+
+impl Config {
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) if !url.trim().is_empty() => url.trim().to_owned(),
+            _ => format!("sqlite://{}", self.data_dir.join("modelgate.db").display()),
+        }
+    }
+
+    /// The cipher for provider secrets (see `--secret-key`).
+    pub fn cipher(&self) -> Result<Cipher, ConfigError> {
+        if let Some(key) = self.secret_key.as_deref().filter(|k| !k.trim().is_empty()) {
+            return Cipher::from_base64(key).map_err(|e| ConfigError::Invalid(e.to_string()));
+        }
+        if Backend::of_url(&self.database_url()) == Backend::Postgres {
+            return Err(ConfigError::Invalid(
+                "MODELGATE_SECRET_KEY is required with Postgres (base64 of 32 bytes, e.g. \
+                 `openssl rand -base64 32`): without it, stored provider keys could not be read back"
+                    .into(),
+            ));
+        }
+        let path = self.data_dir.join("secret.key");
+        let key = read_or_create_key(&path)?;
+        Cipher::from_base64(&key)
+            .map_err(|e| ConfigError::Invalid(format!("{}: {e}", path.display())))
+    }
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ConfigError + '_ {
+    move |source| ConfigError::Io { path: path.to_owned(), source }
+}
+
+/// The embedded-mode secret key: read from `path`, or generated there (owner-only) on first run.
+fn read_or_create_key(path: &Path) -> Result<String, ConfigError> {
+    match std::fs::read_to_string(path) {
+        Ok(key) => return Ok(key.trim().to_owned()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io(path)(e)),
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+    }
+    let key = Cipher::generate_key_base64();
+    write_private(path, &key).map_err(io(path))?;
+    Ok(key)
+}
+
+#[cfg(unix)]
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file =
+        std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+    file.write_all(contents.as_bytes())
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    std::fs::write(path, contents)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Probe {
+        #[command(flatten)]
+        config: Config,
+    }
+
+    fn parse(args: &[&str]) -> Config {
+        Probe::try_parse_from(std::iter::once("modelgate").chain(args.iter().copied()))
+            .unwrap()
+            .config
+    }
+
+    #[test]
+    fn defaults_run_embedded_on_localhost() {
+        let config = parse(&["--data-dir", "/tmp/x"]);
+        assert_eq!(config.listen, "127.0.0.1:8080");
+        assert_eq!(config.database_url(), "sqlite:///tmp/x/modelgate.db");
+        assert_eq!(config.body_limit, 1024 * 1024);
+    }
+
+    #[test]
+    fn postgres_needs_a_secret_key() {
+        let config = parse(&["--database-url", "postgres://localhost/db"]);
+        assert!(matches!(config.cipher(), Err(ConfigError::Invalid(_))));
+        let with_key = parse(&[
+            "--database-url",
+            "postgres://localhost/db",
+            "--secret-key",
+            &Cipher::generate_key_base64(),
+        ]);
+        assert!(with_key.cipher().is_ok());
+    }
+
+    #[test]
+    fn embedded_key_is_generated_once_and_kept() {
+        let dir = std::env::temp_dir().join(format!("modelgate-key-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let config = parse(&["--data-dir", dir.to_str().unwrap()]);
+        let first = config.cipher().unwrap().encrypt("value").unwrap();
+        // A second start reads the same key back and can decrypt what the first wrote.
+        assert_eq!(config.cipher().unwrap().decrypt(&first).unwrap().expose(), "value");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.join("secret.key")).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

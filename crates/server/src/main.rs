@@ -1,0 +1,167 @@
+//! The `modelgate` binary.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use modelgate_core::{Actor, Ctx, NewUser, Registry, Role};
+use modelgate_server::config::Config;
+use modelgate_server::startup::{self, StartError};
+
+#[derive(Parser)]
+#[command(
+    name = "modelgate",
+    version,
+    about = "One model registry that speaks Open WebUI, Xagent, Syft Space and Respan."
+)]
+struct Cli {
+    #[command(flatten)]
+    config: Config,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (the default).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Manage orgs.
+    #[command(subcommand)]
+    Org(OrgCommand),
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage API keys.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Exit 0 when the local server answers `GET /readyz` with 200 (for container health checks).
+    Healthcheck,
+}
+
+#[derive(Subcommand)]
+enum OrgCommand {
+    /// Create an org; prints it as JSON.
+    Create {
+        #[arg(long)]
+        name: String,
+        /// Id of the org (default: a generated uuid).
+        #[arg(long)]
+        id: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create a user; prints it as JSON.
+    Create {
+        /// The org's id.
+        #[arg(long, default_value = "default")]
+        org: String,
+        #[arg(long)]
+        name: String,
+        /// Id of the user (default: a generated uuid).
+        #[arg(long)]
+        id: Option<String>,
+        #[arg(long)]
+        email: Option<String>,
+        /// admin, member or viewer.
+        #[arg(long, default_value = "member", value_parser = ["admin", "member", "viewer"])]
+        role: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeyCommand {
+    /// Issue an API key for a user; prints the key (shown only this once).
+    Create {
+        /// The org's id.
+        #[arg(long, default_value = "default")]
+        org: String,
+        /// The user's id.
+        #[arg(long)]
+        user: String,
+        #[arg(long, default_value = "cli")]
+        name: String,
+    },
+}
+
+fn print_json(value: &impl serde::Serialize) {
+    match serde_json::to_string_pretty(value) {
+        Ok(text) => println!("{text}"),
+        Err(e) => eprintln!("modelgate: cannot print result: {e}"),
+    }
+}
+
+fn console(org: &str) -> Ctx {
+    Ctx::new(Actor::system(org), "cli")
+}
+
+fn registry_failure(e: modelgate_core::DomainError) -> StartError {
+    StartError::Registry { context: "command", error: e }
+}
+
+fn run(cli: Cli) -> Result<(), StartError> {
+    let config = cli.config;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => {
+            let store = startup::open_store(&config, Duration::from_secs(60))?;
+            if let Some(done) = startup::prepare(&config, &store)? {
+                startup::announce(&done, config.bootstrap_admin_key.is_some());
+            }
+            let registry: Arc<dyn Registry> = store;
+            actix_web::rt::System::new().block_on(startup::serve(config, registry))
+        }
+        Command::Healthcheck => {
+            if startup::healthcheck(&config.listen, Duration::from_secs(3)) {
+                Ok(())
+            } else {
+                Err(StartError::Unhealthy)
+            }
+        }
+        Command::Migrate => {
+            startup::open_store(&config, Duration::from_secs(60))?;
+            println!("modelgate: database is up to date");
+            Ok(())
+        }
+        Command::Org(OrgCommand::Create { name, id }) => {
+            let store = startup::open_store(&config, Duration::ZERO)?;
+            let org = store.create_org(&console("default"), id, name).map_err(registry_failure)?;
+            print_json(&org);
+            Ok(())
+        }
+        Command::User(UserCommand::Create { org, name, id, email, role }) => {
+            let store = startup::open_store(&config, Duration::ZERO)?;
+            let role = Role::parse(&role).unwrap_or(Role::Member);
+            let user = store
+                .create_user(
+                    &console(&org),
+                    NewUser { id, org_id: Some(org.clone()), name, email, role },
+                )
+                .map_err(registry_failure)?;
+            print_json(&user);
+            Ok(())
+        }
+        Command::Key(KeyCommand::Create { org, user, name }) => {
+            let store = startup::open_store(&config, Duration::ZERO)?;
+            let issued =
+                store.create_api_key(&console(&org), Some(user), name).map_err(registry_failure)?;
+            println!("{}", issued.plaintext.expose());
+            Ok(())
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    startup::init_tracing(cli.config.log_format);
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("modelgate: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,209 @@
+//! Start-up: logging, the store, migrations, the catalog, first-run bootstrap, and the listeners.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::{HttpServer, web};
+use modelgate_core::{Bootstrapped, DomainError, Registry, Secret};
+use modelgate_http::Services;
+use modelgate_store::{Store, StoreError, StoreOptions};
+use tracing_subscriber::EnvFilter;
+
+use crate::app::{self, DialectListener};
+use crate::catalog::{self, CatalogError};
+use crate::config::{Config, ConfigError, LogFormat};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    #[error("database: {0}")]
+    Store(#[from] StoreError),
+    #[error("{context}: {error:?}")]
+    Registry { context: &'static str, error: DomainError },
+    #[error("cannot listen: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("not ready")]
+    Unhealthy,
+}
+
+fn registry_error(context: &'static str) -> impl FnOnce(DomainError) -> StartError {
+    move |error| StartError::Registry { context, error }
+}
+
+/// Logs to stderr; `MODELGATE_LOG` (or `RUST_LOG`) sets the filter, default `info`.
+pub fn init_tracing(format: LogFormat) {
+    let filter = EnvFilter::try_from_env("MODELGATE_LOG")
+        .or_else(|_| EnvFilter::try_from_default_env())
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr);
+    // A second initialisation (tests) keeps the first subscriber.
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().with_current_span(true).with_span_list(false).try_init(),
+    };
+}
+
+/// Opens the store and brings its schema up to date, waiting up to `wait` for the database.
+pub fn open_store(config: &Config, wait: Duration) -> Result<Arc<Store>, StartError> {
+    let options = StoreOptions { pool_size: config.pool_size, ..StoreOptions::default() };
+    let store = Store::open(&config.database_url(), config.cipher()?, options)?;
+    let deadline = std::time::Instant::now() + wait;
+    loop {
+        match store.migrate() {
+            Ok(applied) => {
+                if applied > 0 {
+                    tracing::info!(applied, backend = store.backend().name(), "migrations applied");
+                }
+                return Ok(Arc::new(store));
+            }
+            Err(StoreError::Pool(e)) if std::time::Instant::now() < deadline => {
+                tracing::warn!(error = %e, "database not reachable yet; retrying");
+                std::thread::sleep(Duration::from_secs(1));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// Syncs the catalog and bootstraps a first admin when there are no users yet.
+pub fn prepare(config: &Config, store: &Store) -> Result<Option<Bootstrapped>, StartError> {
+    let (models, origin) = catalog::load(config.catalog.as_deref())?;
+    let report = store.sync_catalog(models).map_err(registry_error("catalog sync"))?;
+    tracing::info!(
+        origin = %origin,
+        created = report.created,
+        updated = report.updated,
+        removed = report.removed,
+        unchanged = report.unchanged,
+        "catalog synced"
+    );
+    let admin_key = config.bootstrap_admin_key.as_deref().filter(|k| !k.trim().is_empty());
+    store.bootstrap(admin_key.map(|k| Secret::new(k.trim()))).map_err(registry_error("bootstrap"))
+}
+
+/// The one-time announcement of a generated admin key. It goes to stdout, never to the logs.
+pub fn announce(done: &Bootstrapped, key_was_given: bool) {
+    tracing::info!(org = %done.org.id, admin = %done.admin.id, "bootstrapped org and admin user");
+    if key_was_given {
+        println!(
+            "modelgate: created org '{}' and admin user '{}' with MODELGATE_BOOTSTRAP_ADMIN_KEY.",
+            done.org.name, done.admin.id
+        );
+        return;
+    }
+    println!(
+        "\n================================================================\n\
+         modelgate: created org '{}' and admin user '{}'.\n\
+         Admin API key (shown only this once; keep it somewhere safe):\n\n    {}\n\n\
+         ================================================================\n",
+        done.org.name,
+        done.admin.id,
+        done.key.plaintext.expose()
+    );
+}
+
+/// Runs the main listener and any dialect listeners until a shutdown signal (SIGINT/SIGTERM),
+/// then lets in-flight requests finish for up to `shutdown_timeout` seconds.
+pub async fn serve(config: Config, registry: Arc<dyn Registry>) -> Result<(), StartError> {
+    let services = web::Data::new(Services::new(registry, config.body_limit));
+    let mut running = Vec::new();
+
+    let mut listeners: Vec<(String, Option<DialectListener>)> = vec![(config.listen.clone(), None)];
+    for (address, dialect) in [
+        (&config.openwebui_listen, DialectListener::OpenWebUi),
+        (&config.xagent_listen, DialectListener::Xagent),
+        (&config.syft_listen, DialectListener::Syft),
+        (&config.respan_listen, DialectListener::Respan),
+    ] {
+        if let Some(address) = address.as_deref().filter(|a| !a.trim().is_empty()) {
+            listeners.push((address.trim().to_owned(), Some(dialect)));
+        }
+    }
+
+    for (address, dialect) in listeners {
+        let services = services.clone();
+        let mut server = HttpServer::new(move || {
+            modelgate_http::app::build(services.clone()).configure(move |cfg| match dialect {
+                None => app::configure_main(cfg),
+                Some(d) => d.configure(cfg),
+            })
+        })
+        .shutdown_timeout(config.shutdown_timeout);
+        if let Some(workers) = config.workers {
+            server = server.workers(workers.max(1));
+        }
+        let server = server.bind(&address)?;
+        for bound in server.addrs() {
+            tracing::info!(address = %bound, serves = dialect.map_or("all", DialectListener::name), "listening");
+        }
+        running.push(server.run());
+    }
+    futures_util::future::try_join_all(running).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Whether the server listening on `listen` answers `GET /readyz` with 200. A wildcard address
+/// is probed on loopback. Plain std networking: the runtime image needs no HTTP client.
+pub fn healthcheck(listen: &str, timeout: Duration) -> bool {
+    use std::io::{Read, Write};
+    use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+
+    let Some(mut address) = listen.to_socket_addrs().ok().and_then(|mut a| a.next()) else {
+        return false;
+    };
+    if address.ip().is_unspecified() {
+        let loopback: std::net::IpAddr = if address.is_ipv4() {
+            std::net::Ipv4Addr::LOCALHOST.into()
+        } else {
+            std::net::Ipv6Addr::LOCALHOST.into()
+        };
+        address = SocketAddr::new(loopback, address.port());
+    }
+    let Ok(mut stream) = TcpStream::connect_timeout(&address, timeout) else { return false };
+    let _ = stream.set_read_timeout(Some(timeout));
+    let request = format!("GET /readyz HTTP/1.0\r\nHost: {address}\r\n\r\n");
+    if stream.write_all(request.as_bytes()).is_err() {
+        return false;
+    }
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.") && &head[9..12] == b"200"
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
+
+    use super::*;
+
+    fn one_shot_server(status_line: &'static str) -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        std::thread::spawn(move || {
+            if let Ok((mut stream, _)) = listener.accept() {
+                let mut buf = [0u8; 256];
+                let _ = stream.read(&mut buf);
+                let _ = stream.write_all(status_line.as_bytes());
+            }
+        });
+        address
+    }
+
+    #[test]
+    fn healthcheck_reads_the_status_line() {
+        assert!(healthcheck(&one_shot_server("HTTP/1.1 200 OK\r\n\r\n"), Duration::from_secs(2)));
+        assert!(!healthcheck(
+            &one_shot_server("HTTP/1.1 503 Service Unavailable\r\n\r\n"),
+            Duration::from_secs(2)
+        ));
+        assert!(!healthcheck("127.0.0.1:9", Duration::from_millis(200)));
+        assert!(!healthcheck("not an address", Duration::from_millis(200)));
+    }
+}

@@ -1,0 +1,222 @@
+//! The server through its real actix app, on SQLite and on Postgres.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::Arc;
+
+use actix_web::http::Method;
+use clap::Parser;
+use modelgate_core::Registry;
+use modelgate_server::app::configure_main;
+use modelgate_server::config::Config;
+use modelgate_server::startup;
+use modelgate_store::{Cipher, Store, StoreOptions};
+use modelgate_testkit::{TestApp, TestDb, assert_wire_snapshot, backend_app_tests, redact};
+use serde_json::{Value, json};
+
+#[derive(Parser)]
+struct Args {
+    #[command(flatten)]
+    config: Config,
+}
+
+fn config(args: &[&str]) -> Config {
+    Args::try_parse_from(std::iter::once("modelgate").chain(args.iter().copied())).unwrap().config
+}
+
+async fn app(db: TestDb) -> (TestApp, String) {
+    let (_, key) = db.bootstrap();
+    (TestApp::new(db, configure_main).await, key)
+}
+
+backend_app_tests! {
+    async fn bootstrap_syncs_the_catalog_and_creates_one_admin(db) {
+        let cfg = config(&["--bootstrap-admin-key", "mg_test_bootstrap_key_0123456789"]);
+        let done = startup::prepare(&cfg, &db.store).unwrap().expect("first start bootstraps");
+        assert_eq!(done.org.id, "default");
+        assert_eq!(done.key.plaintext.expose(), "mg_test_bootstrap_key_0123456789");
+        // A restart neither bootstraps again nor duplicates the catalog.
+        assert!(startup::prepare(&cfg, &db.store).unwrap().is_none());
+        let app = TestApp::new(db, configure_main).await;
+        let me = app.get("/admin/v1/me", Some("mg_test_bootstrap_key_0123456789")).await;
+        assert_eq!(me.status, 200, "{me:?}");
+        assert_eq!(me.json["user"]["role"], "admin");
+        assert_eq!(me.json["org"]["name"], "default");
+        assert_eq!(me.json["instance_admin"], true);
+        let ctx = app.db.ctx_for_key("mg_test_bootstrap_key_0123456789");
+        let builtins = app.db.store.list_models(&ctx, &modelgate_core::ModelQuery {
+            source: Some(modelgate_core::Source::Builtin),
+            ..Default::default()
+        }).unwrap();
+        assert!(builtins.total >= 30, "{} built-in models", builtins.total);
+    }
+
+    async fn admin_manages_users_groups_and_keys(db) {
+        let (app, admin) = app(db).await;
+        let admin = Some(admin.as_str());
+
+        let created = app.post("/admin/v1/users", admin, json!({"id": "alice", "name": "Alice", "email": "alice@example.com", "role": "member"})).await;
+        assert_eq!(created.status, 201, "{created:?}");
+        assert_wire_snapshot!("admin_user", redact(&created.json, &[]));
+
+        let dup = app.post("/admin/v1/users", admin, json!({"id": "alice", "name": "Again"})).await;
+        assert_eq!((dup.status, dup.json.clone()), (409, json!({"detail": "User 'alice' already exists", "code": "conflict"})));
+
+        let invalid = app.post("/admin/v1/users", admin, json!({"role": "owner", "email": 5})).await;
+        assert_eq!(invalid.status, 422);
+        assert_eq!(invalid.json, json!({
+            "detail": "Invalid request",
+            "code": "invalid",
+            "errors": [
+                {"field": "name", "message": "This field is required."},
+                {"field": "email", "message": "Not a valid string."},
+                {"field": "role", "message": "\"owner\" is not a valid choice."}
+            ]
+        }));
+
+        let patched = app.patch("/admin/v1/users/alice", admin, json!({"role": "viewer"})).await;
+        assert_eq!((patched.status, patched.json["role"].clone()), (200, json!("viewer")));
+        let listed = app.get("/admin/v1/users", admin).await;
+        assert_eq!(listed.json.as_array().unwrap().len(), 2);
+
+        let group = app.post("/admin/v1/groups", admin, json!({"id": "developers", "name": "Developers", "member_ids": ["alice"]})).await;
+        assert_eq!(group.status, 201, "{group:?}");
+        assert_wire_snapshot!("admin_group", redact(&group.json, &[]));
+        let unknown_member = app.put("/admin/v1/groups/developers/members", admin, json!({"user_ids": ["nobody"]})).await;
+        assert_eq!(unknown_member.status, 422);
+        let emptied = app.put("/admin/v1/groups/developers/members", admin, json!({"user_ids": []})).await;
+        assert_eq!(emptied.json["member_ids"], json!([]));
+
+        // Keys: the plaintext once at creation, a prefix only afterwards.
+        let key = app.post("/admin/v1/keys", admin, json!({"user_id": "alice", "name": "ci"})).await;
+        assert_eq!(key.status, 201, "{key:?}");
+        let plaintext = key.json["key"].as_str().unwrap().to_owned();
+        assert!(plaintext.starts_with("mg_"));
+        assert_eq!(key.json["prefix"].as_str().unwrap(), &plaintext[..10]);
+        let listing = app.get("/admin/v1/keys", admin).await;
+        assert!(!listing.text().contains(&plaintext));
+        assert!(listing.json.as_array().unwrap().iter().all(|k| k.get("key").is_none() && k.get("key_hash").is_none()));
+
+        // Alice (a viewer now) sees her own keys only and cannot manage users.
+        let alice = Some(plaintext.as_str());
+        assert_eq!(app.get("/admin/v1/keys", alice).await.json.as_array().unwrap().len(), 1);
+        let denied = app.post("/admin/v1/users", alice, json!({"name": "Mallory"})).await;
+        assert_eq!((denied.status, denied.json.clone()), (403, json!({"detail": "Only org admins may do this", "code": "forbidden"})));
+
+        // Revoking takes effect on the very next request.
+        let id = key.json["id"].as_str().unwrap();
+        let revoked = app.delete(&format!("/admin/v1/keys/{id}"), admin).await;
+        assert_eq!(revoked.status, 200);
+        assert!(revoked.json["revoked_at"].is_string());
+        let refused = app.get("/admin/v1/me", alice).await;
+        assert_eq!(refused.status, 401);
+        assert_eq!(refused.json["code"], "unauthenticated");
+
+        assert_eq!(app.delete("/admin/v1/users/alice", admin).await.status, 204);
+        assert_eq!(app.get("/admin/v1/users/alice", admin).await.status, 404);
+    }
+
+    async fn orgs_are_managed_by_instance_admins(db) {
+        let (app, admin) = app(db).await;
+        let admin = Some(admin.as_str());
+        let org = app.post("/admin/v1/orgs", admin, json!({"id": "acme", "name": "Acme"})).await;
+        assert_eq!(org.status, 201, "{org:?}");
+        assert_eq!(org.json["is_root"], false);
+        let acme_admin = app.post("/admin/v1/users", admin, json!({"id": "acme-admin", "org_id": "acme", "name": "A", "role": "admin"})).await;
+        assert_eq!(acme_admin.json["org_id"], "acme");
+        let (_, acme_key) = app.db.key_for(&modelgate_core::Ctx::new(modelgate_core::Actor::system("acme"), "test"), "acme-admin");
+        let acme = Some(acme_key.as_str());
+        // An ordinary org admin sees only its own org and cannot create orgs.
+        let orgs = app.get("/admin/v1/orgs", acme).await;
+        assert_eq!(orgs.json.as_array().unwrap().len(), 1);
+        assert_eq!(app.post("/admin/v1/orgs", acme, json!({"name": "Other"})).await.status, 403);
+        assert_eq!(app.get("/admin/v1/orgs/default", acme).await.status, 404);
+        // Users of another org do not exist for it.
+        assert_eq!(app.get("/admin/v1/users", acme).await.json.as_array().unwrap().len(), 1);
+        assert_eq!(app.get("/admin/v1/orgs", admin).await.json.as_array().unwrap().len(), 2);
+    }
+
+    async fn health_and_readiness(db) {
+        let (app, _) = app(db).await;
+        let health = app.get("/healthz", None).await;
+        assert_eq!((health.status, health.json.clone()), (200, json!({"status": "ok"})));
+        let ready = app.get("/readyz", None).await;
+        assert_eq!((ready.status, ready.json.clone()), (200, json!({"status": "ready"})));
+    }
+
+    async fn body_limit_is_a_json_413(db) {
+        let (_, key) = db.bootstrap();
+        let app = TestApp::with_body_limit(db, 1024, configure_main).await;
+        let big = json!({"name": "x".repeat(2048)}).to_string().into_bytes();
+        let response = app.send_raw(Method::POST, "/admin/v1/users", Some(&key), big).await;
+        assert_eq!(response.status, 413);
+        assert!(response.is_json());
+        assert_eq!(response.json["code"], "body_too_large");
+        let malformed = app.send_raw(Method::POST, "/admin/v1/users", Some(&key), b"{not json".to_vec()).await;
+        assert_eq!((malformed.status, malformed.json["code"].clone()), (400, json!("invalid_json")));
+        // Nothing was created by either request.
+        assert_eq!(app.get("/admin/v1/users", Some(&key)).await.json.as_array().unwrap().len(), 1);
+    }
+
+    async fn unknown_paths_and_methods_answer_json(db) {
+        let (app, key) = app(db).await;
+        for (path, detail) in [
+            ("/nothing/here", "Not Found"),
+            ("/openwebui/nope", "Not Found"),
+            ("/xagent/nope", "Not Found"),
+            ("/syft/nope", "Not Found"),
+            ("/respan/nope", "Not found."),
+        ] {
+            let response = app.get(path, Some(&key)).await;
+            assert_eq!(response.status, 404, "{path}");
+            assert!(response.is_json(), "{path}: {response:?}");
+            assert_eq!(response.json["detail"], detail, "{path}");
+        }
+        let admin_unknown = app.get("/admin/v1/nope", Some(&key)).await;
+        assert_eq!(admin_unknown.json, json!({"detail": "Not Found", "code": "not_found"}));
+        let wrong_method = app.send(Method::DELETE, "/healthz", None, None).await;
+        assert_eq!(wrong_method.status, 405);
+        assert_eq!(wrong_method.json, json!({"detail": "Method Not Allowed"}));
+    }
+
+    async fn request_ids_are_returned_and_echoed(db) {
+        let (app, _) = app(db).await;
+        let fresh = app.get("/healthz", None).await;
+        assert_eq!(fresh.header("x-request-id").map(str::len), Some(36));
+        let request = actix_web::test::TestRequest::get().uri("/healthz").insert_header(("X-Request-Id", "trace-42"));
+        assert_eq!(app.call(request).await.header("x-request-id"), Some("trace-42"));
+        // A header that could forge log lines is replaced.
+        let request = actix_web::test::TestRequest::get().uri("/healthz").insert_header(("X-Request-Id", "a b\tc"));
+        assert_ne!(app.call(request).await.header("x-request-id"), Some("a b\tc"));
+    }
+}
+
+/// A store whose database cannot be reached: readiness and requests answer 503 in JSON.
+#[actix_web::test]
+async fn database_down_is_a_503() {
+    let options =
+        StoreOptions { pool_size: 1, connect_timeout: std::time::Duration::from_millis(300) };
+    let store = Store::open("postgres://postgres@127.0.0.1:1/none", Cipher::new(&[1; 32]), options)
+        .unwrap();
+    let registry: Arc<dyn Registry> = Arc::new(store);
+    let services = actix_web::web::Data::new(modelgate_http::Services::new(registry, 1024));
+    let app = actix_web::test::init_service(
+        modelgate_http::app::build(services).configure(configure_main),
+    )
+    .await;
+    let ready = actix_web::test::call_service(
+        &app,
+        actix_web::test::TestRequest::get().uri("/readyz").to_request(),
+    )
+    .await;
+    assert_eq!(ready.status(), 503);
+    let body: Value = actix_web::test::read_body_json(ready).await;
+    assert_eq!(body, json!({"status": "unavailable", "detail": "database unreachable"}));
+    let request = actix_web::test::TestRequest::get()
+        .uri("/admin/v1/me")
+        .insert_header(("Authorization", "Bearer mg_whatever"))
+        .to_request();
+    let me = actix_web::test::call_service(&app, request).await;
+    assert_eq!(me.status(), 503);
+    let body: Value = actix_web::test::read_body_json(me).await;
+    assert_eq!(body["code"], "unavailable");
+}

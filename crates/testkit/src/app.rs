@@ -1,0 +1,148 @@
+//! The real actix app over a test database, with typed request helpers.
+
+use actix_http::Request;
+use actix_service::ServiceExt;
+use actix_service::boxed::BoxService;
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{Service, ServiceResponse};
+use actix_web::http::Method;
+use actix_web::http::header::HeaderMap;
+use actix_web::test::{self, TestRequest};
+use actix_web::web;
+use modelgate_http::Services;
+use serde_json::Value;
+
+use crate::TestDb;
+
+pub struct TestResponse {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub bytes: Vec<u8>,
+    /// The body parsed as JSON; `Value::Null` when it is not JSON.
+    pub json: Value,
+}
+
+impl TestResponse {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.bytes).into_owned()
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    pub fn is_json(&self) -> bool {
+        self.header("content-type").is_some_and(|ct| ct.starts_with("application/json"))
+            && serde_json::from_slice::<Value>(&self.bytes).is_ok()
+    }
+}
+
+impl std::fmt::Debug for TestResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.status, self.text())
+    }
+}
+
+type AppService = BoxService<Request, ServiceResponse<BoxBody>, actix_web::Error>;
+
+fn boxed<S, B>(service: S) -> AppService
+where
+    S: Service<Request, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
+    B: MessageBody + 'static,
+{
+    actix_service::boxed::service(service.map(ServiceResponse::map_into_boxed_body))
+}
+
+/// The app under test: the same builder and middleware the server runs, on a test database.
+pub struct TestApp {
+    pub db: TestDb,
+    service: AppService,
+}
+
+impl TestApp {
+    pub async fn new(db: TestDb, configure: impl FnOnce(&mut web::ServiceConfig)) -> Self {
+        Self::with_body_limit(db, modelgate_http::DEFAULT_BODY_LIMIT, configure).await
+    }
+
+    pub async fn with_body_limit(
+        db: TestDb,
+        body_limit: usize,
+        configure: impl FnOnce(&mut web::ServiceConfig),
+    ) -> Self {
+        let services = web::Data::new(Services::new(db.store.clone(), body_limit));
+        let service =
+            test::init_service(modelgate_http::app::build(services).configure(configure)).await;
+        Self { db, service: boxed(service) }
+    }
+
+    pub async fn call(&self, request: TestRequest) -> TestResponse {
+        let response = match self.service.call(request.to_request()).await {
+            Ok(response) => response,
+            Err(error) => {
+                ServiceResponse::from_err(error, test::TestRequest::default().to_http_request())
+            }
+        };
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let bytes = test::read_body(response).await.to_vec();
+        let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        TestResponse { status, headers, bytes, json }
+    }
+
+    /// A request with an optional bearer key and an optional JSON body.
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        key: Option<&str>,
+        body: Option<Value>,
+    ) -> TestResponse {
+        let mut request = TestRequest::default().method(method).uri(path);
+        if let Some(key) = key {
+            request = request.insert_header(("Authorization", format!("Bearer {key}")));
+        }
+        if let Some(body) = body {
+            request = request.set_json(body);
+        }
+        self.call(request).await
+    }
+
+    /// A request with a raw body (for malformed or oversize bodies).
+    pub async fn send_raw(
+        &self,
+        method: Method,
+        path: &str,
+        key: Option<&str>,
+        body: Vec<u8>,
+    ) -> TestResponse {
+        let mut request = TestRequest::default()
+            .method(method)
+            .uri(path)
+            .insert_header(("Content-Type", "application/json"))
+            .set_payload(body);
+        if let Some(key) = key {
+            request = request.insert_header(("Authorization", format!("Bearer {key}")));
+        }
+        self.call(request).await
+    }
+
+    pub async fn get(&self, path: &str, key: Option<&str>) -> TestResponse {
+        self.send(Method::GET, path, key, None).await
+    }
+
+    pub async fn post(&self, path: &str, key: Option<&str>, body: Value) -> TestResponse {
+        self.send(Method::POST, path, key, Some(body)).await
+    }
+
+    pub async fn put(&self, path: &str, key: Option<&str>, body: Value) -> TestResponse {
+        self.send(Method::PUT, path, key, Some(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, key: Option<&str>, body: Value) -> TestResponse {
+        self.send(Method::PATCH, path, key, Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str, key: Option<&str>) -> TestResponse {
+        self.send(Method::DELETE, path, key, None).await
+    }
+}
