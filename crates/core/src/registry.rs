@@ -180,6 +180,10 @@ pub trait Registry: Send + Sync + 'static {
     /// Deletes the model and the endpoints that serve it. Returns the model as it was.
     fn delete_model(&self, ctx: &Ctx, model: &ModelRef) -> DomainResult<ModelView>;
     fn list_models(&self, ctx: &Ctx, query: &ModelQuery) -> DomainResult<Page<ModelView>>;
+    /// Whether a model exists in the caller's org (or the catalog), whether or not the caller may
+    /// read it. For dialects whose wire format answers "not yours" differently from "missing";
+    /// another org's models never exist.
+    fn model_exists(&self, ctx: &Ctx, model: &ModelRef) -> DomainResult<bool>;
     fn upsert_model(&self, ctx: &Ctx, model: UpsertModel) -> DomainResult<Upserted>;
     /// Upserts every model in one transaction: all or nothing.
     fn import_models(&self, ctx: &Ctx, models: Vec<UpsertModel>) -> DomainResult<Vec<Upserted>>;

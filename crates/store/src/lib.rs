@@ -275,6 +275,10 @@ impl Registry for Store {
         self.read(|conn| self.list_models_in(conn, ctx, query))
     }
 
+    fn model_exists(&self, ctx: &Ctx, model: &ModelRef) -> DomainResult<bool> {
+        self.read(|conn| Ok(models::resolve_seq(conn, &ctx.actor.org_id, model)?.is_some()))
+    }
+
     fn upsert_model(&self, ctx: &Ctx, model: UpsertModel) -> DomainResult<Upserted> {
         self.write(|conn| self.upsert_model_in(conn, ctx, model, "create"))
     }

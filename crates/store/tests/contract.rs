@@ -140,6 +140,11 @@ backend_tests! {
         ));
         db.store.update_model(&writer, &key("shared"), ModelUpdate::patch(named("by writer"))).unwrap();
         assert!(db.store.update_model(&admin, &key("shared"), ModelUpdate::patch(named("by admin"))).is_ok());
+        // Existence within the org is answerable without read access; other orgs' models never exist.
+        assert!(db.store.model_exists(&stranger, &key("shared")).unwrap());
+        assert!(!db.store.model_exists(&stranger, &key("missing")).unwrap());
+        let (acme, _) = db.other_org(&admin, "acme");
+        assert!(!db.store.model_exists(&acme, &key("shared")).unwrap());
 
         let visible = |ctx: &Ctx| -> Vec<String> {
             db.store.list_models(ctx, &ModelQuery::custom_only()).unwrap().items.into_iter().map(|v| v.model.key).collect()
