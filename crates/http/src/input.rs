@@ -71,6 +71,26 @@ pub enum IssueKind {
     },
 }
 
+impl IssueKind {
+    /// The issue for a rule core refused a value by.
+    pub fn from_violation(violation: &modelgate_core::Violation) -> Self {
+        use modelgate_core::Violation;
+        match violation {
+            Violation::Required => IssueKind::Missing,
+            Violation::Empty => IssueKind::Blank,
+            Violation::TooLong { max } => IssueKind::StringTooLong { max: *max },
+            Violation::BelowMin { min } => IssueKind::GreaterThanEqual { min: *min },
+            Violation::NotGreaterThan { than } => IssueKind::GreaterThan { than: *than },
+            Violation::NotOneOf { allowed } => IssueKind::Choice { expected: allowed.clone() },
+            Violation::UnknownReference => {
+                IssueKind::Value { message: "refers to something that does not exist".into() }
+            }
+            Violation::Invalid { reason } => IssueKind::Value { message: reason.clone() },
+            _ => IssueKind::Value { message: "invalid value".into() },
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Issue {
     pub loc: Vec<Loc>,
@@ -486,7 +506,8 @@ pub fn pydantic_body_missing() -> Value {
 
 // ---- Django REST framework ----
 
-fn json_type_name(value: &Value) -> &'static str {
+/// Python's name for the type of a JSON value, as DRF and pydantic messages print it.
+pub fn json_type_name(value: &Value) -> &'static str {
     match value {
         Value::Null => "NoneType",
         Value::Bool(_) => "bool",

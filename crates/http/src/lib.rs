@@ -32,6 +32,16 @@ impl Services {
     pub fn new(registry: Arc<dyn Registry>, body_limit: usize) -> Self {
         Self { registry, body_limit }
     }
+
+    /// Runs `f` with the registry on the blocking pool (see [`blocking`]).
+    pub async fn call<T, F>(&self, f: F) -> DomainResult<T>
+    where
+        F: FnOnce(&dyn Registry) -> DomainResult<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let registry = self.registry.clone();
+        blocking(move || f(registry.as_ref())).await
+    }
 }
 
 /// One wire dialect: its name (recorded in the audit trail) and how it renders the failures that
