@@ -1,0 +1,359 @@
+//! Request handlers: read the wire body, call the registry, render.
+
+use std::collections::{BTreeSet, HashMap};
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use modelgate_core::policy::{self, Action};
+use modelgate_core::{
+    Column, Condition, DomainError, DomainResult, Entity, FieldSet, JsonMap, MapChange,
+    ModelChange, ModelQuery, ModelRef, ModelUpdate, ModelView, NewModel, Op as Cmp, PageRequest,
+    Sort, Source, Target, UpsertModel, Value as QueryValue,
+};
+use modelgate_http::input::{Fields, Issue, IssueKind, Loc, Opt};
+use modelgate_http::{Caller, JsonBody, Services, detail};
+use serde_json::{Value, json};
+
+use crate::OpenWebUi;
+use crate::errors::{Op, UNAUTHORIZED, domain_error, invalid_input};
+use crate::wire::{self, Mode};
+
+type Svc = web::Data<Services>;
+type Me = Caller<OpenWebUi>;
+/// The body is taken as a `Result` so that authentication is always checked first, as FastAPI
+/// resolves the user dependency before it validates the body.
+type Body = Result<JsonBody<OpenWebUi>, actix_web::Error>;
+
+/// Open WebUI's page size for `GET /list`.
+const PAGE_SIZE: i64 = 30;
+
+fn body_loc() -> Vec<Loc> {
+    vec![Loc::Key("body".into())]
+}
+
+/// An answer that ends a handler early (validation), as an actix error carrying the response.
+fn refuse(response: HttpResponse) -> actix_web::Error {
+    actix_web::error::InternalError::from_response("request refused", response).into()
+}
+
+fn ok(value: Value) -> HttpResponse {
+    HttpResponse::Ok().json(value)
+}
+
+fn model(view: &ModelView) -> Value {
+    Value::Object(wire::model_json(view))
+}
+
+/// Query parameters, decoded as Starlette does (`+` is a space); the last of a repeated one wins.
+fn query(req: &HttpRequest) -> HashMap<String, String> {
+    url::form_urlencoded::parse(req.query_string().as_bytes()).into_owned().collect()
+}
+
+fn query_issue(name: &str, kind: IssueKind, input: Value) -> HttpResponse {
+    let loc = vec![Loc::Key("query".into()), Loc::Key(name.into())];
+    invalid_input(&[Issue { loc, kind, input }])
+}
+
+/// The required `?id=` of the single-model routes.
+fn query_id(req: &HttpRequest) -> actix_web::Result<String> {
+    query(req)
+        .remove("id")
+        .ok_or_else(|| refuse(query_issue("id", IssueKind::Missing, Value::Null)))
+}
+
+/// Every custom model the caller can read, oldest first.
+async fn custom_models(svc: &Svc, me: Me) -> DomainResult<Vec<ModelView>> {
+    let ctx = me.ctx;
+    let query =
+        ModelQuery { sort: vec![Sort::asc(Column::CreatedAt)], ..ModelQuery::custom_only() };
+    svc.call(move |r| r.list_models(&ctx, &query)).await.map(|page| page.items)
+}
+
+// ---- reads ----
+
+/// `GET /`: every custom model the caller can read (the pre-paging list).
+pub async fn list_legacy(svc: Svc, me: Me) -> HttpResponse {
+    match custom_models(&svc, me).await {
+        Ok(views) => ok(Value::Array(views.iter().map(model).collect())),
+        Err(e) => domain_error(Op::List, &e, None),
+    }
+}
+
+/// `GET /list`: one page of the custom models the caller can read, with `write_access`.
+pub async fn list(svc: Svc, me: Me, req: HttpRequest) -> HttpResponse {
+    let params = query(&req);
+    let text = |name: &str| params.get(name).map(String::as_str).filter(|s| !s.is_empty());
+    let page = match text("page").map(|p| p.trim().parse::<i64>()) {
+        None => 1,
+        Some(Ok(page)) => page.max(1),
+        Some(Err(_)) => {
+            let input = json!(params.get("page"));
+            return query_issue("page", IssueKind::IntParsing, input);
+        }
+    };
+    let mut q = ModelQuery::custom_only();
+    q.text = text("query").map(str::to_owned);
+    if let Some(tag) = text("tag") {
+        q = q.filter(Condition {
+            target: Target::Tag(tag.to_owned()),
+            op: Cmp::Eq,
+            value: QueryValue::Bool(true),
+        });
+    }
+    let me_id = QueryValue::Text(me.ctx.actor.user_id.clone());
+    match text("view_option") {
+        Some("created") => q = q.filter(Condition::column(Column::OwnerId, Cmp::Eq, me_id)),
+        Some("shared") => q = q.filter(Condition::column(Column::OwnerId, Cmp::Ne, me_id)),
+        _ => {}
+    }
+    // Like upstream: any direction but `asc` is descending; newest first by default.
+    let descending = text("direction") != Some("asc");
+    let column = match text("order_by") {
+        Some("name") => Some(Column::DisplayName),
+        Some("created_at") => Some(Column::CreatedAt),
+        Some("updated_at") => Some(Column::UpdatedAt),
+        _ => None,
+    };
+    q.sort = vec![match column {
+        Some(column) => Sort { column, descending },
+        None => Sort::desc(Column::CreatedAt),
+    }];
+    q.page = Some(PageRequest { offset: (page - 1).saturating_mul(PAGE_SIZE), limit: PAGE_SIZE });
+    let ctx = me.ctx;
+    match svc.call(move |r| r.list_models(&ctx, &q)).await {
+        Ok(page) => ok(json!({
+            "items": page.items.iter().map(wire::model_access_json).collect::<Vec<_>>(),
+            "total": page.total,
+        })),
+        Err(e) => domain_error(Op::List, &e, None),
+    }
+}
+
+/// `GET /base`: the built-in catalog, for admins (upstream's admin dependency answers 401).
+pub async fn base(svc: Svc, me: Me) -> HttpResponse {
+    if !policy::role_allows(&me.ctx.actor, Action::Admin) {
+        return detail(StatusCode::UNAUTHORIZED, UNAUTHORIZED);
+    }
+    let ctx = me.ctx;
+    let q = ModelQuery {
+        source: Some(Source::Builtin),
+        sort: vec![Sort::asc(Column::Key)],
+        ..ModelQuery::default()
+    };
+    match svc.call(move |r| r.list_models(&ctx, &q)).await {
+        Ok(page) => ok(Value::Array(page.items.iter().map(model).collect())),
+        Err(e) => domain_error(Op::List, &e, None),
+    }
+}
+
+/// `GET /tags`: the sorted tag names of the custom models the caller can read.
+pub async fn tags(svc: Svc, me: Me) -> HttpResponse {
+    match custom_models(&svc, me).await {
+        Ok(views) => {
+            let tags: BTreeSet<&str> =
+                views.iter().flat_map(|v| v.model.fields.tags.iter().map(String::as_str)).collect();
+            ok(json!(tags))
+        }
+        Err(e) => domain_error(Op::List, &e, None),
+    }
+}
+
+/// `GET /model?id=`: one model, with `write_access`. Like upstream, a model of the org the
+/// caller may not read is a 401, a missing one a 404.
+pub async fn get(svc: Svc, me: Me, req: HttpRequest) -> actix_web::Result<HttpResponse> {
+    let id = query_id(&req)?;
+    let ctx = me.ctx;
+    let found = svc
+        .call(move |r| {
+            let reference = ModelRef::Key(id);
+            match r.get_model(&ctx, &reference) {
+                Err(DomainError::NotFound(Entity::Model))
+                    if r.model_exists(&ctx, &reference)? =>
+                {
+                    Ok(None)
+                }
+                other => other.map(Some),
+            }
+        })
+        .await;
+    Ok(match found {
+        Ok(Some(view)) => ok(wire::model_access_json(&view)),
+        Ok(None) => detail(StatusCode::UNAUTHORIZED, UNAUTHORIZED),
+        Err(e) => domain_error(Op::Get, &e, None),
+    })
+}
+
+/// `GET /export`: the custom models the caller may change, ready for `POST /import`.
+pub async fn export(svc: Svc, me: Me) -> HttpResponse {
+    match custom_models(&svc, me).await {
+        Ok(views) => ok(Value::Array(views.iter().filter(|v| v.rights.write).map(model).collect())),
+        Err(e) => domain_error(Op::List, &e, None),
+    }
+}
+
+// ---- writes ----
+
+/// `POST /create`.
+pub async fn create(svc: Svc, me: Me, body: Body) -> actix_web::Result<HttpResponse> {
+    let body = body?.into_inner();
+    let form = match wire::read_model_form(&body, &body_loc(), Mode::Full) {
+        Ok(form) => form,
+        Err(issues) => return Err(refuse(invalid_input(&issues))),
+    };
+    let (key, _, change) = form.into_change(policy::may_share_public(&me.ctx.actor));
+    let ctx = me.ctx;
+    Ok(match svc.call(move |r| r.create_model(&ctx, NewModel { key, change })).await {
+        Ok(view) => ok(model(&view)),
+        Err(e) => domain_error(Op::Create, &e, Some(&body)),
+    })
+}
+
+/// `POST /model/update`: replaces the Open WebUI view of the model named by `id`.
+pub async fn update(svc: Svc, me: Me, body: Body) -> actix_web::Result<HttpResponse> {
+    let body = body?.into_inner();
+    let form = match wire::read_model_form(&body, &body_loc(), Mode::Full) {
+        Ok(form) => form,
+        Err(issues) => return Err(refuse(invalid_input(&issues))),
+    };
+    let (key, view, change) = form.into_change(policy::may_share_public(&me.ctx.actor));
+    let ctx = me.ctx;
+    let update = ModelUpdate::replace(view, change);
+    Ok(match svc.call(move |r| r.update_model(&ctx, &ModelRef::Key(key), update)).await {
+        Ok(view) => ok(model(&view)),
+        Err(e) => domain_error(Op::Update, &e, Some(&body)),
+    })
+}
+
+/// `POST /model/toggle?id=`: flips `is_active`.
+pub async fn toggle(svc: Svc, me: Me, req: HttpRequest) -> actix_web::Result<HttpResponse> {
+    let id = query_id(&req)?;
+    let ctx = me.ctx;
+    Ok(match svc.call(move |r| r.toggle_model(&ctx, &ModelRef::Key(id))).await {
+        Ok(view) => ok(model(&view)),
+        Err(e) => domain_error(Op::Toggle, &e, None),
+    })
+}
+
+async fn delete_model(svc: Svc, me: Me, id: String) -> HttpResponse {
+    let ctx = me.ctx;
+    match svc.call(move |r| r.delete_model(&ctx, &ModelRef::Key(id))).await {
+        Ok(_) => ok(json!(true)),
+        Err(e) => domain_error(Op::Delete, &e, None),
+    }
+}
+
+/// `POST /model/delete` with `{"id": …}`.
+pub async fn delete(svc: Svc, me: Me, body: Body) -> actix_web::Result<HttpResponse> {
+    let body = body?.into_inner();
+    let mut f = Fields::new(&body, &body_loc());
+    let id = f.required_string("id");
+    Ok(match (f.finish(), id) {
+        (Ok(()), Some(id)) => delete_model(svc, me, id).await,
+        (Err(issues), _) => invalid_input(&issues),
+        (Ok(()), None) => invalid_input(&[]),
+    })
+}
+
+/// `DELETE /model/delete?id=` (older clients).
+pub async fn delete_by_query(
+    svc: Svc,
+    me: Me,
+    req: HttpRequest,
+) -> actix_web::Result<HttpResponse> {
+    Ok(delete_model(svc, me, query_id(&req)?).await)
+}
+
+/// `POST /model/access/update` with `{id, name?, access_grants}`: replaces the grants only.
+pub async fn update_access(svc: Svc, me: Me, body: Body) -> actix_web::Result<HttpResponse> {
+    let body = body?.into_inner();
+    let mut f = Fields::new(&body, &body_loc());
+    let id = f.required_string("id");
+    let name = f.string("name").value();
+    let grants = match f.raw("access_grants") {
+        Opt::Absent => {
+            if f.is_object() {
+                f.issue("access_grants", IssueKind::Missing, body.clone());
+            }
+            None
+        }
+        Opt::Null => {
+            f.issue("access_grants", IssueKind::ListType, Value::Null);
+            None
+        }
+        Opt::Value(_) => wire::read_grants(&mut f, "access_grants"),
+    };
+    let (id, grants) = match (f.finish(), id, grants) {
+        (Ok(()), Some(id), Some(grants)) => (id, grants),
+        (Err(issues), ..) => return Err(refuse(invalid_input(&issues))),
+        _ => return Err(refuse(invalid_input(&[]))),
+    };
+    let actor = &me.ctx.actor;
+    let (may_share, admin) =
+        (policy::may_share_public(actor), policy::role_allows(actor, Action::Admin));
+    let mut view = FieldSet::EMPTY;
+    let mut change = ModelChange::default();
+    wire::set_grants(&mut view, &mut change, grants, may_share);
+    let ctx = me.ctx;
+    let result = svc
+        .call(move |r| {
+            let reference = ModelRef::Key(id.clone());
+            match r.update_model(&ctx, &reference, ModelUpdate::replace(view, change.clone())) {
+                // Like upstream, an admin may set grants on a model that has no record yet (a
+                // connection's model): it gets a minimal one.
+                Err(DomainError::NotFound(Entity::Model)) if admin => {
+                    let change = ModelChange {
+                        display_name: Some(Some(name.unwrap_or_else(|| id.clone()))),
+                        params: Some(MapChange::Set(Some(JsonMap::new()))),
+                        ..change
+                    };
+                    r.create_model(&ctx, NewModel { key: id, change })
+                }
+                other => other,
+            }
+        })
+        .await;
+    Ok(match result {
+        Ok(view) => ok(model(&view)),
+        Err(e) => domain_error(Op::Access, &e, Some(&body)),
+    })
+}
+
+/// `POST /import` with `{"models": […]}`: upserts every model by id, all or nothing.
+pub async fn import(svc: Svc, me: Me, body: Body) -> actix_web::Result<HttpResponse> {
+    let body = body?.into_inner();
+    let mut f = Fields::new(&body, &body_loc());
+    let items = match f.raw("models") {
+        Opt::Absent => {
+            if f.is_object() {
+                f.issue("models", IssueKind::Missing, body.clone());
+            }
+            None
+        }
+        Opt::Null => {
+            f.issue("models", IssueKind::ListType, Value::Null);
+            None
+        }
+        Opt::Value(_) => f.list("models").value(),
+    };
+    let mut issues = f.finish().err().unwrap_or_default();
+    let may_share = policy::may_share_public(&me.ctx.actor);
+    let mut models = Vec::new();
+    for (i, item) in items.iter().flatten().enumerate() {
+        let loc = [Loc::Key("body".into()), Loc::Key("models".into()), Loc::Index(i)];
+        match wire::read_model_form(item, &loc, Mode::Import) {
+            Ok(form) => {
+                let (key, view, change) = form.into_change(may_share);
+                models.push(UpsertModel { key, replace: Some(view), change });
+            }
+            Err(found) => issues.extend(found),
+        }
+    }
+    if !issues.is_empty() {
+        return Err(refuse(invalid_input(&issues)));
+    }
+    let ctx = me.ctx;
+    Ok(match svc.call(move |r| r.import_models(&ctx, models)).await {
+        Ok(_) => ok(json!(true)),
+        Err(e) => domain_error(Op::Import, &e, None),
+    })
+}
