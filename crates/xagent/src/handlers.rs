@@ -1,0 +1,350 @@
+//! Request handlers: parse, call the registry on the blocking pool, render.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use modelgate_core::{
+    Column, Condition, DomainResult, ModelQuery, ModelUpdate, ModelView, NewModel, Op, PageRequest,
+    Value as QueryValue,
+};
+use modelgate_http::{Caller, JsonBody, Services, blocking, detail};
+use serde_json::{Map, Value, json};
+
+use crate::Xagent;
+use crate::abilities::{abilities_of, category_of};
+use crate::errors::{Doing, domain};
+use crate::render::{DefaultOut, ModelOut};
+use crate::request::{self, category_for_config_type, model_ref};
+
+type XCaller = Caller<Xagent>;
+type XBody = JsonBody<Xagent>;
+
+fn model_response(view: &ModelView) -> HttpResponse {
+    HttpResponse::Ok().json(ModelOut::of(view))
+}
+
+pub async fn create(services: web::Data<Services>, caller: XCaller, body: XBody) -> HttpResponse {
+    let body = body.into_inner();
+    let create = match request::create(&body) {
+        Ok(create) => create,
+        Err(refusal) => return refusal.render(),
+    };
+    let r = services.registry.clone();
+    let ctx = caller.ctx;
+    let new = NewModel { key: create.key, change: create.change };
+    // Core refuses a taken id before it looks at sharing, as Xagent does, and writes nothing
+    // when either is refused.
+    match blocking(move || r.create_model(&ctx, new)).await {
+        Ok(view) => model_response(&view),
+        Err(e) => domain(&e, Doing::Create, Some(&body)),
+    }
+}
+
+pub async fn list(
+    services: web::Data<Services>,
+    caller: XCaller,
+    req: HttpRequest,
+) -> HttpResponse {
+    let q = match request::list_query(req.query_string()) {
+        Ok(q) => q,
+        Err(refusal) => return refusal.render(),
+    };
+    let mut query = ModelQuery::custom_only().filter(Condition::column(
+        Column::IsActive,
+        Op::Eq,
+        QueryValue::Bool(q.is_active),
+    ));
+    if let Some(provider) = &q.provider {
+        query = query.filter(Condition::column(
+            Column::Provider,
+            Op::Eq,
+            QueryValue::Text(provider.clone()),
+        ));
+    }
+    // A model without a category shows as "llm", which a column filter cannot express: that one
+    // filter (and its paging) is applied here.
+    let llm_filter = q.category.as_deref() == Some(crate::abilities::DEFAULT_CATEGORY);
+    if let Some(category) = q.category.as_ref().filter(|_| !llm_filter) {
+        query = query.filter(Condition::column(
+            Column::Category,
+            Op::Eq,
+            QueryValue::Text(category.clone()),
+        ));
+    }
+    if !llm_filter {
+        query.page = Some(PageRequest { offset: q.skip, limit: q.limit });
+    }
+    let r = services.registry.clone();
+    let ctx = caller.ctx;
+    let items = match blocking(move || r.list_models(&ctx, &query)).await {
+        Ok(page) => page.items,
+        Err(e) => return domain(&e, Doing::Read, None),
+    };
+    let out: Vec<ModelOut> = if llm_filter {
+        let skip = usize::try_from(q.skip).unwrap_or(usize::MAX);
+        let limit = usize::try_from(q.limit).unwrap_or(0);
+        items
+            .iter()
+            .filter(|v| category_of(&v.model.fields) == crate::abilities::DEFAULT_CATEGORY)
+            .skip(skip)
+            .take(limit)
+            .map(ModelOut::of)
+            .collect()
+    } else {
+        items.iter().map(ModelOut::of).collect()
+    };
+    HttpResponse::Ok().json(out)
+}
+
+/// The raw id of a `/{model_id}` or `/by-id/{model_id:path}` request.
+fn path_ref(req: &HttpRequest) -> modelgate_core::ModelRef {
+    model_ref(req.match_info().get("model_id").unwrap_or_default())
+}
+
+pub async fn get_model(
+    services: web::Data<Services>,
+    caller: XCaller,
+    req: HttpRequest,
+) -> HttpResponse {
+    let reference = path_ref(&req);
+    let r = services.registry.clone();
+    let ctx = caller.ctx;
+    match blocking(move || r.get_model(&ctx, &reference)).await {
+        Ok(view) => model_response(&view),
+        Err(e) => domain(&e, Doing::Read, None),
+    }
+}
+
+pub async fn update_model(
+    services: web::Data<Services>,
+    caller: XCaller,
+    req: HttpRequest,
+    body: XBody,
+) -> HttpResponse {
+    let body = body.into_inner();
+    let change = match request::update(&body) {
+        Ok(change) => change,
+        Err(refusal) => return refusal.render(),
+    };
+    let reference = path_ref(&req);
+    let r = services.registry.clone();
+    let ctx = caller.ctx;
+    // A patch: core leaves every field the change does not set exactly as it was.
+    match blocking(move || r.update_model(&ctx, &reference, ModelUpdate::patch(change))).await {
+        Ok(view) => model_response(&view),
+        Err(e) => domain(&e, Doing::Edit, Some(&body)),
+    }
+}
+
+pub async fn delete_model(
+    services: web::Data<Services>,
+    caller: XCaller,
+    req: HttpRequest,
+) -> HttpResponse {
+    let reference = path_ref(&req);
+    let r = services.registry.clone();
+    let ctx = caller.ctx;
+    match blocking(move || r.delete_model(&ctx, &reference)).await {
+        Ok(_) => HttpResponse::Ok().json(json!({"message": "Model deleted successfully"})),
+        Err(e) => domain(&e, Doing::Delete, None),
+    }
+}
+
+/// The caller's visible, active models of its org (the catalog is not Xagent's).
+async fn active_models(
+    services: &web::Data<Services>,
+    caller: XCaller,
+) -> DomainResult<Vec<ModelView>> {
+    let query = ModelQuery::custom_only().filter(Condition::column(
+        Column::IsActive,
+        Op::Eq,
+        QueryValue::Bool(true),
+    ));
+    let r = services.registry.clone();
+    let ctx = caller.ctx;
+    blocking(move || r.list_models(&ctx, &query)).await.map(|page| page.items)
+}
+
+/// Distinct values in first-seen order.
+fn distinct(values: impl IntoIterator<Item = String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for value in values {
+        if !out.contains(&value) {
+            out.push(value);
+        }
+    }
+    out
+}
+
+fn provider_of(view: &ModelView) -> String {
+    view.model.fields.provider.clone().unwrap_or_default()
+}
+
+pub async fn categories(services: web::Data<Services>, caller: XCaller) -> HttpResponse {
+    match active_models(&services, caller).await {
+        Ok(models) => {
+            let categories = distinct(models.iter().map(|v| category_of(&v.model.fields)));
+            HttpResponse::Ok().json(json!({ "categories": categories }))
+        }
+        Err(e) => domain(&e, Doing::Read, None),
+    }
+}
+
+pub async fn providers(services: web::Data<Services>, caller: XCaller) -> HttpResponse {
+    match active_models(&services, caller).await {
+        Ok(models) => {
+            let providers = distinct(models.iter().map(provider_of));
+            HttpResponse::Ok().json(json!({ "providers": providers }))
+        }
+        Err(e) => domain(&e, Doing::Read, None),
+    }
+}
+
+pub async fn abilities_list(services: web::Data<Services>, caller: XCaller) -> HttpResponse {
+    match active_models(&services, caller).await {
+        Ok(models) => {
+            let mut abilities: Vec<String> = distinct(
+                models.iter().flat_map(|v| abilities_of(&v.model.fields).unwrap_or_default()),
+            );
+            abilities.sort();
+            HttpResponse::Ok().json(json!({ "abilities": abilities }))
+        }
+        Err(e) => domain(&e, Doing::Read, None),
+    }
+}
+
+fn count(counts: &mut Map<String, Value>, key: String) {
+    let next = counts.get(&key).and_then(Value::as_u64).unwrap_or(0) + 1;
+    counts.insert(key, json!(next));
+}
+
+pub async fn summary(services: web::Data<Services>, caller: XCaller) -> HttpResponse {
+    match active_models(&services, caller).await {
+        Ok(models) => {
+            let mut by_category = Map::new();
+            let mut by_provider = Map::new();
+            for view in &models {
+                count(&mut by_category, category_of(&view.model.fields));
+                count(&mut by_provider, provider_of(view));
+            }
+            HttpResponse::Ok().json(json!({
+                "total_models": models.len(),
+                "by_category": by_category,
+                "by_provider": by_provider,
+            }))
+        }
+        Err(e) => domain(&e, Doing::Read, None),
+    }
+}
+
+// ---- per-user defaults ----
+
+/// Xagent lists defaults in this order; other config types follow alphabetically.
+const DEFAULT_ORDER: [&str; 9] = [
+    "general",
+    "small_fast",
+    "visual",
+    "compact",
+    "embedding",
+    "image",
+    "image_edit",
+    "asr",
+    "tts",
+];
+
+fn default_rank(config_type: &str) -> usize {
+    DEFAULT_ORDER.iter().position(|t| *t == config_type).unwrap_or(DEFAULT_ORDER.len())
+}
+
+/// The caller's defaults whose models it can read and that are active.
+async fn active_defaults(
+    services: &web::Data<Services>,
+    caller: XCaller,
+) -> DomainResult<(String, Vec<modelgate_core::UserDefault>)> {
+    let r = services.registry.clone();
+    let ctx = caller.ctx;
+    let user_id = ctx.actor.user_id.clone();
+    let mut defaults = blocking(move || r.list_user_defaults(&ctx)).await?;
+    defaults.retain(|d| d.model.model.fields.is_active);
+    defaults.sort_by(|a, b| {
+        (default_rank(&a.config_type), &a.config_type)
+            .cmp(&(default_rank(&b.config_type), &b.config_type))
+    });
+    Ok((user_id, defaults))
+}
+
+pub async fn list_defaults(services: web::Data<Services>, caller: XCaller) -> HttpResponse {
+    match active_defaults(&services, caller).await {
+        Ok((user_id, defaults)) => {
+            let out: Vec<DefaultOut> =
+                defaults.iter().map(|d| DefaultOut::of(d, &user_id, true)).collect();
+            HttpResponse::Ok().json(out)
+        }
+        Err(e) => domain(&e, Doing::Read, None),
+    }
+}
+
+pub async fn get_default(
+    services: web::Data<Services>,
+    caller: XCaller,
+    config_type: web::Path<String>,
+) -> HttpResponse {
+    let config_type = config_type.into_inner();
+    match active_defaults(&services, caller).await {
+        Ok((user_id, defaults)) => {
+            match defaults.iter().find(|d| d.config_type == config_type) {
+                Some(found) => HttpResponse::Ok().json(DefaultOut::of(found, &user_id, false)),
+                // Xagent answers "no default" with a 200 and a JSON null.
+                None => HttpResponse::Ok().json(Value::Null),
+            }
+        }
+        Err(e) => domain(&e, Doing::Read, None),
+    }
+}
+
+pub async fn set_default(
+    services: web::Data<Services>,
+    caller: XCaller,
+    body: XBody,
+) -> HttpResponse {
+    let body = body.into_inner();
+    let (model_id, config_type) = match request::user_default(&body) {
+        Ok(parsed) => parsed,
+        Err(refusal) => return refusal.render(),
+    };
+    let r = services.registry.clone();
+    let ctx = caller.ctx;
+    let user_id = ctx.actor.user_id.clone();
+    let reference = modelgate_core::ModelRef::Seq(model_id);
+    let result = blocking(move || {
+        let view = r.get_model(&ctx, &reference)?;
+        let category = category_of(&view.model.fields);
+        if category_for_config_type(&config_type) != Some(category.as_str()) {
+            return Ok(Err(format!(
+                "Config type '{config_type}' is incompatible with model category '{category}'"
+            )));
+        }
+        // Core checks again, inside its transaction, that the caller may read the model.
+        r.set_user_default(&ctx, &config_type, &reference).map(Ok)
+    })
+    .await;
+    match result {
+        Ok(Ok(default)) => HttpResponse::Ok().json(DefaultOut::of(&default, &user_id, false)),
+        Ok(Err(message)) => detail(StatusCode::BAD_REQUEST, message),
+        Err(e) => domain(&e, Doing::Read, Some(&body)),
+    }
+}
+
+pub async fn delete_default(
+    services: web::Data<Services>,
+    caller: XCaller,
+    config_type: web::Path<String>,
+) -> HttpResponse {
+    let config_type = config_type.into_inner();
+    let r = services.registry.clone();
+    let ctx = caller.ctx;
+    match blocking(move || r.delete_user_default(&ctx, &config_type)).await {
+        Ok(()) => HttpResponse::Ok()
+            .json(json!({"message": "Default configuration deleted successfully"})),
+        Err(e) => domain(&e, Doing::Read, None),
+    }
+}
