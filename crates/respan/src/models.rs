@@ -1,0 +1,312 @@
+//! `/api/models/…`: list, filter + page, retrieve, create-or-update, PATCH, PUT, DELETE.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use modelgate_core::policy::may_share_public;
+use modelgate_core::{
+    DomainError, DomainResult, Entity, Model, ModelQuery, ModelRef, ModelUpdate, ModelView,
+    NewModel, PageRequest, Registry, UpsertModel,
+};
+use modelgate_http::{Caller, JsonBody, Services, blocking};
+use serde_json::{Value, json};
+
+use crate::Respan;
+use crate::errors::{Failing, domain_error, invalid_input, invalid_page};
+use crate::input::{Mode, VIEW, model_body};
+use crate::query::{self, include_inactive, page_ask, page_link, query_pairs, sort_by};
+use crate::render::Renderer;
+
+/// The model name from the path (already percent-decoded, so `openai%2Fgpt-4o` and
+/// `openai/gpt-4o` name the same model); one trailing slash belongs to the route.
+fn model_name(path: web::Path<String>) -> String {
+    let raw = path.into_inner();
+    match raw.strip_suffix('/') {
+        Some(name) => name.to_owned(),
+        None => raw,
+    }
+}
+
+/// Renders one model (with its bases and provider) inside a registry call.
+fn render_one(
+    registry: &dyn Registry,
+    ctx: &modelgate_core::Ctx,
+    view: &ModelView,
+) -> DomainResult<Value> {
+    let renderer = Renderer::load(registry, ctx, &[&view.model], None)?;
+    Ok(renderer.model(&view.model))
+}
+
+/// `GET /api/models/`: built-in and the caller's custom models, as a bare array.
+pub(crate) async fn list(
+    req: HttpRequest,
+    services: web::Data<Services>,
+    caller: Caller<Respan>,
+) -> HttpResponse {
+    let pairs = query_pairs(&req);
+    let sort = match sort_by(&pairs) {
+        Ok(sort) => sort,
+        Err(issues) => return invalid_input(&issues),
+    };
+    let mut query = ModelQuery { sort, ..ModelQuery::default() };
+    if !include_inactive(&pairs) {
+        query.conditions.push(query::active_only());
+    }
+    let (r, ctx) = (services.registry.clone(), caller.ctx);
+    let result = blocking(move || {
+        let page = r.list_models(&ctx, &query)?;
+        let models: Vec<&Model> = page.items.iter().map(|v| &v.model).collect();
+        let renderer = Renderer::load(&*r, &ctx, &models, None)?;
+        Ok(Value::Array(models.iter().map(|m| renderer.model(m)).collect()))
+    })
+    .await;
+    match result {
+        Ok(models) => HttpResponse::Ok().json(models),
+        Err(e) => domain_error(&e, &Failing::modify()),
+    }
+}
+
+struct Listed {
+    page: i64,
+    total: i64,
+    results: Vec<Value>,
+}
+
+/// `POST /api/models/list/`: filters in the body, `page`/`page_size`/`sort_by` in the query.
+pub(crate) async fn filter(
+    req: HttpRequest,
+    services: web::Data<Services>,
+    caller: Caller<Respan>,
+    body: JsonBody<Respan>,
+) -> HttpResponse {
+    let pairs = query_pairs(&req);
+    let sort = match sort_by(&pairs) {
+        Ok(sort) => sort,
+        Err(issues) => return invalid_input(&issues),
+    };
+    let Some(ask) = page_ask(&pairs) else { return invalid_page() };
+    let filters = match query::filters(&body.into_inner()) {
+        Ok(filters) => filters,
+        Err(issues) => return invalid_input(&issues),
+    };
+    let current = Value::Object(filters.current.clone());
+    let mut conditions = filters.conditions.clone();
+    if !include_inactive(&pairs) {
+        conditions.push(query::active_only());
+    }
+    let size = ask.size;
+    let (r, ctx) = (services.registry.clone(), caller.ctx);
+    let result = blocking(move || {
+        let providers = if filters.needs_providers() {
+            let providers = r.list_providers(&ctx)?;
+            conditions.extend(filters.provider_conditions(&providers));
+            Some(providers)
+        } else {
+            None
+        };
+        let page = match ask.page {
+            Some(page) => page,
+            None => {
+                let count = ModelQuery {
+                    conditions: conditions.clone(),
+                    page: Some(PageRequest { offset: 0, limit: 0 }),
+                    ..ModelQuery::default()
+                };
+                page_count(r.list_models(&ctx, &count)?.total, size)
+            }
+        };
+        let query = ModelQuery {
+            conditions,
+            sort,
+            page: Some(PageRequest { offset: (page - 1).saturating_mul(size), limit: size }),
+            ..ModelQuery::default()
+        };
+        let found = r.list_models(&ctx, &query)?;
+        let models: Vec<&Model> = found.items.iter().map(|v| &v.model).collect();
+        let renderer = Renderer::load(&*r, &ctx, &models, providers)?;
+        let results = models.iter().map(|m| renderer.model(m)).collect();
+        Ok(Listed { page, total: found.total, results })
+    })
+    .await;
+    let listed = match result {
+        Ok(listed) => listed,
+        Err(e) => return domain_error(&e, &Failing::modify()),
+    };
+    let pages = page_count(listed.total, size);
+    if listed.page > pages {
+        return invalid_page();
+    }
+    let link = |page: i64| Value::String(page_link(&req, &pairs, page));
+    HttpResponse::Ok().json(json!({
+        "count": listed.total,
+        "next": if listed.page < pages { link(listed.page + 1) } else { Value::Null },
+        "previous": if listed.page > 1 { link(listed.page - 1) } else { Value::Null },
+        "results": listed.results,
+        "current_filters": current,
+    }))
+}
+
+/// Pages for `total` results; an empty result still has its (empty) first page.
+fn page_count(total: i64, size: i64) -> i64 {
+    ((total + size - 1) / size).max(1)
+}
+
+/// `GET /api/models/{model_name}/`.
+pub(crate) async fn retrieve(
+    path: web::Path<String>,
+    services: web::Data<Services>,
+    caller: Caller<Respan>,
+) -> HttpResponse {
+    let name = model_name(path);
+    let (r, ctx) = (services.registry.clone(), caller.ctx);
+    let result = blocking(move || {
+        let view = r.get_model(&ctx, &ModelRef::Key(name))?;
+        render_one(&*r, &ctx, &view)
+    })
+    .await;
+    match result {
+        Ok(model) => HttpResponse::Ok().json(model),
+        Err(e) => domain_error(&e, &Failing::modify()),
+    }
+}
+
+/// A body with problems aimed at a model the caller may not change: like DRF, the missing
+/// object (404) or the refusal (403) is the answer, not the body's problems.
+async fn refuse_first(
+    services: &web::Data<Services>,
+    ctx: modelgate_core::Ctx,
+    name: String,
+    issues: Vec<modelgate_http::input::Issue>,
+    failing: &Failing,
+) -> HttpResponse {
+    let r = services.registry.clone();
+    match blocking(move || r.get_model(&ctx, &ModelRef::Key(name))).await {
+        Ok(view) if view.model.is_builtin() => {
+            domain_error(&DomainError::Denied(modelgate_core::Denied::Builtin), failing)
+        }
+        Ok(view) if !view.rights.write => {
+            domain_error(&DomainError::Denied(modelgate_core::Denied::Write), failing)
+        }
+        Ok(_) => invalid_input(&issues),
+        Err(e) => domain_error(&e, failing),
+    }
+}
+
+async fn update(
+    path: web::Path<String>,
+    services: web::Data<Services>,
+    caller: Caller<Respan>,
+    body: JsonBody<Respan>,
+    mode: Mode,
+) -> HttpResponse {
+    let name = model_name(path);
+    let body = body.into_inner();
+    let parsed = match model_body(&body, mode) {
+        Ok(parsed) => parsed,
+        Err(issues) => {
+            return refuse_first(&services, caller.ctx, name, issues, &Failing::modify()).await;
+        }
+    };
+    let update = match mode {
+        Mode::Put => ModelUpdate::replace(VIEW, parsed.change),
+        _ => ModelUpdate::patch(parsed.change),
+    };
+    let (r, ctx) = (services.registry.clone(), caller.ctx);
+    let result = blocking(move || {
+        let view = r.update_model(&ctx, &ModelRef::Key(name), update)?;
+        render_one(&*r, &ctx, &view)
+    })
+    .await;
+    match result {
+        Ok(model) => HttpResponse::Ok().json(model),
+        Err(e) => domain_error(&e, &parsed.failing),
+    }
+}
+
+/// `PATCH /api/models/{model_name}/`: only the sent fields change.
+pub(crate) async fn patch(
+    path: web::Path<String>,
+    services: web::Data<Services>,
+    caller: Caller<Respan>,
+    body: JsonBody<Respan>,
+) -> HttpResponse {
+    update(path, services, caller, body, Mode::Patch).await
+}
+
+/// `PUT /api/models/{model_name}/`: every editable field is replaced.
+pub(crate) async fn put(
+    path: web::Path<String>,
+    services: web::Data<Services>,
+    caller: Caller<Respan>,
+    body: JsonBody<Respan>,
+) -> HttpResponse {
+    update(path, services, caller, body, Mode::Put).await
+}
+
+/// `DELETE /api/models/{model_name}/`: 204 with an empty body.
+pub(crate) async fn delete(
+    path: web::Path<String>,
+    services: web::Data<Services>,
+    caller: Caller<Respan>,
+) -> HttpResponse {
+    let name = model_name(path);
+    let (r, ctx) = (services.registry.clone(), caller.ctx);
+    match blocking(move || r.delete_model(&ctx, &ModelRef::Key(name))).await {
+        Ok(_) => HttpResponse::NoContent().finish(),
+        Err(e) => domain_error(&e, &Failing::delete()),
+    }
+}
+
+/// `POST /api/models/`: creates the model (201), or updates the sent fields of the caller's
+/// model of that name (200).
+pub(crate) async fn create(
+    services: web::Data<Services>,
+    caller: Caller<Respan>,
+    body: JsonBody<Respan>,
+) -> HttpResponse {
+    let parsed = match model_body(&body.into_inner(), Mode::Upsert) {
+        Ok(parsed) => parsed,
+        Err(issues) => return invalid_input(&issues),
+    };
+    let (key, change) = (parsed.key, parsed.change);
+    let (r, ctx) = (services.registry.clone(), caller.ctx);
+    let result = blocking(move || {
+        // Respan models belong to the whole organisation: an admin's new model is readable by
+        // every member. Others create models only they (and admins) see, as the policy says.
+        if may_share_public(&ctx.actor) {
+            let mut public = change.clone();
+            public.public = Some(true);
+            match r.create_model(&ctx, NewModel { key: key.clone(), change: public }) {
+                Ok(view) => return Ok((true, render_one(&*r, &ctx, &view)?)),
+                Err(DomainError::Conflict { entity: Entity::Model, .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let upserted = r
+            .upsert_model(&ctx, UpsertModel { key: key.clone(), replace: None, change })
+            .map_err(|e| match e {
+                // The name is taken by a model the caller cannot see.
+                DomainError::NotFound(Entity::Model) => {
+                    DomainError::Conflict { entity: Entity::Model, value: key }
+                }
+                other => other,
+            })?;
+        Ok((upserted.created, render_one(&*r, &ctx, &upserted.view)?))
+    })
+    .await;
+    match result {
+        Ok((true, model)) => HttpResponse::Created().json(model),
+        Ok((false, model)) => HttpResponse::Ok().json(model),
+        Err(e) => domain_error(&e, &parsed.failing),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::page_count;
+
+    #[test]
+    fn pages_round_up_and_never_drop_below_one() {
+        assert_eq!(page_count(0, 50), 1);
+        assert_eq!(page_count(50, 50), 1);
+        assert_eq!(page_count(51, 50), 2);
+    }
+}

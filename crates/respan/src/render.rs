@@ -1,0 +1,253 @@
+//! Canonical records rendered as Respan wire objects.
+//!
+//! A custom model whose `base_model_name` names a model the caller can read inherits, when
+//! rendered, each of these fields it leaves unset: `input_cost`, `output_cost`,
+//! `cache_hit_input_cost`, `cache_creation_input_cost`, `max_context_window`, `model_type` and
+//! the flags `streaming_support`, `function_call`, `image_support` (a flag is unset when its
+//! capability key is absent). Bases are followed up to [`MAX_BASE_DEPTH`] levels. Nothing is copied into the stored record: a base's later changes
+//! show through, and setting a field on the custom model overrides its base.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use modelgate_core::{
+    Column, Condition, Ctx, DomainResult, JsonMap, Model, ModelQuery, Op, Provider, Registry,
+    Secret, Source, Value as QueryValue,
+};
+use serde_json::{Value, json};
+
+/// How many levels of `base_model_name` are followed (one list query per level).
+pub(crate) const MAX_BASE_DEPTH: usize = 4;
+
+/// Respan's 0/1 capability flags and the canonical capability each one is.
+pub(crate) const FLAGS: [(&str, &str); 3] = [
+    ("streaming_support", "streaming"),
+    ("function_call", "function_calling"),
+    ("image_support", "vision"),
+];
+
+pub(crate) fn timestamp(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+/// Canonical category → Respan `model_type`: Respan calls chat models "chat".
+pub(crate) fn model_type_of(category: &str) -> String {
+    match category {
+        "llm" => "chat".to_owned(),
+        other => other.to_owned(),
+    }
+}
+
+/// Respan `model_type` → canonical category.
+pub(crate) fn category_of(model_type: &str) -> String {
+    match model_type.trim().to_lowercase().as_str() {
+        "chat" => "llm".to_owned(),
+        other => other.to_owned(),
+    }
+}
+
+pub(crate) fn source_of(model: &Model) -> &'static str {
+    match model.source {
+        Source::Builtin => "hardcoded",
+        Source::Custom => "db",
+    }
+}
+
+pub(crate) fn affiliation_of(model: &Model) -> &'static str {
+    match model.source {
+        Source::Builtin => "respan",
+        Source::Custom => "custom",
+    }
+}
+
+/// Everything needed to render a set of models, loaded with a fixed number of queries.
+#[derive(Default)]
+pub(crate) struct Renderer {
+    providers: HashMap<i64, Provider>,
+    org_seq: Option<i64>,
+    bases: HashMap<String, Model>,
+}
+
+impl Renderer {
+    /// Loads the bases of `models` (one list query per level of bases) and, when any of them
+    /// points at a custom provider, the org's providers and the org (once each). `providers`
+    /// may pass an already loaded provider list.
+    pub(crate) fn load(
+        registry: &dyn Registry,
+        ctx: &Ctx,
+        models: &[&Model],
+        providers: Option<Vec<Provider>>,
+    ) -> DomainResult<Self> {
+        let mut renderer = Renderer::default();
+        renderer.load_bases(registry, ctx, models)?;
+        if models.iter().any(|m| m.fields.provider_ref.is_some()) {
+            let providers = match providers {
+                Some(list) => list,
+                None => registry.list_providers(ctx)?,
+            };
+            renderer.providers = providers.into_iter().map(|p| (p.seq, p)).collect();
+            renderer.org_seq = Some(registry.get_org(ctx, &ctx.actor.org_id)?.seq);
+        }
+        Ok(renderer)
+    }
+
+    fn load_bases(
+        &mut self,
+        registry: &dyn Registry,
+        ctx: &Ctx,
+        models: &[&Model],
+    ) -> DomainResult<()> {
+        let mut asked: HashSet<String> = HashSet::new();
+        let mut wanted: Vec<String> = models.iter().filter_map(|m| base_of(m)).collect();
+        for _ in 0..MAX_BASE_DEPTH {
+            wanted.retain(|name| asked.insert(name.clone()));
+            if wanted.is_empty() {
+                break;
+            }
+            let names = wanted.drain(..).map(QueryValue::Text).collect();
+            let query = ModelQuery::default().filter(Condition::column(
+                Column::Key,
+                Op::In,
+                QueryValue::List(names),
+            ));
+            for view in registry.list_models(ctx, &query)?.items {
+                let model = view.model;
+                wanted.extend(base_of(&model));
+                // A key can name both an org model and a built-in one; the org's wins, as it
+                // does when a request names a model.
+                let keep_existing =
+                    self.bases.get(&model.key).is_some_and(|m| m.source == Source::Custom);
+                if !keep_existing {
+                    self.bases.insert(model.key.clone(), model);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The model followed by its readable bases, nearest first, without cycles.
+    fn chain<'a>(&'a self, model: &'a Model) -> Vec<&'a Model> {
+        let mut chain = vec![model];
+        let mut seen: HashSet<&str> = HashSet::from([model.key.as_str()]);
+        let mut current = model;
+        while chain.len() <= MAX_BASE_DEPTH {
+            let Some(base) = base_of(current).and_then(|name| self.bases.get(&name)) else {
+                break;
+            };
+            if !seen.insert(base.key.as_str()) {
+                break;
+            }
+            chain.push(base);
+            current = base;
+        }
+        chain
+    }
+
+    pub(crate) fn model(&self, model: &Model) -> Value {
+        let chain = self.chain(model);
+        let first = |get: &dyn Fn(&Model) -> Option<f64>| chain.iter().find_map(|m| get(m));
+        let flag = |name: &str| {
+            let set = chain.iter().find_map(|m| {
+                m.fields.capabilities.as_ref().and_then(|c| c.get(name)).and_then(Value::as_bool)
+            });
+            i64::from(set.unwrap_or(false))
+        };
+        let provider =
+            model.fields.provider_ref.and_then(|seq| self.providers.get(&seq)).map(|p| {
+                json!({
+                    "id": p.provider_id,
+                    "provider_id": p.provider_id,
+                    "provider_name": p.name,
+                    "organization_id": self.org_seq,
+                })
+            });
+        json!({
+            "id": model.key,
+            "model_name": model.key,
+            "display_name": model.fields.display_name,
+            "base_model_name": model.fields.base_model,
+            "affiliation_category": affiliation_of(model),
+            "model_type": chain.iter().find_map(|m| m.fields.category.as_deref()).map(model_type_of),
+            "input_cost": first(&|m| m.fields.pricing.input),
+            "output_cost": first(&|m| m.fields.pricing.output),
+            "cache_hit_input_cost": first(&|m| m.fields.pricing.cache_hit_input),
+            "cache_creation_input_cost": first(&|m| m.fields.pricing.cache_creation_input),
+            "max_context_window": chain.iter().find_map(|m| m.fields.context_window),
+            "streaming_support": flag("streaming"),
+            "function_call": flag("function_calling"),
+            "image_support": flag("vision"),
+            "supported_params_override": model.fields.supported_params_override,
+            "source": source_of(model),
+            "provider": provider,
+            "created_at": timestamp(model.created_at),
+            "updated_at": timestamp(model.updated_at),
+        })
+    }
+}
+
+fn base_of(model: &Model) -> Option<String> {
+    match model.source {
+        Source::Custom => model.fields.base_model.clone().filter(|b| *b != model.key),
+        Source::Builtin => None,
+    }
+}
+
+/// Whether an `extra_kwargs` key holds a credential, whose value is then shown masked.
+fn is_secret_key(name: &str) -> bool {
+    let name = name.to_lowercase();
+    ["secret", "password", "api_key", "apikey", "credential"].iter().any(|s| name.contains(s))
+        || name.ends_with("token")
+        || name.ends_with("_key")
+}
+
+fn masked_kwargs(extra: &JsonMap) -> JsonMap {
+    extra
+        .iter()
+        .map(|(k, v)| {
+            let v = match v {
+                Value::String(s) if is_secret_key(k) => Value::String(Secret::new(s).mask()),
+                other => other.clone(),
+            };
+            (k.clone(), v)
+        })
+        .collect()
+}
+
+/// A custom provider; its `api_key` is write-only and never part of the answer.
+pub(crate) fn provider(p: &Provider) -> Value {
+    json!({
+        "id": p.provider_id,
+        "provider_id": p.provider_id,
+        "provider_name": p.name,
+        "extra_kwargs": masked_kwargs(&p.extra),
+        "created_at": timestamp(p.created_at),
+        "updated_at": timestamp(p.updated_at),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_in_extra_kwargs_are_masked() {
+        let extra = match json!({"base_url": "https://x", "timeout": 60, "max_tokens": 5,
+            "azure_ad_token": "tok-1234567890abcd", "client_secret": "short"})
+        {
+            Value::Object(m) => m,
+            _ => JsonMap::new(),
+        };
+        assert_eq!(
+            Value::Object(masked_kwargs(&extra)),
+            json!({"base_url": "https://x", "timeout": 60, "max_tokens": 5,
+                "azure_ad_token": "tok...abcd", "client_secret": "..."})
+        );
+    }
+
+    #[test]
+    fn model_type_maps_chat_to_llm_and_back() {
+        assert_eq!(category_of(" Chat "), "llm");
+        assert_eq!(model_type_of("llm"), "chat");
+        assert_eq!(category_of("embedding"), "embedding");
+    }
+}
