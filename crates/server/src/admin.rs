@@ -9,7 +9,7 @@ use modelgate_core::{
     UserChange, Violation,
 };
 use modelgate_http::input::{Fields, Issue, IssueKind, drf_message};
-use modelgate_http::{AuthFailure, BodyFailure, Caller, Dialect, JsonBody, Services, blocking};
+use modelgate_http::{AuthFailure, BodyFailure, Caller, Dialect, JsonBody, Services};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -188,22 +188,13 @@ fn role(fields: &mut Fields<'_>, name: &str) -> Option<Role> {
     parsed
 }
 
-/// The registry, for a blocking call.
-fn registry(services: &web::Data<Services>) -> std::sync::Arc<dyn modelgate_core::Registry> {
-    services.registry.clone()
-}
-
 macro_rules! call {
-    ($services:expr, $status:expr, |$r:ident| $body:expr) => {{
-        let $r = registry(&$services);
-        reply($status, blocking(move || $body).await)
-    }};
+    ($services:expr, $status:expr, |$r:ident| $body:expr) => {{ reply($status, $services.call(move |$r| $body).await) }};
 }
 
 async fn me(services: web::Data<Services>, caller: Caller<Admin>) -> HttpResponse {
     let ctx = caller.ctx;
-    let r = registry(&services);
-    let result = blocking(move || {
+    let result = services.call(move |r| {
         let user = r.get_user(&ctx, &ctx.actor.user_id)?;
         let org = r.get_org(&ctx, &ctx.actor.org_id)?;
         Ok(json!({ "user": user, "org": org, "groups": ctx.actor.group_ids, "instance_admin": ctx.actor.instance_admin }))
@@ -298,8 +289,7 @@ async fn delete_user(
     caller: Caller<Admin>,
     id: web::Path<String>,
 ) -> HttpResponse {
-    let r = registry(&services);
-    match blocking(move || r.delete_user(&caller.ctx, &id)).await {
+    match services.call(move |r| r.delete_user(&caller.ctx, &id)).await {
         Ok(()) => HttpResponse::NoContent().finish(),
         Err(e) => domain_error(&e),
     }
@@ -340,8 +330,7 @@ async fn delete_group(
     caller: Caller<Admin>,
     id: web::Path<String>,
 ) -> HttpResponse {
-    let r = registry(&services);
-    match blocking(move || r.delete_group(&caller.ctx, &id)).await {
+    match services.call(move |r| r.delete_group(&caller.ctx, &id)).await {
         Ok(()) => HttpResponse::NoContent().finish(),
         Err(e) => domain_error(&e),
     }
@@ -391,9 +380,20 @@ async fn create_key(
     if let Err(issues) = f.finish() {
         return invalid_input(issues);
     }
-    let r = registry(&services);
-    let result = blocking(move || r.create_api_key(&caller.ctx, user_id, name)).await;
+    let result = services.call(move |r| r.create_api_key(&caller.ctx, user_id, name)).await;
     reply(StatusCode::CREATED, result.map(issued))
+}
+
+/// Every change of a model, oldest first: actor, dialect, time, before and after.
+async fn model_history(
+    services: web::Data<Services>,
+    caller: Caller<Admin>,
+    uuid: web::Path<String>,
+) -> HttpResponse {
+    let Ok(uuid) = uuid.into_inner().parse::<uuid::Uuid>() else {
+        return domain_error(&DomainError::NotFound(Entity::Model));
+    };
+    call!(services, StatusCode::OK, |r| r.model_history(&caller.ctx, uuid))
 }
 
 async fn revoke_key(
@@ -415,5 +415,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/groups/{id}").get(get_group).delete(delete_group))
         .route("/groups/{id}/members", web::put().to(set_members))
         .service(web::resource("/keys").get(list_keys).post(create_key))
-        .route("/keys/{id}", web::delete().to(revoke_key));
+        .route("/keys/{id}", web::delete().to(revoke_key))
+        .route("/models/{uuid}/history", web::get().to(model_history));
 }

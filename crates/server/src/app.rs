@@ -11,6 +11,7 @@ use modelgate_xagent::Xagent;
 use serde_json::json;
 
 use crate::admin::{self, Admin};
+use crate::openai::{self, OpenAi};
 
 /// The process is up.
 async fn healthz() -> HttpResponse {
@@ -39,6 +40,7 @@ fn health(cfg: &mut web::ServiceConfig) {
 pub fn configure_main(cfg: &mut web::ServiceConfig) {
     health(cfg);
     cfg.service(mount::<Admin>("/admin/v1", admin::configure))
+        .service(mount::<OpenAi>("/v1", openai::configure))
         .service(mount::<OpenWebUi>("/openwebui", modelgate_openwebui::configure))
         .service(mount::<Xagent>("/xagent", modelgate_xagent::configure))
         .service(mount::<Syft>("/syft", modelgate_syft::configure))

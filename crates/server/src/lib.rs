@@ -4,4 +4,5 @@ pub mod admin;
 pub mod app;
 pub mod catalog;
 pub mod config;
+pub mod openai;
 pub mod startup;

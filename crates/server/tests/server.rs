@@ -220,3 +220,83 @@ async fn database_down_is_a_503() {
     let body: Value = actix_web::test::read_body_json(me).await;
     assert_eq!(body["code"], "unavailable");
 }
+
+mod discovery {
+    use modelgate_core::{Ctx, MapChange, ModelChange, ModelUpdate, NewModel, Role};
+
+    use super::*;
+
+    fn create(db: &TestDb, ctx: &Ctx, key: &str, change: ModelChange) -> modelgate_core::ModelView {
+        db.store.create_model(ctx, NewModel { key: key.into(), change }).unwrap()
+    }
+
+    backend_app_tests! {
+        async fn v1_models_lists_what_the_caller_can_use(db) {
+            let (admin, admin_key) = db.bootstrap();
+            let (_, member_key) = db.user(&admin, "member", Role::Member);
+            db.store.sync_catalog(vec![modelgate_core::CatalogModel {
+                key: "gpt-4o".into(),
+                change: ModelChange { provider: Some(Some("openai".into())), ..Default::default() },
+            }]).unwrap();
+            create(&db, &admin, "team/private", ModelChange::default());
+            create(&db, &admin, "team/shared", ModelChange { public: Some(true), ..Default::default() });
+            let off = create(&db, &admin, "team/off", ModelChange { public: Some(true), ..Default::default() });
+            db.store.toggle_model(&admin, &modelgate_core::ModelRef::Seq(off.model.seq)).unwrap();
+            let app = TestApp::new(db, configure_main).await;
+
+            let listed = app.get("/v1/models", Some(&member_key)).await;
+            assert_eq!(listed.status, 200, "{listed:?}");
+            assert_wire_snapshot!("v1_models", redact(&listed.json, &["created"]));
+            let ids: Vec<&str> = listed.json["data"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap()).collect();
+            assert_eq!(ids, vec!["gpt-4o", "team/shared"]);
+            let as_admin = app.get("/v1/models", Some(&admin_key)).await;
+            let ids: Vec<&str> = as_admin.json["data"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap()).collect();
+            assert_eq!(ids, vec!["gpt-4o", "team/private", "team/shared"]);
+            assert!(as_admin.json["data"][0]["created"].is_i64());
+
+            let one = app.get("/v1/models/team/shared", Some(&member_key)).await;
+            assert_eq!((one.status, one.json["id"].clone(), one.json["owned_by"].clone()), (200, json!("team/shared"), json!("default")));
+            let hidden = app.get("/v1/models/team/private", Some(&member_key)).await;
+            assert_eq!(hidden.status, 404);
+            assert_eq!(hidden.json, json!({"error": {
+                "message": "The model 'team/private' does not exist or you do not have access to it.",
+                "type": "invalid_request_error", "param": "model", "code": "model_not_found"
+            }}));
+            let unauthenticated = app.get("/v1/models", None).await;
+            assert_eq!(unauthenticated.status, 401);
+            assert_eq!(unauthenticated.json["error"]["type"], "invalid_request_error");
+            let wrong = app.get("/v1/models", Some("mg_wrong")).await;
+            assert_eq!((wrong.status, wrong.json["error"]["code"].clone()), (401, json!("invalid_api_key")));
+        }
+
+        async fn model_history_shows_every_change(db) {
+            let (admin, admin_key) = db.bootstrap();
+            let (member, member_key) = db.user(&admin, "member", Role::Member);
+            let (_, stranger_key) = db.user(&admin, "stranger", Role::Member);
+            let created = create(&db, &member, "m", ModelChange::default());
+            let openwebui = Ctx { dialect: "openwebui", ..member.clone() };
+            db.store.update_model(&openwebui, &modelgate_core::ModelRef::Key("m".into()), ModelUpdate::patch(ModelChange {
+                params: Some(MapChange::Merge(json!({"temperature": 0.5}).as_object().unwrap().clone())),
+                ..Default::default()
+            })).unwrap();
+            let app = TestApp::new(db, configure_main).await;
+            let path = format!("/admin/v1/models/{}/history", created.model.uuid);
+
+            let history = app.get(&path, Some(&member_key)).await;
+            assert_eq!(history.status, 200, "{history:?}");
+            let events = history.json.as_array().unwrap();
+            assert_eq!(events.len(), 2);
+            assert_eq!((events[0]["action"].clone(), events[0]["dialect"].clone()), (json!("create"), json!("test")));
+            assert_eq!((events[1]["action"].clone(), events[1]["dialect"].clone()), (json!("update"), json!("openwebui")));
+            assert_eq!(events[1]["actor_id"], "member");
+            assert_eq!(events[1]["before"]["params"], json!({}));
+            assert_eq!(events[1]["after"]["params"], json!({"temperature": 0.5}));
+            assert!(events[1]["at"].is_string());
+
+            // Only those who can read the model see its history.
+            assert_eq!(app.get(&path, Some(&stranger_key)).await.status, 404);
+            assert_eq!(app.get(&path, Some(&admin_key)).await.status, 200);
+            assert_eq!(app.get("/admin/v1/models/not-a-uuid/history", Some(&admin_key)).await.status, 404);
+        }
+    }
+}

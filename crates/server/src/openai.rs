@@ -1,0 +1,128 @@
+//! `GET /v1/models`: the registry in OpenAI's model-list shape, so any OpenAI client can
+//! discover the models a caller can use. Errors follow OpenAI's `{"error": {…}}` format.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use modelgate_core::{
+    Column, Condition, DomainError, Model, ModelQuery, ModelRef, Op, Sort, Value,
+};
+use modelgate_http::{AuthFailure, BodyFailure, Caller, Dialect, Services, blocking};
+use serde_json::json;
+
+pub struct OpenAi;
+
+fn error(
+    status: StatusCode,
+    message: &str,
+    param: Option<&str>,
+    code: Option<&str>,
+) -> HttpResponse {
+    HttpResponse::build(status).json(json!({
+        "error": { "message": message, "type": "invalid_request_error", "param": param, "code": code }
+    }))
+}
+
+impl Dialect for OpenAi {
+    const NAME: &'static str = "openai";
+
+    fn auth_failure(failure: AuthFailure) -> HttpResponse {
+        match failure {
+            AuthFailure::Missing => error(
+                StatusCode::UNAUTHORIZED,
+                "You didn't provide an API key. Send it in an Authorization header using Bearer auth (Authorization: Bearer YOUR_KEY).",
+                None,
+                None,
+            ),
+            AuthFailure::Invalid => error(
+                StatusCode::UNAUTHORIZED,
+                "Incorrect API key provided.",
+                None,
+                Some("invalid_api_key"),
+            ),
+        }
+    }
+
+    fn body_failure(_: BodyFailure) -> HttpResponse {
+        error(StatusCode::BAD_REQUEST, "Invalid request body.", None, None)
+    }
+
+    fn service_failure(e: &DomainError) -> HttpResponse {
+        modelgate_http::log_failure(e);
+        let (status, message) = match e {
+            DomainError::Unavailable(_) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "The service is temporarily unavailable.")
+            }
+            _ => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "The server had an error while processing your request.",
+            ),
+        };
+        HttpResponse::build(status).json(json!({
+            "error": { "message": message, "type": "server_error", "param": null, "code": null }
+        }))
+    }
+
+    fn unknown_path() -> HttpResponse {
+        error(StatusCode::NOT_FOUND, "Unknown request URL.", None, Some("unknown_url"))
+    }
+}
+
+/// One model as an OpenAI model object. Catalog models are owned by their provider; an org's own
+/// models by the org.
+fn model_object(model: &Model) -> serde_json::Value {
+    let owned_by = match (&model.org_id, &model.fields.provider) {
+        (Some(org), _) => org.clone(),
+        (None, Some(provider)) => provider.clone(),
+        (None, None) => "modelgate".to_owned(),
+    };
+    json!({
+        "id": model.key,
+        "object": "model",
+        "created": model.created_at.timestamp(),
+        "owned_by": owned_by,
+    })
+}
+
+async fn list(services: web::Data<Services>, caller: Caller<OpenAi>) -> HttpResponse {
+    let registry = services.registry.clone();
+    let query = ModelQuery {
+        conditions: vec![Condition::column(Column::IsActive, Op::Eq, Value::Bool(true))],
+        sort: vec![Sort::asc(Column::Key)],
+        ..ModelQuery::default()
+    };
+    match blocking(move || registry.list_models(&caller.ctx, &query)).await {
+        Ok(page) => HttpResponse::Ok().json(json!({
+            "object": "list",
+            "data": page.items.iter().map(|v| model_object(&v.model)).collect::<Vec<_>>(),
+        })),
+        Err(e) => OpenAi::service_failure(&e),
+    }
+}
+
+async fn retrieve(
+    services: web::Data<Services>,
+    caller: Caller<OpenAi>,
+    id: web::Path<String>,
+) -> HttpResponse {
+    let registry = services.registry.clone();
+    let key = id.into_inner();
+    let reference = ModelRef::Key(key.clone());
+    match blocking(move || registry.get_model(&caller.ctx, &reference)).await {
+        Ok(view) if view.model.fields.is_active => {
+            HttpResponse::Ok().json(model_object(&view.model))
+        }
+        Ok(_) | Err(DomainError::NotFound(_)) => error(
+            StatusCode::NOT_FOUND,
+            &format!("The model '{key}' does not exist or you do not have access to it."),
+            Some("model"),
+            Some("model_not_found"),
+        ),
+        Err(e) => OpenAi::service_failure(&e),
+    }
+}
+
+/// Routes relative to `/v1`. Model ids may contain `/`.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/models").get(list))
+        .service(web::resource("/models/{id:.+}").get(retrieve));
+}
