@@ -8,6 +8,7 @@ pub mod auth;
 pub mod body;
 pub mod input;
 pub mod middleware;
+pub mod routes;
 
 use std::sync::Arc;
 

@@ -1,0 +1,247 @@
+//! Route tables: a dialect declares its routes once, and the same table both mounts them and
+//! lists them, so its OpenAPI document can be checked against what is really served.
+
+use std::sync::LazyLock;
+
+use actix_web::dev::HttpServiceFactory;
+use actix_web::http::Method;
+use actix_web::{FromRequest, Handler, HttpRequest, HttpResponse, Responder, web};
+use serde_json::Value;
+
+/// One resource: the path patterns it answers and a route per method.
+pub struct Resource {
+    paths: Vec<&'static str>,
+    routes: Vec<(Method, actix_web::Route)>,
+    /// Answers methods the resource does not serve (actix's own 405 otherwise).
+    fallback: Option<actix_web::Route>,
+}
+
+impl Resource {
+    fn new(paths: Vec<&'static str>) -> Self {
+        Self { paths, routes: Vec::new(), fallback: None }
+    }
+
+    pub fn route<F, Args>(mut self, method: Method, handler: F) -> Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        let route = web::route().method(method.clone()).to(handler);
+        self.routes.push((method, route));
+        self
+    }
+
+    pub fn get<F, Args>(self, handler: F) -> Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.route(Method::GET, handler)
+    }
+
+    pub fn post<F, Args>(self, handler: F) -> Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.route(Method::POST, handler)
+    }
+
+    pub fn put<F, Args>(self, handler: F) -> Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.route(Method::PUT, handler)
+    }
+
+    pub fn patch<F, Args>(self, handler: F) -> Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.route(Method::PATCH, handler)
+    }
+
+    pub fn delete<F, Args>(self, handler: F) -> Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.route(Method::DELETE, handler)
+    }
+
+    /// The answer for methods this resource does not serve.
+    pub fn fallback<F, Args>(mut self, handler: F) -> Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.fallback = Some(web::to(handler));
+        self
+    }
+}
+
+/// An ordered table of resources. Order matters as in actix: the first matching pattern wins,
+/// so fixed paths go before patterns that would also match them.
+#[derive(Default)]
+pub struct Routes {
+    resources: Vec<Resource>,
+}
+
+impl Routes {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a resource answering every path in `paths`.
+    pub fn resource<const N: usize>(
+        mut self,
+        paths: [&'static str; N],
+        build: impl FnOnce(Resource) -> Resource,
+    ) -> Self {
+        self.resources.push(build(Resource::new(paths.to_vec())));
+        self
+    }
+
+    /// Every `(method, path)` the table serves, paths in OpenAPI form (see [`openapi_path`]),
+    /// without duplicates, in table order.
+    pub fn endpoints(&self) -> Vec<(Method, String)> {
+        let mut out: Vec<(Method, String)> = Vec::new();
+        for resource in &self.resources {
+            for path in &resource.paths {
+                for (method, _) in &resource.routes {
+                    let entry = (method.clone(), openapi_path(path));
+                    if !out.contains(&entry) {
+                        out.push(entry);
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Mounts every resource.
+    pub fn register(self, cfg: &mut web::ServiceConfig) {
+        for resource in self.resources {
+            cfg.service(resource.into_service());
+        }
+    }
+}
+
+impl Resource {
+    fn into_service(self) -> impl HttpServiceFactory {
+        let mut resource = web::resource(self.paths);
+        for (_, route) in self.routes {
+            resource = resource.route(route);
+        }
+        if let Some(fallback) = self.fallback {
+            resource = resource.default_service(fallback);
+        }
+        resource
+    }
+}
+
+/// An actix path pattern in OpenAPI form: `{name:regex}` becomes `{name}`, and a trailing `/`
+/// is dropped (dialects that take both forms document one).
+pub fn openapi_path(pattern: &str) -> String {
+    let mut out = String::with_capacity(pattern.len());
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        out.push(c);
+        if c == '{' {
+            let mut depth = 1;
+            let mut in_regex = false;
+            for inner in chars.by_ref() {
+                match inner {
+                    '{' => depth += 1,
+                    '}' => depth -= 1,
+                    ':' if depth == 1 => in_regex = true,
+                    _ => {}
+                }
+                if depth == 0 {
+                    out.push('}');
+                    break;
+                }
+                if !in_regex {
+                    out.push(inner);
+                }
+            }
+        }
+    }
+    if out.len() > 1 && out.ends_with('/') {
+        out.pop();
+    }
+    out
+}
+
+/// A handler serving an OpenAPI document, with `servers` pointing at wherever the dialect is
+/// mounted (`/openwebui` on the main listener, `/` on its own listener).
+pub fn openapi_document(
+    document: &'static LazyLock<Value>,
+) -> impl Fn(HttpRequest) -> std::future::Ready<HttpResponse> + Clone + 'static {
+    move |req: HttpRequest| {
+        let prefix = req.path().strip_suffix("/openapi.json").unwrap_or("");
+        let mut doc = Value::clone(document);
+        if let Some(obj) = doc.as_object_mut() {
+            let url = if prefix.is_empty() { "/" } else { prefix };
+            obj.insert("servers".into(), serde_json::json!([{ "url": url }]));
+        }
+        std::future::ready(HttpResponse::Ok().json(doc))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn openapi_paths_drop_regexes_and_trailing_slashes() {
+        assert_eq!(openapi_path("/api/models/{model_name:.+}"), "/api/models/{model_name}");
+        assert_eq!(openapi_path("/api/models/"), "/api/models");
+        assert_eq!(openapi_path("/x/{id:[0-9]{1,3}}/y"), "/x/{id}/y");
+        assert_eq!(openapi_path("/"), "/");
+    }
+
+    async fn ok() -> HttpResponse {
+        HttpResponse::Ok().finish()
+    }
+
+    #[test]
+    fn endpoints_list_every_path_and_method_once() {
+        let routes = Routes::new()
+            .resource(["/a", "/a/"], |r| r.get(ok).post(ok))
+            .resource(["/a/{id:.+}"], |r| r.delete(ok));
+        assert_eq!(
+            routes.endpoints(),
+            vec![
+                (Method::GET, "/a".to_owned()),
+                (Method::POST, "/a".to_owned()),
+                (Method::DELETE, "/a/{id}".to_owned()),
+            ]
+        );
+    }
+
+    #[actix_web::test]
+    async fn registered_tables_serve_their_routes() {
+        let app = actix_web::test::init_service(actix_web::App::new().configure(|cfg| {
+            Routes::new()
+                .resource(["/a"], |r| {
+                    r.get(ok).fallback(|| async { HttpResponse::ImATeapot().finish() })
+                })
+                .register(cfg)
+        }))
+        .await;
+        let get = actix_web::test::TestRequest::get().uri("/a").to_request();
+        assert_eq!(actix_web::test::call_service(&app, get).await.status(), 200);
+        let post = actix_web::test::TestRequest::post().uri("/a").to_request();
+        assert_eq!(actix_web::test::call_service(&app, post).await.status(), 418);
+    }
+}
