@@ -4,7 +4,7 @@ use std::marker::PhantomData;
 
 use actix_web::dev::Payload;
 use actix_web::http::header::AUTHORIZATION;
-use actix_web::{FromRequest, HttpRequest, web};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use futures_util::future::LocalBoxFuture;
 use modelgate_core::Ctx;
 
@@ -30,6 +30,23 @@ impl<D: Dialect> Caller<D> {
     }
 }
 
+/// How the caller's authentication ended, for extractors that run beside [`Caller`]: actix polls
+/// a handler's extractors together, and a bad key must be answered before a bad body whatever
+/// finishes first.
+#[derive(Clone)]
+pub(crate) struct AuthGate(tokio::sync::watch::Receiver<Option<bool>>);
+
+impl AuthGate {
+    /// Waits until authentication ended; `true` when it succeeded.
+    pub(crate) async fn passed(mut self) -> bool {
+        self.0
+            .wait_for(Option::is_some)
+            .await
+            .map(|outcome| *outcome == Some(true))
+            .unwrap_or(false)
+    }
+}
+
 /// The token of an `Authorization: Bearer <token>` header (scheme case-insensitive).
 pub fn bearer_token(req: &HttpRequest) -> Option<String> {
     let value = req.headers().get(AUTHORIZATION)?.to_str().ok()?.trim();
@@ -45,20 +62,30 @@ impl<D: Dialect> FromRequest for Caller<D> {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let token = bearer_token(req);
         let services = req.app_data::<web::Data<Services>>().cloned();
+        let (outcome, gate) = tokio::sync::watch::channel(None);
+        req.extensions_mut().insert(AuthGate(gate));
         Box::pin(async move {
-            let Some(services) = services else {
-                let error =
-                    modelgate_core::DomainError::internal("auth", "Services not configured");
-                return Err(into_error(D::service_failure(&error)));
-            };
-            let token = token.ok_or_else(|| into_error(D::auth_failure(AuthFailure::Missing)))?;
-            let registry = services.registry.clone();
-            match blocking(move || registry.authenticate(&token)).await {
-                Ok(Some(actor)) => Ok(Caller::new(Ctx::new(actor, D::NAME))),
-                Ok(None) => Err(into_error(D::auth_failure(AuthFailure::Invalid))),
-                Err(error) => Err(into_error(D::service_failure(&error))),
-            }
+            let result = authenticate::<D>(services, token).await;
+            let _ = outcome.send(Some(result.is_ok()));
+            result
         })
+    }
+}
+
+async fn authenticate<D: Dialect>(
+    services: Option<web::Data<Services>>,
+    token: Option<String>,
+) -> Result<Caller<D>, actix_web::Error> {
+    let Some(services) = services else {
+        let error = modelgate_core::DomainError::internal("auth", "Services not configured");
+        return Err(into_error(D::service_failure(&error)));
+    };
+    let token = token.ok_or_else(|| into_error(D::auth_failure(AuthFailure::Missing)))?;
+    let registry = services.registry.clone();
+    match blocking(move || registry.authenticate(&token)).await {
+        Ok(Some(actor)) => Ok(Caller::new(Ctx::new(actor, D::NAME))),
+        Ok(None) => Err(into_error(D::auth_failure(AuthFailure::Invalid))),
+        Err(error) => Err(into_error(D::service_failure(&error))),
     }
 }
 

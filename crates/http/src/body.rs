@@ -3,11 +3,12 @@
 use std::marker::PhantomData;
 
 use actix_web::dev::Payload;
-use actix_web::{FromRequest, HttpRequest, web};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use futures_util::StreamExt;
 use futures_util::future::LocalBoxFuture;
 use serde_json::Value;
 
+use crate::auth::AuthGate;
 use crate::{DEFAULT_BODY_LIMIT, Dialect, Services, into_error};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -23,6 +24,9 @@ pub enum BodyFailure {
 }
 
 /// A request body parsed as JSON (any value: dialects check its shape themselves).
+///
+/// Declared after a [`crate::Caller`] in a handler's arguments, a body failure is only reported
+/// once the caller is authenticated, so a bad key always wins over a bad body.
 pub struct JsonBody<D: Dialect> {
     pub value: Value,
     dialect: PhantomData<D>,
@@ -76,21 +80,35 @@ impl<D: Dialect> FromRequest for JsonBody<D> {
             .get(actix_web::http::header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<usize>().ok());
+        let gate = req.extensions().get::<AuthGate>().cloned();
         let mut payload = payload.take();
         Box::pin(async move {
-            let fail = |f: BodyFailure| into_error(D::body_failure(f));
-            // Refuse an announced oversize body before reading any of it.
-            if declared.is_some_and(|len| len > limit) {
-                return Err(fail(BodyFailure::TooLarge { limit }));
-            }
-            let bytes = read_limited(&mut payload, limit).await.map_err(fail)?;
-            let value = match parse_json(&bytes) {
-                Err(BodyFailure::Empty) => {
-                    D::empty_body().ok_or_else(|| fail(BodyFailure::Empty))?
+            let read = async {
+                // Refuse an announced oversize body before reading any of it.
+                if declared.is_some_and(|len| len > limit) {
+                    return Err(BodyFailure::TooLarge { limit });
                 }
-                other => other.map_err(fail)?,
+                let bytes = read_limited(&mut payload, limit).await?;
+                match parse_json(&bytes) {
+                    Err(BodyFailure::Empty) => D::empty_body().ok_or(BodyFailure::Empty),
+                    other => other,
+                }
             };
-            Ok(JsonBody { value, dialect: PhantomData })
+            match read.await {
+                Ok(value) => Ok(JsonBody { value, dialect: PhantomData }),
+                Err(failure) => {
+                    let authenticated = match gate {
+                        Some(gate) => gate.passed().await,
+                        None => true,
+                    };
+                    if authenticated {
+                        Err(into_error(D::body_failure(failure)))
+                    } else {
+                        // The caller's 401 is the answer; the handler never runs.
+                        Ok(JsonBody { value: Value::Null, dialect: PhantomData })
+                    }
+                }
+            }
         })
     }
 }

@@ -300,3 +300,27 @@ mod discovery {
         }
     }
 }
+
+mod auth_before_body {
+    use super::*;
+
+    backend_app_tests! {
+        async fn a_bad_key_wins_over_a_bad_body_in_every_api(db) {
+            let (_, key) = db.bootstrap();
+            let app = TestApp::new(db, configure_main).await;
+            for (method, path, status, detail) in [
+                (Method::POST, "/openwebui/api/models/create", 401, json!("Not authenticated")),
+                (Method::POST, "/xagent/api/models/", 401, json!("Invalid token")),
+                (Method::POST, "/syft/api/v1/models/", 401, json!("Invalid or missing API key")),
+                (Method::POST, "/respan/api/models/", 401, json!("Incorrect authentication credentials.")),
+                (Method::POST, "/admin/v1/users", 401, json!("Invalid or revoked API key")),
+            ] {
+                let wrong = app.send_raw(method.clone(), path, Some("mg_wrong_key"), b"{not json".to_vec()).await;
+                assert_eq!((wrong.status, wrong.json["detail"].clone()), (status, detail), "{path}");
+                // With a good key the same body is refused as a bad body.
+                let bad_body = app.send_raw(method, path, Some(&key), b"{not json".to_vec()).await;
+                assert!(bad_body.status == 400 || bad_body.status == 422, "{path}: {bad_body:?}");
+            }
+        }
+    }
+}
