@@ -12,7 +12,10 @@ pub mod request;
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::WWW_AUTHENTICATE;
+use std::sync::LazyLock;
+
 use actix_web::{HttpResponse, web};
+use modelgate_http::routes::{Routes, openapi_document};
 use modelgate_http::{AuthFailure, BodyFailure, Dialect, detail, fastapi_body_failure};
 
 pub struct Xagent;
@@ -37,35 +40,48 @@ impl Dialect for Xagent {
     }
 }
 
-/// The dialect's routes, relative to its root (`/xagent` on the main listener).
+/// The dialect's OpenAPI document (`openapi.json`), served at `/openapi.json`.
+static DOCUMENT: LazyLock<serde_json::Value> =
+    LazyLock::new(|| serde_json::from_str(include_str!("../openapi.json")).unwrap_or_default());
+
+/// Every route of the dialect: mounted by `configure`, documented in openapi.json. Paths are
+/// relative to the dialect's root (`/xagent` on the main listener).
 ///
-/// Fixed paths come before `/{model_id}` so that `categories`, `summary`… are never read as ids.
-pub fn configure(cfg: &mut web::ServiceConfig) {
+/// Fixed paths come before `/{model_id}` so that `categories`, `summary`… are never read as ids
+/// (first match wins).
+pub fn routes() -> Routes {
     use handlers::*;
-    for root in ["/api/models", "/api/models/"] {
-        cfg.service(web::resource(root).get(list).post(create));
+    Routes::new()
+        .resource(["/api/models", "/api/models/"], |r| r.get(list).post(create))
+        .resource(["/api/models/register"], |r| r.post(create))
+        .resource(["/api/models/categories"], |r| r.get(categories))
+        .resource(["/api/models/providers"], |r| r.get(providers))
+        .resource(["/api/models/abilities"], |r| r.get(abilities_list))
+        .resource(["/api/models/summary"], |r| r.get(summary))
+        .resource(["/api/models/user-default"], |r| r.get(list_defaults).post(set_default))
+        .resource(["/api/models/user-default/{config_type}"], |r| {
+            r.get(get_default).delete(delete_default)
+        })
+        .resource(["/api/models/by-id/{model_id:.+}"], |r| {
+            r.get(get_model).put(update_model).delete(delete_model)
+        })
+        .resource(["/api/models/{model_id}"], |r| {
+            r.get(get_model).put(update_model).delete(delete_model)
+        })
+        .resource(["/openapi.json"], |r| r.get(openapi_document(&DOCUMENT)))
+}
+
+/// Mounts [`routes`].
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    routes().register(cfg)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_openapi_document_parses() {
+        let parsed: Result<serde_json::Value, _> =
+            serde_json::from_str(include_str!("../openapi.json"));
+        assert!(parsed.is_ok_and(|doc| doc["openapi"] == "3.1.0"));
     }
-    cfg.service(web::resource("/api/models/register").post(create))
-        .service(web::resource("/api/models/categories").get(categories))
-        .service(web::resource("/api/models/providers").get(providers))
-        .service(web::resource("/api/models/abilities").get(abilities_list))
-        .service(web::resource("/api/models/summary").get(summary))
-        .service(web::resource("/api/models/user-default").get(list_defaults).post(set_default))
-        .service(
-            web::resource("/api/models/user-default/{config_type}")
-                .get(get_default)
-                .delete(delete_default),
-        )
-        .service(
-            web::resource("/api/models/by-id/{model_id:.+}")
-                .get(get_model)
-                .put(update_model)
-                .delete(delete_model),
-        )
-        .service(
-            web::resource("/api/models/{model_id}")
-                .get(get_model)
-                .put(update_model)
-                .delete(delete_model),
-        );
 }

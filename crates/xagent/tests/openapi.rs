@@ -1,0 +1,121 @@
+//! The dialect's OpenAPI document: it describes exactly the mounted routes, is served at
+//! `/openapi.json`, and its example error bodies are what the app really answers.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use modelgate_http::app::mount;
+use modelgate_testkit::{TestApp, TestDb};
+use modelgate_xagent::{Xagent, configure};
+use serde_json::{Value, json};
+
+fn document() -> Value {
+    serde_json::from_str(include_str!("../openapi.json")).unwrap()
+}
+
+#[actix_web::test]
+async fn openapi_document_matches_the_mounted_routes() {
+    let document: serde_json::Value =
+        serde_json::from_str(include_str!("../openapi.json")).unwrap();
+    modelgate_testkit::openapi::assert_document_matches(
+        &document,
+        modelgate_xagent::routes(),
+        modelgate_xagent::configure,
+    )
+    .await;
+}
+
+/// Follows a local `$ref` (`#/components/…`).
+fn resolve<'a>(document: &'a Value, value: &'a Value) -> &'a Value {
+    match value["$ref"].as_str() {
+        Some(reference) => {
+            let pointer = reference.strip_prefix('#').unwrap();
+            document.pointer(pointer).unwrap_or_else(|| panic!("dangling $ref {reference}"))
+        }
+        None => value,
+    }
+}
+
+/// The example body of a documented response: `example`, or the named entry of `examples`.
+fn example(document: &Value, path: &str, method: &str, status: u16, name: Option<&str>) -> Value {
+    let response = &document["paths"][path][method]["responses"][status.to_string()];
+    let media = &resolve(document, response)["content"]["application/json"];
+    let found = match name {
+        Some(name) => &media["examples"][name]["value"],
+        None => &media["example"],
+    };
+    assert!(!found.is_null(), "{method} {path} documents no {status} example {name:?}");
+    found.clone()
+}
+
+async fn serve(prefix: &str) -> (TestApp, String) {
+    let db = TestDb::sqlite();
+    let (_, key) = db.bootstrap();
+    let prefix = prefix.to_owned();
+    let app = TestApp::new(db, move |cfg| {
+        cfg.service(mount::<Xagent>(&prefix, configure));
+    })
+    .await;
+    (app, key)
+}
+
+#[actix_web::test]
+async fn the_document_is_served_with_the_mount_point_as_server() {
+    let (app, _) = serve("/xagent").await;
+    // No key needed: the document is public.
+    let served = app.get("/xagent/openapi.json", None).await;
+    assert_eq!(served.status, 200, "{served:?}");
+    assert_eq!(served.json["servers"], json!([{ "url": "/xagent" }]));
+    let mut expected = document();
+    expected["servers"] = json!([{ "url": "/xagent" }]);
+    assert_eq!(served.json, expected);
+
+    // On the dialect's own listener it is mounted at the root.
+    let (root, _) = serve("").await;
+    let served = root.get("/openapi.json", None).await;
+    assert_eq!(served.status, 200, "{served:?}");
+    assert_eq!(served.json["servers"], json!([{ "url": "/" }]));
+}
+
+#[actix_web::test]
+async fn documented_error_examples_are_what_the_app_answers() {
+    let doc = document();
+    let (app, key) = serve("/xagent").await;
+    let key = Some(key.as_str());
+
+    // 401, missing and invalid key, with the Bearer challenge.
+    let missing = app.get("/xagent/api/models", None).await;
+    assert_eq!(missing.status, 401);
+    assert_eq!(missing.json, example(&doc, "/api/models", "get", 401, Some("missing")));
+    assert_eq!(missing.header("www-authenticate"), Some("Bearer"));
+    let invalid = app.get("/xagent/api/models/x", Some("mg_not_a_key")).await;
+    assert_eq!(invalid.status, 401);
+    assert_eq!(invalid.json, example(&doc, "/api/models/{model_id}", "get", 401, Some("invalid")));
+
+    // 404s: a missing model (both path forms), a missing default.
+    for (path, method, uri) in [
+        ("/api/models/{model_id}", "get", "/xagent/api/models/nope"),
+        ("/api/models/by-id/{model_id}", "delete", "/xagent/api/models/by-id/a/b"),
+    ] {
+        let response = match method {
+            "get" => app.get(uri, key).await,
+            _ => app.delete(uri, key).await,
+        };
+        assert_eq!(response.status, 404, "{uri}: {response:?}");
+        assert_eq!(response.json, example(&doc, path, method, 404, None), "{uri}");
+    }
+    let no_default = app.delete("/xagent/api/models/user-default/general", key).await;
+    assert_eq!(no_default.status, 404);
+    assert_eq!(
+        no_default.json,
+        example(&doc, "/api/models/user-default/{config_type}", "delete", 404, None)
+    );
+
+    // 400 for a taken model_id, 422 for out-of-range list parameters.
+    let body = json!({"model_id": "taken", "model_provider": "openai", "model_name": "gpt-4o"});
+    assert_eq!(app.post("/xagent/api/models", key, body.clone()).await.status, 200);
+    let taken = app.post("/xagent/api/models/register", key, body).await;
+    assert_eq!(taken.status, 400);
+    assert_eq!(taken.json, example(&doc, "/api/models/register", "post", 400, Some("exists")));
+    let range = app.get("/xagent/api/models?skip=-1&limit=1001", key).await;
+    assert_eq!(range.status, 422);
+    assert_eq!(range.json, example(&doc, "/api/models", "get", 422, Some("range")));
+}
