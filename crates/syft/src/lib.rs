@@ -7,13 +7,17 @@ mod models;
 mod types;
 mod wire;
 
+use std::sync::LazyLock;
+
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use modelgate_core::Ctx;
+use modelgate_http::routes::{Routes, openapi_document};
 use modelgate_http::{
     AuthFailure, BodyFailure, Dialect, Services, blocking, default_service_failure, detail,
     fastapi_body_failure,
 };
+use serde_json::Value;
 
 pub use errors::{AT_LEAST_ONE, IMMUTABLE};
 
@@ -53,31 +57,47 @@ async fn check_tenant(
     }
 }
 
+/// The dialect's OpenAPI document (`crates/syft/openapi.json`), served at `/openapi.json`.
+static DOCUMENT: LazyLock<Value> =
+    LazyLock::new(|| serde_json::from_str(include_str!("../openapi.json")).unwrap_or_default());
+
+/// Every route of the dialect: mounted by `configure`, documented in openapi.json. Paths are
+/// relative to the dialect's root (`/syft` on the main listener).
+pub fn routes() -> Routes {
+    Routes::new()
+        .resource(["/openapi.json"], |r| r.get(openapi_document(&DOCUMENT)))
+        // Types first: `/models/{name}` would otherwise take `types/...` as a model name.
+        .resource(["/api/v1/models/types/"], |r| r.get(models::list_types))
+        .resource(["/api/v1/models/types/{name}/schema"], |r| r.get(models::type_schema))
+        .resource(["/api/v1/models/types/{name}"], |r| r.get(models::get_type))
+        // FastAPI would redirect the slash-less form; serving both saves clients a round trip.
+        .resource(["/api/v1/models/", "/api/v1/models"], |r| {
+            r.get(models::list).post(models::create)
+        })
+        // Model names may contain `/`, so the name is the rest of the path.
+        .resource(["/api/v1/models/{name:.+}"], |r| {
+            r.get(models::get).patch(models::update).delete(models::delete)
+        })
+        .resource(["/api/v1/endpoints/", "/api/v1/endpoints"], |r| {
+            r.get(endpoints::list).post(endpoints::create)
+        })
+        .resource(["/api/v1/endpoints/{slug}"], |r| r.get(endpoints::get).delete(endpoints::delete))
+}
+
 /// The dialect's routes, relative to its root (`/syft` on the main listener).
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    // Types first: `/models/{name}` would otherwise take `types/...` as a model name.
-    cfg.service(web::resource("/api/v1/models/types/").get(models::list_types))
-        .service(web::resource("/api/v1/models/types/{name}/schema").get(models::type_schema))
-        .service(web::resource("/api/v1/models/types/{name}").get(models::get_type))
-        // FastAPI would redirect the slash-less form; serving both saves clients a round trip.
-        .service(
-            web::resource(["/api/v1/models/", "/api/v1/models"])
-                .get(models::list)
-                .post(models::create),
-        )
-        // Model names may contain `/`, so the name is the rest of the path.
-        .service(
-            web::resource("/api/v1/models/{name:.+}")
-                .get(models::get)
-                .patch(models::update)
-                .delete(models::delete),
-        )
-        .service(
-            web::resource(["/api/v1/endpoints/", "/api/v1/endpoints"])
-                .get(endpoints::list)
-                .post(endpoints::create),
-        )
-        .service(
-            web::resource("/api/v1/endpoints/{slug}").get(endpoints::get).delete(endpoints::delete),
-        );
+    routes().register(cfg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_openapi_document_parses() {
+        let document: Value = serde_json::from_str(include_str!("../openapi.json"))
+            .unwrap_or_else(|e| panic!("openapi.json: {e}"));
+        assert_eq!(document["openapi"], "3.1.0");
+        assert!(DOCUMENT.is_object());
+    }
 }
