@@ -9,8 +9,11 @@ mod providers;
 mod query;
 mod render;
 
+use std::sync::LazyLock;
+
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
+use modelgate_http::routes::{Routes, openapi_document};
 use modelgate_http::{AuthFailure, BodyFailure, Dialect, detail};
 
 pub struct Respan;
@@ -53,51 +56,64 @@ impl Dialect for Respan {
 }
 
 /// DRF's answer to a method a path does not take.
-async fn method_not_allowed(req: HttpRequest) -> HttpResponse {
+pub(crate) async fn method_not_allowed(req: HttpRequest) -> HttpResponse {
     detail(StatusCode::METHOD_NOT_ALLOWED, format!("Method \"{}\" not allowed.", req.method()))
 }
 
-/// The dialect's routes, relative to its root (`/respan` on the main listener). Every path
-/// works with and without its trailing slash. Model names may contain `/`, so a model path is
-/// everything after `/api/models/`; the fixed `/api/models/list/` is registered first and, for
-/// methods other than POST, names the model called `list`.
+/// The OpenAPI document of the dialect (`crates/respan/openapi.json`), served at `/openapi.json`.
+static DOCUMENT: LazyLock<serde_json::Value> =
+    LazyLock::new(|| serde_json::from_str(include_str!("../openapi.json")).unwrap_or_default());
+
+/// Every route of the dialect: mounted by `configure`, documented in openapi.json.
+///
+/// Paths are relative to the dialect's root (`/respan` on the main listener) and each one works
+/// with and without its trailing slash. Model names may contain `/`, so a model path is
+/// everything after `/api/models/`. The fixed `/api/models/list/` comes first: POST there is the
+/// filter endpoint, and every other method is the model called `list` (its GET, PATCH, PUT and
+/// DELETE are answered as on any model path), so such a model still works.
+pub fn routes() -> Routes {
+    Routes::new()
+        .resource(["/api/models", "/api/models/"], |r| {
+            r.get(models::list).post(models::create).fallback(method_not_allowed)
+        })
+        .resource(["/api/models/list", "/api/models/list/"], |r| {
+            r.post(models::filter).fallback(models::named_list)
+        })
+        .resource(["/api/models/{model_name:.+}"], |r| {
+            r.get(models::retrieve)
+                .patch(models::patch)
+                .put(models::put)
+                .delete(models::delete)
+                .fallback(method_not_allowed)
+        })
+        .resource(["/api/providers", "/api/providers/"], |r| {
+            r.get(providers::list).post(providers::create).fallback(method_not_allowed)
+        })
+        .resource(["/api/providers/{provider_id:.+}"], |r| {
+            r.get(providers::retrieve)
+                .patch(providers::patch)
+                .put(providers::put)
+                .delete(providers::delete)
+                .fallback(method_not_allowed)
+        })
+        .resource(["/openapi.json"], |r| {
+            r.get(openapi_document(&DOCUMENT)).fallback(method_not_allowed)
+        })
+}
+
+/// Mounts [`routes`].
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    let not_allowed = || web::to(method_not_allowed);
-    cfg.service(
-        web::resource(["/api/models", "/api/models/"])
-            .get(models::list)
-            .post(models::create)
-            .default_service(not_allowed()),
-    )
-    .service(
-        web::resource("/api/models/{model_name:list/?}")
-            .post(models::filter)
-            .get(models::retrieve)
-            .patch(models::patch)
-            .put(models::put)
-            .delete(models::delete)
-            .default_service(not_allowed()),
-    )
-    .service(
-        web::resource("/api/models/{model_name:.+}")
-            .get(models::retrieve)
-            .patch(models::patch)
-            .put(models::put)
-            .delete(models::delete)
-            .default_service(not_allowed()),
-    )
-    .service(
-        web::resource(["/api/providers", "/api/providers/"])
-            .get(providers::list)
-            .post(providers::create)
-            .default_service(not_allowed()),
-    )
-    .service(
-        web::resource("/api/providers/{provider_id:.+}")
-            .get(providers::retrieve)
-            .patch(providers::patch)
-            .put(providers::put)
-            .delete(providers::delete)
-            .default_service(not_allowed()),
-    );
+    routes().register(cfg)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_openapi_document_parses() {
+        let document: serde_json::Value =
+            serde_json::from_str(include_str!("../openapi.json")).unwrap();
+        assert_eq!(document["openapi"], "3.1.0");
+        assert!(document["paths"].as_object().is_some_and(|p| !p.is_empty()));
+        assert_eq!(*super::DOCUMENT, document);
+    }
 }

@@ -1,6 +1,10 @@
 //! `/api/models/…`: list, filter + page, retrieve, create-or-update, PATCH, PUT, DELETE.
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use std::future::{Ready, ready};
+
+use actix_web::dev::Payload;
+use actix_web::http::Method;
+use actix_web::{FromRequest, Handler, HttpMessage, HttpRequest, HttpResponse, web};
 use modelgate_core::policy::may_share_public;
 use modelgate_core::{
     DomainError, DomainResult, Entity, Model, ModelQuery, ModelRef, ModelUpdate, ModelView,
@@ -15,13 +19,64 @@ use crate::input::{Mode, VIEW, model_body};
 use crate::query::{self, include_inactive, page_ask, page_link, query_pairs, sort_by};
 use crate::render::Renderer;
 
-/// The model name from the path (already percent-decoded, so `openai%2Fgpt-4o` and
-/// `openai/gpt-4o` name the same model); one trailing slash belongs to the route.
-fn model_name(path: web::Path<String>) -> String {
-    let raw = path.into_inner();
-    match raw.strip_suffix('/') {
-        Some(name) => name.to_owned(),
-        None => raw,
+/// The model a request names: `{model_name}` from the path (already percent-decoded, so
+/// `openai%2Fgpt-4o` and `openai/gpt-4o` name the same model; one trailing slash belongs to the
+/// route), or the name [`named_list`] fixed for its literal path.
+pub(crate) struct ModelName(String);
+
+/// Set by [`named_list`]: the request names the model called `list`.
+#[derive(Clone, Copy)]
+struct FixedName(&'static str);
+
+impl FromRequest for ModelName {
+    type Error = actix_web::Error;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        if let Some(FixedName(name)) = req.extensions().get::<FixedName>().copied() {
+            return ready(Ok(ModelName(name.to_owned())));
+        }
+        let path = web::Path::<String>::from_request(req, payload).into_inner();
+        ready(path.map(|path| {
+            let raw = path.into_inner();
+            ModelName(match raw.strip_suffix('/') {
+                Some(name) => name.to_owned(),
+                None => raw,
+            })
+        }))
+    }
+}
+
+impl ModelName {
+    fn into_inner(self) -> String {
+        self.0
+    }
+}
+
+/// Every method but POST on `/api/models/list/`: there `list` is a model's name, so GET, PATCH,
+/// PUT and DELETE are that model's routes, answered exactly as on `/api/models/{model_name}/`.
+pub(crate) async fn named_list(req: HttpRequest, payload: web::Payload) -> HttpResponse {
+    req.extensions_mut().insert(FixedName("list"));
+    let mut payload = payload.into_inner();
+    match *req.method() {
+        Method::GET => call(retrieve, &req, &mut payload).await,
+        Method::PATCH => call(patch, &req, &mut payload).await,
+        Method::PUT => call(put, &req, &mut payload).await,
+        Method::DELETE => call(delete, &req, &mut payload).await,
+        _ => crate::method_not_allowed(req).await,
+    }
+}
+
+/// Runs `handler` as actix would: its arguments extracted from the request, an extraction
+/// failure answered with the failure's own response.
+async fn call<F, Args>(handler: F, req: &HttpRequest, payload: &mut Payload) -> HttpResponse
+where
+    F: Handler<Args, Output = HttpResponse>,
+    Args: FromRequest,
+{
+    match Args::from_request(req, payload).await {
+        Ok(args) => handler.call(args).await,
+        Err(error) => HttpResponse::from_error(error),
     }
 }
 
@@ -151,11 +206,11 @@ fn page_count(total: i64, size: i64) -> i64 {
 
 /// `GET /api/models/{model_name}/`.
 pub(crate) async fn retrieve(
-    path: web::Path<String>,
+    name: ModelName,
     services: web::Data<Services>,
     caller: Caller<Respan>,
 ) -> HttpResponse {
-    let name = model_name(path);
+    let name = name.into_inner();
     let (r, ctx) = (services.registry.clone(), caller.ctx);
     let result = blocking(move || {
         let view = r.get_model(&ctx, &ModelRef::Key(name))?;
@@ -191,13 +246,13 @@ async fn refuse_first(
 }
 
 async fn update(
-    path: web::Path<String>,
+    name: ModelName,
     services: web::Data<Services>,
     caller: Caller<Respan>,
     body: JsonBody<Respan>,
     mode: Mode,
 ) -> HttpResponse {
-    let name = model_name(path);
+    let name = name.into_inner();
     let body = body.into_inner();
     let parsed = match model_body(&body, mode) {
         Ok(parsed) => parsed,
@@ -223,31 +278,31 @@ async fn update(
 
 /// `PATCH /api/models/{model_name}/`: only the sent fields change.
 pub(crate) async fn patch(
-    path: web::Path<String>,
+    name: ModelName,
     services: web::Data<Services>,
     caller: Caller<Respan>,
     body: JsonBody<Respan>,
 ) -> HttpResponse {
-    update(path, services, caller, body, Mode::Patch).await
+    update(name, services, caller, body, Mode::Patch).await
 }
 
 /// `PUT /api/models/{model_name}/`: every editable field is replaced.
 pub(crate) async fn put(
-    path: web::Path<String>,
+    name: ModelName,
     services: web::Data<Services>,
     caller: Caller<Respan>,
     body: JsonBody<Respan>,
 ) -> HttpResponse {
-    update(path, services, caller, body, Mode::Put).await
+    update(name, services, caller, body, Mode::Put).await
 }
 
 /// `DELETE /api/models/{model_name}/`: 204 with an empty body.
 pub(crate) async fn delete(
-    path: web::Path<String>,
+    name: ModelName,
     services: web::Data<Services>,
     caller: Caller<Respan>,
 ) -> HttpResponse {
-    let name = model_name(path);
+    let name = name.into_inner();
     let (r, ctx) = (services.registry.clone(), caller.ctx);
     match blocking(move || r.delete_model(&ctx, &ModelRef::Key(name))).await {
         Ok(_) => HttpResponse::NoContent().finish(),
