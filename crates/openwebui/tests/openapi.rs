@@ -7,6 +7,7 @@ mod common;
 use actix_web::http::Method;
 use common::{API, V1, model_body, world};
 use modelgate_testkit::backend_app_tests;
+use modelgate_testkit::openapi::{example, resolve};
 use serde_json::{Value, json};
 
 fn document() -> Value {
@@ -23,20 +24,6 @@ async fn openapi_document_matches_the_mounted_routes() {
         modelgate_openwebui::configure,
     )
     .await;
-}
-
-/// Follows a local `$ref` (transitively).
-fn resolve<'a>(doc: &'a Value, value: &'a Value) -> &'a Value {
-    match value.get("$ref").and_then(Value::as_str) {
-        Some(reference) => {
-            let pointer = reference.strip_prefix('#').unwrap_or(reference);
-            resolve(
-                doc,
-                doc.pointer(pointer).unwrap_or_else(|| panic!("dangling $ref {reference}")),
-            )
-        }
-        None => value,
-    }
 }
 
 fn every_ref(value: &Value, out: &mut Vec<String>) {
@@ -88,18 +75,6 @@ fn both_path_families_document_the_same_operations() {
     for reference in refs {
         resolve(&doc, &json!({ "$ref": reference }));
     }
-}
-
-/// The example `name` of the `status` response of `method path`, as documented.
-fn example(doc: &Value, method: &Method, path: &str, status: u16, name: &str) -> Value {
-    let operation = &doc["paths"][path][method.as_str().to_lowercase()];
-    assert!(operation.is_object(), "{method} {path} is not documented");
-    let response = resolve(doc, &operation["responses"][status.to_string()]);
-    assert!(response.is_object(), "{method} {path} documents no {status}");
-    let media = &response["content"]["application/json"];
-    let example = resolve(doc, &media["examples"][name]);
-    assert!(example.get("value").is_some(), "{method} {path} {status} has no example {name}");
-    example["value"].clone()
 }
 
 /// One documented error: the request that causes it and the example it must match.
@@ -216,7 +191,7 @@ backend_app_tests! {
                     .next()
                     .unwrap()
                     .to_owned();
-                let expected = example(&doc, &case.method, &documented_path, case.status, case.example);
+                let expected = example(&doc, &documented_path, &case.method.as_str().to_lowercase(), &case.status.to_string(), Some(case.example));
                 assert_eq!(
                     (response.status, &response.json),
                     (case.status, &expected),

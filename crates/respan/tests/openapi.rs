@@ -6,36 +6,11 @@ mod common;
 use actix_web::http::Method;
 use common::{env, expect};
 use modelgate_testkit::backend_app_tests;
+use modelgate_testkit::openapi::example;
 use serde_json::{Value, json};
 
 fn document() -> Value {
     serde_json::from_str(include_str!("../openapi.json")).unwrap()
-}
-
-/// Follows a local `$ref` (`#/components/...`) until a value that is not one.
-fn resolve<'a>(document: &'a Value, mut value: &'a Value) -> &'a Value {
-    while let Some(pointer) = value.get("$ref").and_then(Value::as_str) {
-        value = document.pointer(pointer.trim_start_matches('#')).unwrap();
-    }
-    value
-}
-
-/// The example body `name` (or the single `example` when `name` is `None`) of one documented
-/// response.
-fn example_body(
-    document: &Value,
-    path: &str,
-    method: &str,
-    status: &str,
-    name: Option<&str>,
-) -> Value {
-    let operation = &document["paths"][path][method];
-    let response = resolve(document, &operation["responses"][status]);
-    let media = &response["content"]["application/json"];
-    match name {
-        Some(name) => resolve(document, &media["examples"][name])["value"].clone(),
-        None => media["example"].clone(),
-    }
 }
 
 #[actix_web::test]
@@ -67,21 +42,21 @@ backend_app_tests! {
         let doc = document();
         let model = "/api/models/{model_name}/";
         expect(&env.app.get("/respan/api/models/missing/", None).await,
-            401, example_body(&doc, model, "get", "401", Some("missing")));
+            401, example(&doc, model, "get", "401", Some("missing")));
         expect(&env.app.get("/respan/api/models/missing/", Some("mg_not_a_key")).await,
-            401, example_body(&doc, model, "get", "401", Some("invalid")));
+            401, example(&doc, model, "get", "401", Some("invalid")));
         expect(&env.app.get("/respan/api/models/missing/", env.admin()).await,
-            404, example_body(&doc, model, "get", "404", None));
+            404, example(&doc, model, "get", "404", None));
         expect(&env.app.get("/respan/api/providers/missing/", env.admin()).await,
-            404, example_body(&doc, "/api/providers/{provider_id}/", "get", "404", None));
+            404, example(&doc, "/api/providers/{provider_id}/", "get", "404", None));
         expect(&env.app.patch("/respan/api/models/gpt-4/", env.admin(), json!({"input_cost": 1})).await,
-            403, example_body(&doc, model, "patch", "403", Some("builtin")));
+            403, example(&doc, model, "patch", "403", Some("builtin")));
         expect(&env.app.delete("/respan/api/models/gpt-4/", env.admin()).await,
-            403, example_body(&doc, model, "delete", "403", Some("builtin")));
+            403, example(&doc, model, "delete", "403", Some("builtin")));
         expect(&env.app.post("/respan/api/models/list/?page=9", env.admin(), json!({})).await,
-            404, example_body(&doc, "/api/models/list/", "post", "404", None));
+            404, example(&doc, "/api/models/list/", "post", "404", None));
         expect(&env.app.get("/respan/api/models/?sort_by=colour", env.admin()).await,
-            400, example_body(&doc, "/api/models/", "get", "400", None));
+            400, example(&doc, "/api/models/", "get", "400", None));
 
         // On its own listener the document's server is the root.
         let root = common::env_at(modelgate_testkit::TestDb::sqlite(), "").await;

@@ -4,6 +4,7 @@
 use actix_web::http::Method;
 use modelgate_http::app::mount;
 use modelgate_syft::{Syft, configure};
+use modelgate_testkit::openapi::example;
 use modelgate_testkit::{TestApp, TestDb};
 use serde_json::{Value, json};
 
@@ -21,32 +22,6 @@ async fn openapi_document_matches_the_mounted_routes() {
         modelgate_syft::configure,
     )
     .await;
-}
-
-/// Follows a local `$ref` (`#/components/...`), once.
-fn resolve<'a>(document: &'a Value, value: &'a Value) -> &'a Value {
-    match value["$ref"].as_str() {
-        Some(reference) => {
-            let pointer = reference.strip_prefix('#').unwrap();
-            document.pointer(pointer).unwrap_or_else(|| panic!("dangling {reference}"))
-        }
-        None => value,
-    }
-}
-
-/// The documented body of response `status` of an operation: its `example`, or the named one
-/// of its `examples`.
-fn example(document: &Value, path: &str, method: &str, status: &str, name: Option<&str>) -> Value {
-    let operation = &document["paths"][path][method];
-    assert!(operation.is_object(), "{method} {path} is not documented");
-    let response = resolve(document, &operation["responses"][status]);
-    let media = &response["content"]["application/json"];
-    let found = match name {
-        Some(name) => &media["examples"][name]["value"],
-        None => &media["example"],
-    };
-    assert!(!found.is_null(), "no example {name:?} for {status} of {method} {path}");
-    found.clone()
 }
 
 /// Every operation that reads the tenant header documents it; the model-type routes do not.

@@ -102,3 +102,34 @@ pub async fn assert_document_matches(
         );
     }
 }
+
+/// Follows local `$ref`s (`#/components/…`) until a value that is not a reference.
+pub fn resolve<'a>(document: &'a Value, mut value: &'a Value) -> &'a Value {
+    while let Some(reference) = value.get("$ref").and_then(Value::as_str) {
+        let pointer = reference.strip_prefix('#').unwrap_or(reference);
+        value = document.pointer(pointer).unwrap_or_else(|| panic!("dangling $ref {reference}"));
+    }
+    value
+}
+
+/// The JSON example a document gives for one response of `method path` (method in lower case,
+/// as OpenAPI spells it): the named one of its `examples`, or its single `example`.
+pub fn example(
+    document: &Value,
+    path: &str,
+    method: &str,
+    status: &str,
+    name: Option<&str>,
+) -> Value {
+    let operation = &document["paths"][path][method];
+    assert!(operation.is_object(), "{method} {path} is not documented");
+    let response = resolve(document, &operation["responses"][status]);
+    assert!(response.is_object(), "{method} {path} documents no {status}");
+    let media = &response["content"]["application/json"];
+    let found = match name {
+        Some(name) => resolve(document, &media["examples"][name])["value"].clone(),
+        None => media["example"].clone(),
+    };
+    assert!(!found.is_null(), "{method} {path} {status} has no example {name:?}");
+    found
+}

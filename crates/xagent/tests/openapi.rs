@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use modelgate_http::app::mount;
+use modelgate_testkit::openapi::example;
 use modelgate_testkit::{TestApp, TestDb};
 use modelgate_xagent::{Xagent, configure};
 use serde_json::{Value, json};
@@ -21,29 +22,6 @@ async fn openapi_document_matches_the_mounted_routes() {
         modelgate_xagent::configure,
     )
     .await;
-}
-
-/// Follows a local `$ref` (`#/components/…`).
-fn resolve<'a>(document: &'a Value, value: &'a Value) -> &'a Value {
-    match value["$ref"].as_str() {
-        Some(reference) => {
-            let pointer = reference.strip_prefix('#').unwrap();
-            document.pointer(pointer).unwrap_or_else(|| panic!("dangling $ref {reference}"))
-        }
-        None => value,
-    }
-}
-
-/// The example body of a documented response: `example`, or the named entry of `examples`.
-fn example(document: &Value, path: &str, method: &str, status: u16, name: Option<&str>) -> Value {
-    let response = &document["paths"][path][method]["responses"][status.to_string()];
-    let media = &resolve(document, response)["content"]["application/json"];
-    let found = match name {
-        Some(name) => &media["examples"][name]["value"],
-        None => &media["example"],
-    };
-    assert!(!found.is_null(), "{method} {path} documents no {status} example {name:?}");
-    found.clone()
 }
 
 async fn serve(prefix: &str) -> (TestApp, String) {
@@ -84,11 +62,14 @@ async fn documented_error_examples_are_what_the_app_answers() {
     // 401, missing and invalid key, with the Bearer challenge.
     let missing = app.get("/xagent/api/models", None).await;
     assert_eq!(missing.status, 401);
-    assert_eq!(missing.json, example(&doc, "/api/models", "get", 401, Some("missing")));
+    assert_eq!(missing.json, example(&doc, "/api/models", "get", "401", Some("missing")));
     assert_eq!(missing.header("www-authenticate"), Some("Bearer"));
     let invalid = app.get("/xagent/api/models/x", Some("mg_not_a_key")).await;
     assert_eq!(invalid.status, 401);
-    assert_eq!(invalid.json, example(&doc, "/api/models/{model_id}", "get", 401, Some("invalid")));
+    assert_eq!(
+        invalid.json,
+        example(&doc, "/api/models/{model_id}", "get", "401", Some("invalid"))
+    );
 
     // 404s: a missing model (both path forms), a missing default.
     for (path, method, uri) in [
@@ -100,13 +81,13 @@ async fn documented_error_examples_are_what_the_app_answers() {
             _ => app.delete(uri, key).await,
         };
         assert_eq!(response.status, 404, "{uri}: {response:?}");
-        assert_eq!(response.json, example(&doc, path, method, 404, None), "{uri}");
+        assert_eq!(response.json, example(&doc, path, method, "404", None), "{uri}");
     }
     let no_default = app.delete("/xagent/api/models/user-default/general", key).await;
     assert_eq!(no_default.status, 404);
     assert_eq!(
         no_default.json,
-        example(&doc, "/api/models/user-default/{config_type}", "delete", 404, None)
+        example(&doc, "/api/models/user-default/{config_type}", "delete", "404", None)
     );
 
     // 400 for a taken model_id, 422 for out-of-range list parameters.
@@ -114,8 +95,8 @@ async fn documented_error_examples_are_what_the_app_answers() {
     assert_eq!(app.post("/xagent/api/models", key, body.clone()).await.status, 200);
     let taken = app.post("/xagent/api/models/register", key, body).await;
     assert_eq!(taken.status, 400);
-    assert_eq!(taken.json, example(&doc, "/api/models/register", "post", 400, Some("exists")));
+    assert_eq!(taken.json, example(&doc, "/api/models/register", "post", "400", Some("exists")));
     let range = app.get("/xagent/api/models?skip=-1&limit=1001", key).await;
     assert_eq!(range.status, 422);
-    assert_eq!(range.json, example(&doc, "/api/models", "get", 422, Some("range")));
+    assert_eq!(range.json, example(&doc, "/api/models", "get", "422", Some("range")));
 }
