@@ -5,7 +5,6 @@ use std::collections::HashMap;
 use diesel::prelude::*;
 use modelgate_core::fields::{apply_change, validate_key};
 use modelgate_core::{CatalogModel, CatalogSync, DomainError, Model, ModelFields, Source};
-use uuid::Uuid;
 
 use crate::Store;
 use crate::audit::Auditor;
@@ -57,22 +56,7 @@ impl Store {
                     report.updated += 1;
                 }
                 None => {
-                    let at = now();
-                    let model = insert_model(
-                        conn,
-                        Model {
-                            seq: 0,
-                            uuid: Uuid::new_v4(),
-                            org_id: None,
-                            key: entry.key,
-                            source: Source::Builtin,
-                            owner_id: None,
-                            fields,
-                            created_at: at,
-                            updated_at: at,
-                            version: 1,
-                        },
-                    )?;
+                    let model = insert_model(conn, None, entry.key, Source::Builtin, None, fields)?;
                     auditor.record(
                         conn,
                         "model",

@@ -153,8 +153,29 @@ fn write_grants(conn: &mut DbConn, seq: i64, grants: &[Grant]) -> StoreResult<()
     Ok(())
 }
 
-/// Inserts a new model row with its grants and returns it with its `seq`.
-pub(crate) fn insert_model(conn: &mut DbConn, mut model: Model) -> StoreResult<Model> {
+/// Inserts a new model (fresh uuid, version 1, created now) with its grants and returns it
+/// with its `seq`.
+pub(crate) fn insert_model(
+    conn: &mut DbConn,
+    org_id: Option<String>,
+    key: String,
+    source: Source,
+    owner_id: Option<String>,
+    fields: ModelFields,
+) -> StoreResult<Model> {
+    let at = now();
+    let mut model = Model {
+        seq: 0,
+        uuid: Uuid::new_v4(),
+        org_id,
+        key,
+        source,
+        owner_id,
+        fields,
+        created_at: at,
+        updated_at: at,
+        version: 1,
+    };
     let write = ModelWrite::from_model(&model)?;
     diesel::insert_into(models::table)
         .values(&write)
@@ -224,21 +245,13 @@ impl Store {
         }
         let fields = self.changed_fields(conn, ctx, &ModelFields::default(), change)?;
         policy::authorize_sharing(&ctx.actor, None, &fields)?;
-        let at = now();
         let model = insert_model(
             conn,
-            Model {
-                seq: 0,
-                uuid: Uuid::new_v4(),
-                org_id: Some(ctx.actor.org_id.clone()),
-                key,
-                source: Source::Custom,
-                owner_id: Some(ctx.actor.user_id.clone()),
-                fields,
-                created_at: at,
-                updated_at: at,
-                version: 1,
-            },
+            Some(ctx.actor.org_id.clone()),
+            key,
+            Source::Custom,
+            Some(ctx.actor.user_id.clone()),
+            fields,
         )?;
         Auditor::of(ctx).record(
             conn,
