@@ -1,12 +1,9 @@
-# syntax=docker/dockerfile:1
-
-# ---- build: a static-ish binary (SQLite, libpq and OpenSSL are compiled in) ----
+# ---- build: SQLite, libpq and OpenSSL are compiled into the binary (it needs only libc) ----
+# Plain RUN steps: this builds with BuildKit and with the classic builder alike.
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
 COPY . .
-RUN --mount=type=cache,target=/usr/local/cargo/registry \
-    --mount=type=cache,target=/src/target \
-    cargo build --release --locked -p modelgate-server \
+RUN cargo build --release --locked -p modelgate-server \
  && install -m 0755 target/release/modelgate /usr/local/bin/modelgate
 
 # ---- runtime: Debian slim, a non-root user, nothing else ----
