@@ -10,7 +10,7 @@ use modelgate_core::{
     DomainError, DomainResult, Entity, Model, ModelQuery, ModelRef, ModelUpdate, ModelView,
     NewModel, PageRequest, Registry, UpsertModel,
 };
-use modelgate_http::{Caller, JsonBody, Services, blocking};
+use modelgate_http::{Caller, JsonBody, Services};
 use serde_json::{Value, json};
 
 use crate::Respan;
@@ -105,14 +105,15 @@ pub(crate) async fn list(
     if !include_inactive(&pairs) {
         query.conditions.push(query::active_only());
     }
-    let (r, ctx) = (services.registry.clone(), caller.ctx);
-    let result = blocking(move || {
-        let page = r.list_models(&ctx, &query)?;
-        let models: Vec<&Model> = page.items.iter().map(|v| &v.model).collect();
-        let renderer = Renderer::load(&*r, &ctx, &models, None)?;
-        Ok(Value::Array(models.iter().map(|m| renderer.model(m)).collect()))
-    })
-    .await;
+    let ctx = caller.ctx;
+    let result = services
+        .call(move |r| {
+            let page = r.list_models(&ctx, &query)?;
+            let models: Vec<&Model> = page.items.iter().map(|v| &v.model).collect();
+            let renderer = Renderer::load(r, &ctx, &models, None)?;
+            Ok(Value::Array(models.iter().map(|m| renderer.model(m)).collect()))
+        })
+        .await;
     match result {
         Ok(models) => HttpResponse::Ok().json(models),
         Err(e) => domain_error(&e, &Failing::modify()),
@@ -148,39 +149,40 @@ pub(crate) async fn filter(
         conditions.push(query::active_only());
     }
     let size = ask.size;
-    let (r, ctx) = (services.registry.clone(), caller.ctx);
-    let result = blocking(move || {
-        let providers = if filters.needs_providers() {
-            let providers = r.list_providers(&ctx)?;
-            conditions.extend(filters.provider_conditions(&providers));
-            Some(providers)
-        } else {
-            None
-        };
-        let page = match ask.page {
-            Some(page) => page,
-            None => {
-                let count = ModelQuery {
-                    conditions: conditions.clone(),
-                    page: Some(PageRequest { offset: 0, limit: 0 }),
-                    ..ModelQuery::default()
-                };
-                page_count(r.list_models(&ctx, &count)?.total, size)
-            }
-        };
-        let query = ModelQuery {
-            conditions,
-            sort,
-            page: Some(PageRequest { offset: (page - 1).saturating_mul(size), limit: size }),
-            ..ModelQuery::default()
-        };
-        let found = r.list_models(&ctx, &query)?;
-        let models: Vec<&Model> = found.items.iter().map(|v| &v.model).collect();
-        let renderer = Renderer::load(&*r, &ctx, &models, providers)?;
-        let results = models.iter().map(|m| renderer.model(m)).collect();
-        Ok(Listed { page, total: found.total, results })
-    })
-    .await;
+    let ctx = caller.ctx;
+    let result = services
+        .call(move |r| {
+            let providers = if filters.needs_providers() {
+                let providers = r.list_providers(&ctx)?;
+                conditions.extend(filters.provider_conditions(&providers));
+                Some(providers)
+            } else {
+                None
+            };
+            let page = match ask.page {
+                Some(page) => page,
+                None => {
+                    let count = ModelQuery {
+                        conditions: conditions.clone(),
+                        page: Some(PageRequest { offset: 0, limit: 0 }),
+                        ..ModelQuery::default()
+                    };
+                    page_count(r.list_models(&ctx, &count)?.total, size)
+                }
+            };
+            let query = ModelQuery {
+                conditions,
+                sort,
+                page: Some(PageRequest { offset: (page - 1).saturating_mul(size), limit: size }),
+                ..ModelQuery::default()
+            };
+            let found = r.list_models(&ctx, &query)?;
+            let models: Vec<&Model> = found.items.iter().map(|v| &v.model).collect();
+            let renderer = Renderer::load(r, &ctx, &models, providers)?;
+            let results = models.iter().map(|m| renderer.model(m)).collect();
+            Ok(Listed { page, total: found.total, results })
+        })
+        .await;
     let listed = match result {
         Ok(listed) => listed,
         Err(e) => return domain_error(&e, &Failing::modify()),
@@ -211,12 +213,13 @@ pub(crate) async fn retrieve(
     caller: Caller<Respan>,
 ) -> HttpResponse {
     let name = name.into_inner();
-    let (r, ctx) = (services.registry.clone(), caller.ctx);
-    let result = blocking(move || {
-        let view = r.get_model(&ctx, &ModelRef::Key(name))?;
-        render_one(&*r, &ctx, &view)
-    })
-    .await;
+    let ctx = caller.ctx;
+    let result = services
+        .call(move |r| {
+            let view = r.get_model(&ctx, &ModelRef::Key(name))?;
+            render_one(r, &ctx, &view)
+        })
+        .await;
     match result {
         Ok(model) => HttpResponse::Ok().json(model),
         Err(e) => domain_error(&e, &Failing::modify()),
@@ -232,8 +235,7 @@ async fn refuse_first(
     issues: Vec<modelgate_http::input::Issue>,
     failing: &Failing,
 ) -> HttpResponse {
-    let r = services.registry.clone();
-    match blocking(move || r.get_model(&ctx, &ModelRef::Key(name))).await {
+    match services.call(move |r| r.get_model(&ctx, &ModelRef::Key(name))).await {
         Ok(view) if view.model.is_builtin() => {
             domain_error(&DomainError::Denied(modelgate_core::Denied::Builtin), failing)
         }
@@ -264,12 +266,13 @@ async fn update(
         Mode::Put => ModelUpdate::replace(VIEW, parsed.change),
         _ => ModelUpdate::patch(parsed.change),
     };
-    let (r, ctx) = (services.registry.clone(), caller.ctx);
-    let result = blocking(move || {
-        let view = r.update_model(&ctx, &ModelRef::Key(name), update)?;
-        render_one(&*r, &ctx, &view)
-    })
-    .await;
+    let ctx = caller.ctx;
+    let result = services
+        .call(move |r| {
+            let view = r.update_model(&ctx, &ModelRef::Key(name), update)?;
+            render_one(r, &ctx, &view)
+        })
+        .await;
     match result {
         Ok(model) => HttpResponse::Ok().json(model),
         Err(e) => domain_error(&e, &parsed.failing),
@@ -303,8 +306,8 @@ pub(crate) async fn delete(
     caller: Caller<Respan>,
 ) -> HttpResponse {
     let name = name.into_inner();
-    let (r, ctx) = (services.registry.clone(), caller.ctx);
-    match blocking(move || r.delete_model(&ctx, &ModelRef::Key(name))).await {
+    let ctx = caller.ctx;
+    match services.call(move |r| r.delete_model(&ctx, &ModelRef::Key(name))).await {
         Ok(_) => HttpResponse::NoContent().finish(),
         Err(e) => domain_error(&e, &Failing::delete()),
     }
@@ -322,31 +325,32 @@ pub(crate) async fn create(
         Err(issues) => return invalid_input(&issues),
     };
     let (key, change) = (parsed.key, parsed.change);
-    let (r, ctx) = (services.registry.clone(), caller.ctx);
-    let result = blocking(move || {
-        // Respan models belong to the whole organisation: an admin's new model is readable by
-        // every member. Others create models only they (and admins) see, as the policy says.
-        if may_share_public(&ctx.actor) {
-            let mut public = change.clone();
-            public.public = Some(true);
-            match r.create_model(&ctx, NewModel { key: key.clone(), change: public }) {
-                Ok(view) => return Ok((true, render_one(&*r, &ctx, &view)?)),
-                Err(DomainError::Conflict { entity: Entity::Model, .. }) => {}
-                Err(e) => return Err(e),
-            }
-        }
-        let upserted = r
-            .upsert_model(&ctx, UpsertModel { key: key.clone(), replace: None, change })
-            .map_err(|e| match e {
-                // The name is taken by a model the caller cannot see.
-                DomainError::NotFound(Entity::Model) => {
-                    DomainError::Conflict { entity: Entity::Model, value: key }
+    let ctx = caller.ctx;
+    let result = services
+        .call(move |r| {
+            // Respan models belong to the whole organisation: an admin's new model is readable by
+            // every member. Others create models only they (and admins) see, as the policy says.
+            if may_share_public(&ctx.actor) {
+                let mut public = change.clone();
+                public.public = Some(true);
+                match r.create_model(&ctx, NewModel { key: key.clone(), change: public }) {
+                    Ok(view) => return Ok((true, render_one(r, &ctx, &view)?)),
+                    Err(DomainError::Conflict { entity: Entity::Model, .. }) => {}
+                    Err(e) => return Err(e),
                 }
-                other => other,
-            })?;
-        Ok((upserted.created, render_one(&*r, &ctx, &upserted.view)?))
-    })
-    .await;
+            }
+            let upserted = r
+                .upsert_model(&ctx, UpsertModel { key: key.clone(), replace: None, change })
+                .map_err(|e| match e {
+                    // The name is taken by a model the caller cannot see.
+                    DomainError::NotFound(Entity::Model) => {
+                        DomainError::Conflict { entity: Entity::Model, value: key }
+                    }
+                    other => other,
+                })?;
+            Ok((upserted.created, render_one(r, &ctx, &upserted.view)?))
+        })
+        .await;
     match result {
         Ok((true, model)) => HttpResponse::Created().json(model),
         Ok((false, model)) => HttpResponse::Ok().json(model),

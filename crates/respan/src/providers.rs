@@ -3,7 +3,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use modelgate_core::ProviderRef;
-use modelgate_http::{Caller, JsonBody, Services, blocking};
+use modelgate_http::{Caller, JsonBody, Services};
 use serde_json::Value;
 
 use crate::Respan;
@@ -28,11 +28,12 @@ fn answer(result: modelgate_core::DomainResult<Value>, status: StatusCode) -> Ht
 
 /// `GET /api/providers/`: a bare array, oldest first.
 pub(crate) async fn list(services: web::Data<Services>, caller: Caller<Respan>) -> HttpResponse {
-    let (r, ctx) = (services.registry.clone(), caller.ctx);
-    let result = blocking(move || {
-        Ok(Value::Array(r.list_providers(&ctx)?.iter().map(render::provider).collect()))
-    })
-    .await;
+    let ctx = caller.ctx;
+    let result = services
+        .call(move |r| {
+            Ok(Value::Array(r.list_providers(&ctx)?.iter().map(render::provider).collect()))
+        })
+        .await;
     answer(result, StatusCode::OK)
 }
 
@@ -46,8 +47,8 @@ pub(crate) async fn create(
         Ok(new) => new,
         Err(issues) => return invalid_input(&issues),
     };
-    let (r, ctx) = (services.registry.clone(), caller.ctx);
-    let result = blocking(move || Ok(render::provider(&r.create_provider(&ctx, new)?))).await;
+    let ctx = caller.ctx;
+    let result = services.call(move |r| Ok(render::provider(&r.create_provider(&ctx, new)?))).await;
     answer(result, StatusCode::CREATED)
 }
 
@@ -57,8 +58,9 @@ pub(crate) async fn retrieve(
     caller: Caller<Respan>,
 ) -> HttpResponse {
     let Some(reference) = slug(path) else { return not_found() };
-    let (r, ctx) = (services.registry.clone(), caller.ctx);
-    let result = blocking(move || Ok(render::provider(&r.get_provider(&ctx, &reference)?))).await;
+    let ctx = caller.ctx;
+    let result =
+        services.call(move |r| Ok(render::provider(&r.get_provider(&ctx, &reference)?))).await;
     answer(result, StatusCode::OK)
 }
 
@@ -74,9 +76,10 @@ async fn change(
         Ok(change) => change,
         Err(issues) => return invalid_input(&issues),
     };
-    let (r, ctx) = (services.registry.clone(), caller.ctx);
-    let result =
-        blocking(move || Ok(render::provider(&r.update_provider(&ctx, &reference, change)?))).await;
+    let ctx = caller.ctx;
+    let result = services
+        .call(move |r| Ok(render::provider(&r.update_provider(&ctx, &reference, change)?)))
+        .await;
     answer(result, StatusCode::OK)
 }
 
@@ -107,8 +110,8 @@ pub(crate) async fn delete(
     caller: Caller<Respan>,
 ) -> HttpResponse {
     let Some(reference) = slug(path) else { return not_found() };
-    let (r, ctx) = (services.registry.clone(), caller.ctx);
-    match blocking(move || r.delete_provider(&ctx, &reference)).await {
+    let ctx = caller.ctx;
+    match services.call(move |r| r.delete_provider(&ctx, &reference)).await {
         Ok(_) => HttpResponse::NoContent().finish(),
         Err(e) => domain_error(&e, &Failing::modify()),
     }

@@ -2,8 +2,8 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
+use modelgate_http::Services;
 use modelgate_http::app::mount;
-use modelgate_http::{Services, blocking};
 use modelgate_openwebui::OpenWebUi;
 use modelgate_respan::Respan;
 use modelgate_syft::Syft;
@@ -20,8 +20,7 @@ async fn healthz() -> HttpResponse {
 
 /// The database answers; 503 when it does not.
 async fn readyz(services: web::Data<Services>) -> HttpResponse {
-    let registry = services.registry.clone();
-    match blocking(move || registry.ping()).await {
+    match services.call(move |registry| registry.ping()).await {
         Ok(()) => HttpResponse::Ok().json(json!({ "status": "ready" })),
         Err(error) => {
             modelgate_http::log_failure(&error);

@@ -6,7 +6,7 @@ use actix_web::{HttpResponse, web};
 use modelgate_core::{
     Column, Condition, DomainError, Model, ModelQuery, ModelRef, Op, Sort, Value,
 };
-use modelgate_http::{AuthFailure, BodyFailure, Caller, Dialect, Services, blocking};
+use modelgate_http::{AuthFailure, BodyFailure, Caller, Dialect, Services};
 use serde_json::json;
 
 pub struct OpenAi;
@@ -84,13 +84,12 @@ fn model_object(model: &Model) -> serde_json::Value {
 }
 
 async fn list(services: web::Data<Services>, caller: Caller<OpenAi>) -> HttpResponse {
-    let registry = services.registry.clone();
     let query = ModelQuery {
         conditions: vec![Condition::column(Column::IsActive, Op::Eq, Value::Bool(true))],
         sort: vec![Sort::asc(Column::Key)],
         ..ModelQuery::default()
     };
-    match blocking(move || registry.list_models(&caller.ctx, &query)).await {
+    match services.call(move |registry| registry.list_models(&caller.ctx, &query)).await {
         Ok(page) => HttpResponse::Ok().json(json!({
             "object": "list",
             "data": page.items.iter().map(|v| model_object(&v.model)).collect::<Vec<_>>(),
@@ -104,10 +103,9 @@ async fn retrieve(
     caller: Caller<OpenAi>,
     id: web::Path<String>,
 ) -> HttpResponse {
-    let registry = services.registry.clone();
     let key = id.into_inner();
     let reference = ModelRef::Key(key.clone());
-    match blocking(move || registry.get_model(&caller.ctx, &reference)).await {
+    match services.call(move |registry| registry.get_model(&caller.ctx, &reference)).await {
         Ok(view) if view.model.fields.is_active => {
             HttpResponse::Ok().json(model_object(&view.model))
         }

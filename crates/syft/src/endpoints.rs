@@ -10,7 +10,7 @@ use modelgate_core::{
     Value as QueryValue,
 };
 use modelgate_http::input::{Fields, IssueKind, Loc, Opt};
-use modelgate_http::{Caller, JsonBody, Services, blocking, default_service_failure, detail};
+use modelgate_http::{Caller, JsonBody, Services, default_service_failure, detail};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -212,8 +212,7 @@ pub async fn create(
     }
     let new =
         NewEndpoint { name, slug: slug.clone(), description, model: model_id.map(ModelRef::Uuid) };
-    let r = services.registry.clone();
-    match blocking(move || r.create_endpoint(&ctx, new)).await {
+    match services.call(move |r| r.create_endpoint(&ctx, new)).await {
         Ok(endpoint) => HttpResponse::Created().json(wire::endpoint(&endpoint, model_id)),
         Err(e) => {
             let shown = model_id.map(|id| id.to_string());
@@ -237,13 +236,13 @@ pub async fn list(
     if let Err(response) = check_tenant(&services, &ctx, &req).await {
         return response;
     }
-    let r = services.registry.clone();
-    let result = blocking(move || {
-        let endpoints = r.list_endpoints(&ctx)?;
-        let ids = model_ids(r.as_ref(), &ctx, &endpoints)?;
-        Ok((endpoints, ids))
-    })
-    .await;
+    let result = services
+        .call(move |r| {
+            let endpoints = r.list_endpoints(&ctx)?;
+            let ids = model_ids(r, &ctx, &endpoints)?;
+            Ok((endpoints, ids))
+        })
+        .await;
     match result {
         Ok((endpoints, ids)) => {
             let items: Vec<Value> = endpoints
@@ -267,14 +266,14 @@ pub async fn get(
         return response;
     }
     let slug = slug.into_inner();
-    let r = services.registry.clone();
     let wanted = slug.clone();
-    let result = blocking(move || {
-        let endpoint = r.get_endpoint(&ctx, &wanted)?;
-        let ids = model_ids(r.as_ref(), &ctx, std::slice::from_ref(&endpoint))?;
-        Ok((endpoint, ids))
-    })
-    .await;
+    let result = services
+        .call(move |r| {
+            let endpoint = r.get_endpoint(&ctx, &wanted)?;
+            let ids = model_ids(r, &ctx, std::slice::from_ref(&endpoint))?;
+            Ok((endpoint, ids))
+        })
+        .await;
     match result {
         Ok((endpoint, ids)) => {
             let model_id = endpoint.model_seq.and_then(|seq| ids.get(&seq).copied());
@@ -295,9 +294,8 @@ pub async fn delete(
         return response;
     }
     let slug = slug.into_inner();
-    let r = services.registry.clone();
     let wanted = slug.clone();
-    match blocking(move || r.delete_endpoint(&ctx, &wanted)).await {
+    match services.call(move |r| r.delete_endpoint(&ctx, &wanted)).await {
         Ok(endpoint) => HttpResponse::Ok().json(
             json!({ "message": format!("Successfully deleted endpoint '{}'", endpoint.slug) }),
         ),

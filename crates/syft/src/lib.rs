@@ -14,7 +14,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use modelgate_core::Ctx;
 use modelgate_http::routes::{Routes, openapi_document};
 use modelgate_http::{
-    AuthFailure, BodyFailure, Dialect, Services, blocking, default_service_failure, detail,
+    AuthFailure, BodyFailure, Dialect, Services, default_service_failure, detail,
     fastapi_body_failure,
 };
 use serde_json::Value;
@@ -48,9 +48,8 @@ async fn check_tenant(
 ) -> Result<(), HttpResponse> {
     let Some(value) = req.headers().get(TENANT_HEADER) else { return Ok(()) };
     let wanted = String::from_utf8_lossy(value.as_bytes()).into_owned();
-    let registry = services.registry.clone();
     let ctx = ctx.clone();
-    match blocking(move || registry.get_org(&ctx, &ctx.actor.org_id)).await {
+    match services.call(move |registry| registry.get_org(&ctx, &ctx.actor.org_id)).await {
         Ok(org) if org.id == wanted || org.name == wanted => Ok(()),
         Ok(_) => Err(errors::tenant_not_found(&wanted)),
         Err(error) => Err(default_service_failure(&error)),

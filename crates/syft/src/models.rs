@@ -7,7 +7,7 @@ use modelgate_core::{
     ModelUpdate, ModelView, NewModel, Registry, Sort, Source,
 };
 use modelgate_http::input::{Fields, Loc, Opt};
-use modelgate_http::{Caller, JsonBody, Services, blocking};
+use modelgate_http::{Caller, JsonBody, Services};
 use serde_json::{Value, json};
 
 use crate::errors::{self, About};
@@ -75,19 +75,19 @@ pub async fn list(
     if let Err(response) = check_tenant(&services, &ctx, &req).await {
         return response;
     }
-    let r = services.registry.clone();
-    let result = blocking(move || {
-        let query = ModelQuery {
-            source: Some(Source::Custom),
-            sort: vec![Sort::asc(Column::CreatedAt)],
-            ..ModelQuery::default()
-        };
-        let models = r.list_models(&ctx, &query)?.items;
-        // One listing for every model's `connected_endpoints`.
-        let endpoints = r.list_endpoints(&ctx)?;
-        Ok((models, endpoints))
-    })
-    .await;
+    let result = services
+        .call(move |r| {
+            let query = ModelQuery {
+                source: Some(Source::Custom),
+                sort: vec![Sort::asc(Column::CreatedAt)],
+                ..ModelQuery::default()
+            };
+            let models = r.list_models(&ctx, &query)?.items;
+            // One listing for every model's `connected_endpoints`.
+            let endpoints = r.list_endpoints(&ctx)?;
+            Ok((models, endpoints))
+        })
+        .await;
     match result {
         Ok((models, endpoints)) => {
             let grouped = wire::by_model(&endpoints);
@@ -115,13 +115,13 @@ pub async fn get(
         return response;
     }
     let name = name.into_inner();
-    let r = services.registry.clone();
     let key = name.clone();
-    let result = blocking(move || {
-        let view = syft_model(r.get_model(&ctx, &ModelRef::Key(key))?)?;
-        Ok((view, r.list_endpoints(&ctx)?))
-    })
-    .await;
+    let result = services
+        .call(move |r| {
+            let view = syft_model(r.get_model(&ctx, &ModelRef::Key(key))?)?;
+            Ok((view, r.list_endpoints(&ctx)?))
+        })
+        .await;
     match result {
         Ok((view, endpoints)) => HttpResponse::Ok().json(wire::model(
             &view.model,
@@ -167,8 +167,7 @@ pub async fn create(
         return errors::unprocessable(&issues);
     }
     let change = wire::create_change(&dtype, &configuration, &summary, &tags);
-    let r = services.registry.clone();
-    match blocking(move || r.create_model(&ctx, NewModel { key: name, change })).await {
+    match services.call(move |r| r.create_model(&ctx, NewModel { key: name, change })).await {
         Ok(view) => HttpResponse::Created().json(wire::model(&view.model, &[], Shape::Model)),
         Err(e) => errors::domain(&e, About::NewModel, Some(&body)),
     }
@@ -252,39 +251,39 @@ pub async fn update(
         tags: tags.as_deref().map(wire::tags_in),
         ..ModelChange::default()
     };
-    let r = services.registry.clone();
     let key = name.clone();
-    let result = blocking(move || {
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let view = syft_model(r.get_model(&ctx, &ModelRef::Key(key.clone()))?)?;
-            if dtype.as_ref().is_some_and(|d| d.as_str() != Some(wire::dtype(&view.model))) {
-                return Ok(Err(Refusal::Immutable));
+    let result = services
+        .call(move |r| {
+            let mut attempt = 0;
+            loop {
+                attempt += 1;
+                let view = syft_model(r.get_model(&ctx, &ModelRef::Key(key.clone()))?)?;
+                if dtype.as_ref().is_some_and(|d| d.as_str() != Some(wire::dtype(&view.model))) {
+                    return Ok(Err(Refusal::Immutable));
+                }
+                if let Some(sent) = &configuration
+                    && !same_configuration(r, &view, sent)?
+                {
+                    return Ok(Err(Refusal::Immutable));
+                }
+                if !provided {
+                    return Ok(Err(Refusal::NothingToChange));
+                }
+                // The version pins the configuration checked above: a change in between retries.
+                let update = ModelUpdate {
+                    rename: rename.clone(),
+                    change: change.clone(),
+                    expected_version: Some(view.model.version),
+                    replace: None,
+                };
+                match r.update_model(&ctx, &ModelRef::Uuid(view.model.uuid), update) {
+                    Ok(view) => return Ok(Ok((view, r.list_endpoints(&ctx)?))),
+                    Err(DomainError::VersionMismatch) if attempt < PATCH_ATTEMPTS => continue,
+                    Err(e) => return Err(e),
+                }
             }
-            if let Some(sent) = &configuration
-                && !same_configuration(r.as_ref(), &view, sent)?
-            {
-                return Ok(Err(Refusal::Immutable));
-            }
-            if !provided {
-                return Ok(Err(Refusal::NothingToChange));
-            }
-            // The version pins the configuration checked above: a change in between retries.
-            let update = ModelUpdate {
-                rename: rename.clone(),
-                change: change.clone(),
-                expected_version: Some(view.model.version),
-                replace: None,
-            };
-            match r.update_model(&ctx, &ModelRef::Uuid(view.model.uuid), update) {
-                Ok(view) => return Ok(Ok((view, r.list_endpoints(&ctx)?))),
-                Err(DomainError::VersionMismatch) if attempt < PATCH_ATTEMPTS => continue,
-                Err(e) => return Err(e),
-            }
-        }
-    })
-    .await;
+        })
+        .await;
     match result {
         Ok(Ok((view, endpoints))) => HttpResponse::Ok().json(wire::model(
             &view.model,
@@ -310,10 +309,9 @@ pub async fn delete(
         return response;
     }
     let name = name.into_inner();
-    let r = services.registry.clone();
     let key = name.clone();
     // Core deletes the model's endpoints with it, each with its own audit row.
-    match blocking(move || r.delete_model(&ctx, &ModelRef::Key(key))).await {
+    match services.call(move |r| r.delete_model(&ctx, &ModelRef::Key(key))).await {
         Ok(view) => HttpResponse::Ok()
             .json(json!({ "message": format!("Successfully deleted model '{}'", view.model.key) })),
         Err(e) => errors::domain(&e, About::Model(&name), None),

@@ -6,7 +6,7 @@ use modelgate_core::{
     Column, Condition, DomainResult, ModelQuery, ModelUpdate, ModelView, NewModel, Op, PageRequest,
     Value as QueryValue,
 };
-use modelgate_http::{Caller, JsonBody, Services, blocking, detail};
+use modelgate_http::{Caller, JsonBody, Services, detail};
 use serde_json::{Map, Value, json};
 
 use crate::Xagent;
@@ -28,12 +28,11 @@ pub async fn create(services: web::Data<Services>, caller: XCaller, body: XBody)
         Ok(create) => create,
         Err(refusal) => return refusal.render(),
     };
-    let r = services.registry.clone();
     let ctx = caller.ctx;
     let new = NewModel { key: create.key, change: create.change };
     // Core refuses a taken id before it looks at sharing, as Xagent does, and writes nothing
     // when either is refused.
-    match blocking(move || r.create_model(&ctx, new)).await {
+    match services.call(move |r| r.create_model(&ctx, new)).await {
         Ok(view) => model_response(&view),
         Err(e) => domain(&e, Doing::Create, Some(&body)),
     }
@@ -73,9 +72,8 @@ pub async fn list(
     if !llm_filter {
         query.page = Some(PageRequest { offset: q.skip, limit: q.limit });
     }
-    let r = services.registry.clone();
     let ctx = caller.ctx;
-    let items = match blocking(move || r.list_models(&ctx, &query)).await {
+    let items = match services.call(move |r| r.list_models(&ctx, &query)).await {
         Ok(page) => page.items,
         Err(e) => return domain(&e, Doing::Read, None),
     };
@@ -106,9 +104,8 @@ pub async fn get_model(
     req: HttpRequest,
 ) -> HttpResponse {
     let reference = path_ref(&req);
-    let r = services.registry.clone();
     let ctx = caller.ctx;
-    match blocking(move || r.get_model(&ctx, &reference)).await {
+    match services.call(move |r| r.get_model(&ctx, &reference)).await {
         Ok(view) => model_response(&view),
         Err(e) => domain(&e, Doing::Read, None),
     }
@@ -126,10 +123,10 @@ pub async fn update_model(
         Err(refusal) => return refusal.render(),
     };
     let reference = path_ref(&req);
-    let r = services.registry.clone();
     let ctx = caller.ctx;
     // A patch: core leaves every field the change does not set exactly as it was.
-    match blocking(move || r.update_model(&ctx, &reference, ModelUpdate::patch(change))).await {
+    match services.call(move |r| r.update_model(&ctx, &reference, ModelUpdate::patch(change))).await
+    {
         Ok(view) => model_response(&view),
         Err(e) => domain(&e, Doing::Edit, Some(&body)),
     }
@@ -141,9 +138,8 @@ pub async fn delete_model(
     req: HttpRequest,
 ) -> HttpResponse {
     let reference = path_ref(&req);
-    let r = services.registry.clone();
     let ctx = caller.ctx;
-    match blocking(move || r.delete_model(&ctx, &reference)).await {
+    match services.call(move |r| r.delete_model(&ctx, &reference)).await {
         Ok(_) => HttpResponse::Ok().json(json!({"message": "Model deleted successfully"})),
         Err(e) => domain(&e, Doing::Delete, None),
     }
@@ -159,9 +155,8 @@ async fn active_models(
         Op::Eq,
         QueryValue::Bool(true),
     ));
-    let r = services.registry.clone();
     let ctx = caller.ctx;
-    blocking(move || r.list_models(&ctx, &query)).await.map(|page| page.items)
+    services.call(move |r| r.list_models(&ctx, &query)).await.map(|page| page.items)
 }
 
 /// Distinct values in first-seen order.
@@ -260,10 +255,9 @@ async fn active_defaults(
     services: &web::Data<Services>,
     caller: XCaller,
 ) -> DomainResult<(String, Vec<modelgate_core::UserDefault>)> {
-    let r = services.registry.clone();
     let ctx = caller.ctx;
     let user_id = ctx.actor.user_id.clone();
-    let mut defaults = blocking(move || r.list_user_defaults(&ctx)).await?;
+    let mut defaults = services.call(move |r| r.list_user_defaults(&ctx)).await?;
     defaults.retain(|d| d.model.model.fields.is_active);
     defaults.sort_by(|a, b| {
         (default_rank(&a.config_type), &a.config_type)
@@ -311,22 +305,22 @@ pub async fn set_default(
         Ok(parsed) => parsed,
         Err(refusal) => return refusal.render(),
     };
-    let r = services.registry.clone();
     let ctx = caller.ctx;
     let user_id = ctx.actor.user_id.clone();
     let reference = modelgate_core::ModelRef::Seq(model_id);
-    let result = blocking(move || {
-        let view = r.get_model(&ctx, &reference)?;
-        let category = category_of(&view.model.fields);
-        if category_for_config_type(&config_type) != Some(category.as_str()) {
-            return Ok(Err(format!(
-                "Config type '{config_type}' is incompatible with model category '{category}'"
-            )));
-        }
-        // Core checks again, inside its transaction, that the caller may read the model.
-        r.set_user_default(&ctx, &config_type, &reference).map(Ok)
-    })
-    .await;
+    let result = services
+        .call(move |r| {
+            let view = r.get_model(&ctx, &reference)?;
+            let category = category_of(&view.model.fields);
+            if category_for_config_type(&config_type) != Some(category.as_str()) {
+                return Ok(Err(format!(
+                    "Config type '{config_type}' is incompatible with model category '{category}'"
+                )));
+            }
+            // Core checks again, inside its transaction, that the caller may read the model.
+            r.set_user_default(&ctx, &config_type, &reference).map(Ok)
+        })
+        .await;
     match result {
         Ok(Ok(default)) => HttpResponse::Ok().json(DefaultOut::of(&default, &user_id, false)),
         Ok(Err(message)) => detail(StatusCode::BAD_REQUEST, message),
@@ -340,9 +334,8 @@ pub async fn delete_default(
     config_type: web::Path<String>,
 ) -> HttpResponse {
     let config_type = config_type.into_inner();
-    let r = services.registry.clone();
     let ctx = caller.ctx;
-    match blocking(move || r.delete_user_default(&ctx, &config_type)).await {
+    match services.call(move |r| r.delete_user_default(&ctx, &config_type)).await {
         Ok(()) => HttpResponse::Ok()
             .json(json!({"message": "Default configuration deleted successfully"})),
         Err(e) => domain(&e, Doing::Read, None),
