@@ -357,7 +357,8 @@ fn trimmed(value: Option<String>) -> Option<String> {
     value.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())
 }
 
-fn normalize_tags(tags: Vec<String>) -> Vec<String> {
+/// Trims tags and drops empty and repeated ones, keeping the first occurrence's position.
+pub fn normalize_tags(tags: Vec<String>) -> Vec<String> {
     let mut seen = std::collections::HashSet::new();
     tags.into_iter()
         .map(|t| t.trim().to_owned())

@@ -13,7 +13,7 @@ pub mod query;
 pub mod registry;
 
 pub use audit::AuditEvent;
-pub use endpoint::{Endpoint, NewEndpoint, UserDefault};
+pub use endpoint::{Endpoint, EndpointChange, NewEndpoint, ResponseType, UserDefault};
 pub use error::{Denied, DomainError, DomainResult, Entity, FieldError, Subject, Violation};
 pub use fields::{Field, FieldSet, MapChange, ModelChange, ProviderRefInput};
 pub use identity::{Actor, ApiKey, Ctx, Group, Org, Role, User};

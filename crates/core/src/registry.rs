@@ -7,7 +7,7 @@
 use uuid::Uuid;
 
 use crate::audit::AuditEvent;
-use crate::endpoint::{Endpoint, NewEndpoint, UserDefault};
+use crate::endpoint::{Endpoint, EndpointChange, NewEndpoint, UserDefault};
 use crate::error::DomainResult;
 use crate::fields::{FieldSet, ModelChange};
 use crate::identity::{Actor, ApiKey, Ctx, Group, Org, Role, User};
@@ -179,6 +179,9 @@ pub trait Registry: Send + Sync + 'static {
     fn toggle_model(&self, ctx: &Ctx, model: &ModelRef) -> DomainResult<ModelView>;
     /// Deletes the model and the endpoints that serve it. Returns the model as it was.
     fn delete_model(&self, ctx: &Ctx, model: &ModelRef) -> DomainResult<ModelView>;
+    /// Org admins only: deletes every custom model of the org, whoever owns it, in one
+    /// transaction (each with its audit row). Catalog models stay. Returns how many went.
+    fn delete_org_models(&self, ctx: &Ctx) -> DomainResult<usize>;
     fn list_models(&self, ctx: &Ctx, query: &ModelQuery) -> DomainResult<Page<ModelView>>;
     /// Whether a model exists in the caller's org (or the catalog), whether or not the caller may
     /// read it. For dialects whose wire format answers "not yours" differently from "missing";
@@ -211,6 +214,13 @@ pub trait Registry: Send + Sync + 'static {
     fn get_endpoint(&self, ctx: &Ctx, slug: &str) -> DomainResult<Endpoint>;
     /// Every endpoint of the org, oldest first.
     fn list_endpoints(&self, ctx: &Ctx) -> DomainResult<Vec<Endpoint>>;
+    /// A partial change, by the endpoint's owner or an org admin.
+    fn update_endpoint(
+        &self,
+        ctx: &Ctx,
+        slug: &str,
+        change: EndpointChange,
+    ) -> DomainResult<Endpoint>;
     fn delete_endpoint(&self, ctx: &Ctx, slug: &str) -> DomainResult<Endpoint>;
 
     // ---- per-user defaults ----

@@ -198,12 +198,7 @@ backend_app_tests! {
             extra: Some(MapChange::Merge(json!({"top_k": 5}).as_object().cloned().unwrap())),
             ..Default::default()
         })).unwrap();
-        let endpoint = store.create_endpoint(&syft, NewEndpoint {
-            name: "Shared endpoint".into(),
-            slug: "shared-endpoint".into(),
-            description: String::new(),
-            model: Some(key_ref("shared/model")),
-        }).unwrap();
+        let endpoint = store.create_endpoint(&syft, NewEndpoint::new("Shared endpoint", "shared-endpoint", Some(key_ref("shared/model")))).unwrap();
 
         // A full Open WebUI update without base_model_id…
         let (status, body) = update_as(&w, &w.alice, json!({

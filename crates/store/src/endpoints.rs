@@ -2,9 +2,10 @@
 
 use diesel::prelude::*;
 use modelgate_core::policy::{self, Action};
+use modelgate_core::fields::normalize_tags;
 use modelgate_core::{
-    Ctx, Denied, DomainError, Endpoint, Entity, FieldError, ModelRef, NewEndpoint, UserDefault,
-    Violation,
+    Ctx, Denied, DomainError, Endpoint, EndpointChange, Entity, FieldError, ModelRef, NewEndpoint,
+    UserDefault, Violation,
 };
 use uuid::Uuid;
 
@@ -14,7 +15,7 @@ use crate::conn::DbConn;
 use crate::error::{StoreError, StoreResult, conflict_on_unique};
 use crate::models::{hydrate, view};
 use crate::rows::{EndpointRow, ModelRow, from_db_time, now, to_db_time};
-use crate::schema::{endpoints, models, user_defaults};
+use crate::schema::{endpoints, models, user_defaults, users};
 
 const MAX_SLUG_LEN: usize = 128;
 const MAX_CONFIG_TYPE_LEN: usize = 64;
@@ -32,6 +33,21 @@ fn load(conn: &mut DbConn, org_id: &str, slug: &str) -> StoreResult<Endpoint> {
         .optional()?
         .ok_or(StoreError::Domain(DomainError::NotFound(Entity::Endpoint)))?
         .into_endpoint()
+}
+
+/// [`load`], with the row locked until the transaction ends (Postgres; SQLite writers are
+/// serialized already).
+fn load_for_update(conn: &mut DbConn, org_id: &str, slug: &str) -> StoreResult<Endpoint> {
+    if let DbConn::Pg(pg) = conn {
+        endpoints::table
+            .filter(endpoints::org_id.eq(org_id))
+            .filter(endpoints::slug.eq(slug))
+            .select(endpoints::id)
+            .for_update()
+            .first::<String>(pg)
+            .optional()?;
+    }
+    load(conn, org_id, slug)
 }
 
 impl Store {
@@ -63,13 +79,18 @@ impl Store {
             name: new.name.trim().to_owned(),
             slug,
             description: new.description,
+            summary: new.summary,
+            response_type: new.response_type,
+            published: new.published,
+            tags: normalize_tags(new.tags),
+            system_prompt: new.system_prompt.filter(|p| !p.is_empty()),
             model_seq,
             owner_id: Some(ctx.actor.user_id.clone()),
             created_at: at,
             updated_at: at,
         };
         diesel::insert_into(endpoints::table)
-            .values(EndpointRow::from_endpoint(&endpoint))
+            .values(EndpointRow::from_endpoint(&endpoint)?)
             .execute(conn)
             .map_err(conflict_on_unique(Entity::Endpoint, &endpoint.slug))?;
         Auditor::of(ctx).record(
@@ -107,20 +128,71 @@ impl Store {
             .collect()
     }
 
-    /// The endpoint's owner or an org admin may delete it.
+    /// The endpoint's owner (if its role writes) or an org admin may change or delete it.
+    fn may_manage(ctx: &Ctx, endpoint: &Endpoint) -> StoreResult<()> {
+        let owner = endpoint.owner_id.as_deref() == Some(ctx.actor.user_id.as_str());
+        if ctx.actor.is_admin() || (owner && policy::role_allows(&ctx.actor, Action::Write)) {
+            Ok(())
+        } else {
+            Err(DomainError::Denied(Denied::Write).into())
+        }
+    }
+
+    /// Applies a partial change. A change that sets every field to what it already is writes
+    /// nothing: no `updated_at` bump and no audit row.
+    pub(crate) fn update_endpoint_in(
+        &self,
+        conn: &mut DbConn,
+        ctx: &Ctx,
+        slug: &str,
+        change: EndpointChange,
+    ) -> StoreResult<Endpoint> {
+        let before = load_for_update(conn, &ctx.actor.org_id, slug)?;
+        Self::may_manage(ctx, &before)?;
+        let mut after = before.clone();
+        if let Some(name) = change.name {
+            let name = name.trim().to_owned();
+            if name.is_empty() {
+                return Err(invalid("name", Violation::Required));
+            }
+            after.name = name;
+        }
+        if let Some(summary) = change.summary {
+            after.summary = summary;
+        }
+        if let Some(description) = change.description {
+            after.description = description;
+        }
+        if let Some(prompt) = change.system_prompt {
+            // An empty prompt removes the override, as Syft Space does.
+            after.system_prompt = prompt.filter(|p| !p.is_empty());
+        }
+        if after == before {
+            return Ok(before);
+        }
+        after.updated_at = now();
+        diesel::update(endpoints::table.find(after.id.to_string()))
+            .set(EndpointRow::from_endpoint(&after)?)
+            .execute(conn)?;
+        Auditor::of(ctx).record(
+            conn,
+            "endpoint",
+            &after.id.to_string(),
+            "update",
+            Some(&before),
+            Some(&after),
+        )?;
+        Ok(after)
+    }
+
     pub(crate) fn delete_endpoint_in(
         &self,
         conn: &mut DbConn,
         ctx: &Ctx,
         slug: &str,
     ) -> StoreResult<Endpoint> {
-        let endpoint = load(conn, &ctx.actor.org_id, slug)?;
-        let owner = endpoint.owner_id.as_deref() == Some(ctx.actor.user_id.as_str());
-        let may_delete =
-            ctx.actor.is_admin() || (owner && policy::role_allows(&ctx.actor, Action::Write));
-        if !may_delete {
-            return Err(DomainError::Denied(Denied::Write).into());
-        }
+        let endpoint = load_for_update(conn, &ctx.actor.org_id, slug)?;
+        Self::may_manage(ctx, &endpoint)?;
         diesel::delete(endpoints::table.find(endpoint.id.to_string())).execute(conn)?;
         Auditor::of(ctx).record(
             conn,
@@ -176,6 +248,13 @@ impl Store {
                     .execute(conn)?;
             }
         }
+        // The database numbers new rows (a sequence on Postgres, a trigger on SQLite).
+        let (id, user_seq): (i64, i64) = user_defaults::table
+            .inner_join(users::table)
+            .filter(user_defaults::user_id.eq(&user_id))
+            .filter(user_defaults::config_type.eq(config_type))
+            .select((user_defaults::id, users::seq))
+            .first(conn)?;
         let state = serde_json::json!({"config_type": config_type, "model": model.model.uuid});
         Auditor::of(ctx).record(
             conn,
@@ -186,6 +265,8 @@ impl Store {
             Some(&state),
         )?;
         Ok(UserDefault {
+            id,
+            user_seq,
             config_type: config_type.to_owned(),
             model,
             created_at: existing.map(from_db_time).unwrap_or(at),
@@ -198,25 +279,30 @@ impl Store {
         conn: &mut DbConn,
         ctx: &Ctx,
     ) -> StoreResult<Vec<UserDefault>> {
-        let rows: Vec<(String, chrono::NaiveDateTime, chrono::NaiveDateTime, ModelRow)> =
-            user_defaults::table
-                .inner_join(models::table)
-                .filter(user_defaults::user_id.eq(&ctx.actor.user_id))
-                .order(user_defaults::config_type)
-                .select((
-                    user_defaults::config_type,
-                    user_defaults::created_at,
-                    user_defaults::updated_at,
-                    ModelRow::as_select(),
-                ))
-                .load(conn)?;
+        type Row = (i64, i64, String, chrono::NaiveDateTime, chrono::NaiveDateTime, ModelRow);
+        let rows: Vec<Row> = user_defaults::table
+            .inner_join(models::table)
+            .inner_join(users::table)
+            .filter(user_defaults::user_id.eq(&ctx.actor.user_id))
+            .order(user_defaults::config_type)
+            .select((
+                user_defaults::id,
+                users::seq,
+                user_defaults::config_type,
+                user_defaults::created_at,
+                user_defaults::updated_at,
+                ModelRow::as_select(),
+            ))
+            .load(conn)?;
         let (meta, model_rows): (Vec<_>, Vec<_>) =
-            rows.into_iter().map(|(t, c, u, m)| ((t, c, u), m)).unzip();
+            rows.into_iter().map(|(id, u, t, c, up, m)| ((id, u, t, c, up), m)).unzip();
         let loaded = hydrate(conn, model_rows)?;
         Ok(meta
             .into_iter()
             .zip(loaded)
-            .map(|((config_type, created, updated), model)| UserDefault {
+            .map(|((id, user_seq, config_type, created, updated), model)| UserDefault {
+                id,
+                user_seq,
                 config_type,
                 model: view(&ctx.actor, model),
                 created_at: from_db_time(created),

@@ -23,7 +23,7 @@ use diesel::prelude::*;
 use modelgate_core::policy::{self, Action};
 use modelgate_core::{
     Actor, ApiKey, AuditEvent, Bootstrapped, CatalogModel, CatalogSync, Ctx, DomainError,
-    DomainResult, Endpoint, Entity, Group, IssuedKey, ModelQuery, ModelRef, ModelUpdate, ModelView,
+    DomainResult, Endpoint, EndpointChange, Entity, Group, IssuedKey, ModelQuery, ModelRef, ModelUpdate, ModelView,
     NewEndpoint, NewGroup, NewModel, NewProvider, NewUser, Org, Page, Provider, ProviderChange,
     ProviderRef, Registry, SealedSecret, Secret, UpsertModel, Upserted, User, UserChange,
     UserDefault,
@@ -271,6 +271,10 @@ impl Registry for Store {
         self.write(|conn| self.delete_model_in(conn, ctx, model))
     }
 
+    fn delete_org_models(&self, ctx: &Ctx) -> DomainResult<usize> {
+        self.write(|conn| self.delete_org_models_in(conn, ctx))
+    }
+
     fn list_models(&self, ctx: &Ctx, query: &ModelQuery) -> DomainResult<Page<ModelView>> {
         self.read(|conn| self.list_models_in(conn, ctx, query))
     }
@@ -332,6 +336,15 @@ impl Registry for Store {
 
     fn list_endpoints(&self, ctx: &Ctx) -> DomainResult<Vec<Endpoint>> {
         self.read(|conn| self.list_endpoints_in(conn, ctx))
+    }
+
+    fn update_endpoint(
+        &self,
+        ctx: &Ctx,
+        slug: &str,
+        change: EndpointChange,
+    ) -> DomainResult<Endpoint> {
+        self.write(|conn| self.update_endpoint_in(conn, ctx, slug, change))
     }
 
     fn delete_endpoint(&self, ctx: &Ctx, slug: &str) -> DomainResult<Endpoint> {

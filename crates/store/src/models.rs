@@ -383,6 +383,19 @@ impl Store {
         Ok(view(&ctx.actor, model))
     }
 
+    pub(crate) fn delete_org_models_in(&self, conn: &mut DbConn, ctx: &Ctx) -> StoreResult<usize> {
+        policy::authorize(&ctx.actor, Action::Admin)?;
+        let seqs: Vec<i64> = models::table
+            .filter(models::org_id.eq(&ctx.actor.org_id))
+            .order(models::seq)
+            .select(models::seq)
+            .load(conn)?;
+        for seq in &seqs {
+            self.delete_model_in(conn, ctx, &ModelRef::Seq(*seq))?;
+        }
+        Ok(seqs.len())
+    }
+
     pub(crate) fn upsert_model_in(
         &self,
         conn: &mut DbConn,

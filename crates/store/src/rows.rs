@@ -4,7 +4,7 @@ use chrono::{DateTime, NaiveDateTime, SubsecRound, Utc};
 use diesel::prelude::*;
 use modelgate_core::{
     ApiKey, Endpoint, Grant, Group, JsonMap, Model, ModelFields, Org, Permission, Pricing,
-    PrincipalKind, Provider, Role, SealedSecret, Source, User,
+    PrincipalKind, Provider, ResponseType, Role, SealedSecret, Source, User,
 };
 use uuid::Uuid;
 
@@ -410,8 +410,8 @@ impl ProviderWrite {
     }
 }
 
-#[derive(Queryable, Selectable, Insertable, Debug, Clone)]
-#[diesel(table_name = endpoints)]
+#[derive(Queryable, Selectable, Insertable, AsChangeset, Debug, Clone)]
+#[diesel(table_name = endpoints, treat_none_as_null = true)]
 pub struct EndpointRow {
     pub id: String,
     pub org_id: String,
@@ -422,16 +422,27 @@ pub struct EndpointRow {
     pub owner_id: Option<String>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    pub summary: String,
+    pub response_type: String,
+    pub published: bool,
+    pub tags: String,
+    pub system_prompt: Option<String>,
 }
 
 impl EndpointRow {
     pub fn into_endpoint(self) -> StoreResult<Endpoint> {
         Ok(Endpoint {
             id: parse_uuid(&self.id)?,
+            response_type: ResponseType::parse(&self.response_type)
+                .ok_or_else(|| corrupt("endpoint response_type", &self.response_type))?,
+            tags: serde_json::from_str(&self.tags).map_err(|e| corrupt("endpoint tags", e))?,
             org_id: self.org_id,
             name: self.name,
             slug: self.slug,
             description: self.description,
+            summary: self.summary,
+            published: self.published,
+            system_prompt: self.system_prompt,
             model_seq: self.model_seq,
             owner_id: self.owner_id,
             created_at: from_db_time(self.created_at),
@@ -439,8 +450,8 @@ impl EndpointRow {
         })
     }
 
-    pub fn from_endpoint(e: &Endpoint) -> Self {
-        Self {
+    pub fn from_endpoint(e: &Endpoint) -> StoreResult<Self> {
+        Ok(Self {
             id: e.id.to_string(),
             org_id: e.org_id.clone(),
             name: e.name.clone(),
@@ -450,7 +461,12 @@ impl EndpointRow {
             owner_id: e.owner_id.clone(),
             created_at: to_db_time(e.created_at),
             updated_at: to_db_time(e.updated_at),
-        }
+            summary: e.summary.clone(),
+            response_type: e.response_type.as_str().to_owned(),
+            published: e.published,
+            tags: json_text(&e.tags)?,
+            system_prompt: e.system_prompt.clone(),
+        })
     }
 }
 

@@ -38,6 +38,11 @@ diesel::table! {
         owner_id -> Nullable<Text>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        summary -> Text,
+        response_type -> Text,
+        published -> Bool,
+        tags -> Text,
+        system_prompt -> Nullable<Text>,
     }
 }
 
@@ -127,6 +132,7 @@ diesel::table! {
         model_seq -> Int8,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        id -> Int8,
     }
 }
 
@@ -150,6 +156,7 @@ diesel::table! {
         role -> Text,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        seq -> Int8,
     }
 }
 
@@ -158,6 +165,7 @@ diesel::joinable!(group_members -> users (user_id));
 diesel::joinable!(model_grants -> models (model_seq));
 diesel::joinable!(endpoints -> models (model_seq));
 diesel::joinable!(user_defaults -> models (model_seq));
+diesel::joinable!(user_defaults -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     api_keys,

@@ -335,13 +335,9 @@ backend_tests! {
     fn deleting_a_model_deletes_its_endpoints_and_audits_both(db) {
         let (admin, _) = db.bootstrap();
         let model = create(&db, &admin, "m", ModelChange::default());
-        let endpoint = db.store.create_endpoint(&admin, modelgate_core::NewEndpoint {
-            name: "Support".into(), slug: "support".into(), description: "".into(), model: Some(key("m")),
-        }).unwrap();
+        let endpoint = db.store.create_endpoint(&admin, modelgate_core::NewEndpoint::new("Support", "support", Some(key("m")))).unwrap();
         assert_eq!(endpoint.model_seq, Some(model.model.seq));
-        let dup = db.store.create_endpoint(&admin, modelgate_core::NewEndpoint {
-            name: "x".into(), slug: "support".into(), description: "".into(), model: None,
-        });
+        let dup = db.store.create_endpoint(&admin, modelgate_core::NewEndpoint::new("x", "support", None));
         assert!(matches!(dup, Err(DomainError::Conflict { entity: Entity::Endpoint, .. })));
         db.store.delete_model(&admin, &key("m")).unwrap();
         assert!(matches!(db.store.get_endpoint(&admin, "support"), Err(DomainError::NotFound(Entity::Endpoint))));
@@ -497,11 +493,83 @@ backend_tests! {
     }
 
     fn migrations_go_up_down_and_up(db) {
+        const MIGRATIONS: usize = 2;
         let fresh = TestDb::empty(db.backend());
-        assert_eq!(fresh.store.migrate().unwrap(), 1);
+        assert_eq!(fresh.store.migrate().unwrap(), MIGRATIONS);
         assert_eq!(fresh.store.migrate().unwrap(), 0);
-        assert_eq!(fresh.store.revert_all_migrations().unwrap(), 1);
-        assert_eq!(fresh.store.migrate().unwrap(), 1);
+        assert_eq!(fresh.store.revert_all_migrations().unwrap(), MIGRATIONS);
+        assert_eq!(fresh.store.migrate().unwrap(), MIGRATIONS);
         fresh.bootstrap();
+    }
+
+    fn users_and_defaults_have_stable_integer_numbers(db) {
+        let (admin, _) = db.bootstrap();
+        let (m1, _) = db.user(&admin, "m1", Role::Member);
+        let (m2, _) = db.user(&admin, "m2", Role::Member);
+        create(&db, &admin, "shared", ModelChange { public: Some(true), ..Default::default() });
+        create(&db, &admin, "other", ModelChange { public: Some(true), ..Default::default() });
+        let first = db.store.set_user_default(&m1, "general", &key("shared")).unwrap();
+        let second = db.store.set_user_default(&m2, "general", &key("shared")).unwrap();
+        let third = db.store.set_user_default(&m1, "embedding", &key("shared")).unwrap();
+        assert!(first.id > 0 && second.id > 0 && third.id > 0);
+        assert!(first.id != second.id && first.id != third.id && second.id != third.id);
+        assert!(first.user_seq > 0 && second.user_seq > 0);
+        assert_ne!(first.user_seq, second.user_seq, "each user has its own number");
+        assert_eq!(first.user_seq, third.user_seq);
+        // Choosing another model keeps the row's number; the list shows the same numbers.
+        let changed = db.store.set_user_default(&m1, "general", &key("other")).unwrap();
+        assert_eq!((changed.id, changed.user_seq), (first.id, first.user_seq));
+        let listed: Vec<(i64, i64)> =
+            db.store.list_user_defaults(&m1).unwrap().iter().map(|d| (d.id, d.user_seq)).collect();
+        assert_eq!(listed, vec![(third.id, first.user_seq), (first.id, first.user_seq)]);
+    }
+
+    fn endpoints_change_partially_by_owner_or_admin(db) {
+        let (admin, _) = db.bootstrap();
+        let (owner, _) = db.user(&admin, "owner", Role::Member);
+        let (other, _) = db.user(&admin, "other", Role::Member);
+        create(&db, &owner, "m", ModelChange::default());
+        let created = db.store.create_endpoint(&owner, modelgate_core::NewEndpoint {
+            summary: "first".into(),
+            tags: vec![" a ".into(), "b".into(), "a".into()],
+            system_prompt: Some("be brief".into()),
+            ..modelgate_core::NewEndpoint::new("Support", "support", Some(key("m")))
+        }).unwrap();
+        assert_eq!(created.tags, vec!["a".to_owned(), "b".to_owned()]);
+        let change = || modelgate_core::EndpointChange { summary: Some("second".into()), ..Default::default() };
+        assert!(matches!(db.store.update_endpoint(&other, "support", change()), Err(DomainError::Denied(_))));
+        assert!(matches!(db.store.update_endpoint(&owner, "nope", change()), Err(DomainError::NotFound(Entity::Endpoint))));
+        let updated = db.store.update_endpoint(&owner, "support", change()).unwrap();
+        assert_eq!((updated.summary.as_str(), updated.name.as_str()), ("second", "Support"));
+        assert_eq!(updated.system_prompt.as_deref(), Some("be brief"));
+        assert!(updated.updated_at >= created.updated_at);
+        // An empty prompt removes the override; an admin may change anyone's endpoint.
+        let cleared = db.store.update_endpoint(&admin, "support", modelgate_core::EndpointChange {
+            system_prompt: Some(Some(String::new())), ..Default::default()
+        }).unwrap();
+        assert_eq!(cleared.system_prompt, None);
+        assert_eq!(db.store.get_endpoint(&owner, "support").unwrap(), cleared);
+        let id = created.id.to_string();
+        assert_eq!(audit_count(&db, &id), 3);
+        // Nothing changes: nothing is written.
+        let same = db.store.update_endpoint(&owner, "support", change()).unwrap();
+        assert_eq!(same, cleared);
+        assert_eq!(audit_count(&db, &id), 3);
+    }
+
+    fn admins_delete_every_custom_model_of_their_org(db) {
+        let (admin, _) = db.bootstrap();
+        let (member, _) = db.user(&admin, "m1", Role::Member);
+        let (other_admin, _) = db.other_org(&admin, "acme");
+        create(&db, &admin, "a", ModelChange::default());
+        create(&db, &member, "b", ModelChange::default());
+        create(&db, &other_admin, "c", ModelChange::default());
+        assert!(matches!(db.store.delete_org_models(&member), Err(DomainError::Denied(_))));
+        assert_eq!(db.store.delete_org_models(&admin).unwrap(), 2);
+        let mine = db.store.list_models(&admin, &ModelQuery::custom_only()).unwrap();
+        assert_eq!(mine.total, 0);
+        // The other org keeps its model.
+        assert!(db.store.get_model(&other_admin, &key("c")).is_ok());
+        assert_eq!(db.store.delete_org_models(&admin).unwrap(), 0);
     }
 }

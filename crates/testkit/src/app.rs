@@ -11,8 +11,11 @@ use actix_web::test::{self, TestRequest};
 use actix_web::web;
 use modelgate_http::Services;
 use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::Arc;
 
 use crate::TestDb;
+use crate::openapi::ResponseContract;
 
 pub struct TestResponse {
     pub status: u16,
@@ -57,6 +60,10 @@ where
 pub struct TestApp {
     pub db: TestDb,
     service: AppService,
+    /// The OpenAPI document served under each path prefix (`/xagent`, or `` for a dialect at
+    /// the root of its own listener), fetched from the app itself on first use; `None` where
+    /// nothing is documented.
+    contracts: std::sync::Mutex<HashMap<String, Option<Arc<ResponseContract>>>>,
 }
 
 impl TestApp {
@@ -72,11 +79,27 @@ impl TestApp {
         let services = web::Data::new(Services::new(db.store.clone(), body_limit));
         let service =
             test::init_service(modelgate_http::app::build(services).configure(configure)).await;
-        Self { db, service: boxed(service) }
+        Self { db, service: boxed(service), contracts: Default::default() }
     }
 
+    /// Sends a request. Every answer to an operation that a dialect's OpenAPI document describes
+    /// is checked against that document (status listed, body valid), so the documents cannot
+    /// drift from what the app really answers.
     pub async fn call(&self, request: TestRequest) -> TestResponse {
-        let response = match self.service.call(request.to_request()).await {
+        let request = request.to_request();
+        let method = request.method().clone();
+        let path = request.path().to_owned();
+        let response = self.raw_call(request).await;
+        if !path.ends_with("/openapi.json")
+            && let Some((prefix, contract)) = self.contract_for(&path).await
+        {
+            contract.check(&method, &path[prefix.len()..], response.status, &response.bytes);
+        }
+        response
+    }
+
+    async fn raw_call(&self, request: Request) -> TestResponse {
+        let response = match self.service.call(request).await {
             Ok(response) => response,
             Err(error) => {
                 ServiceResponse::from_err(error, test::TestRequest::default().to_http_request())
@@ -87,6 +110,37 @@ impl TestApp {
         let bytes = test::read_body(response).await.to_vec();
         let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         TestResponse { status, headers, bytes, json }
+    }
+
+    /// The document describing `path`: the one served under its first segment (a dialect's
+    /// prefix on the main listener), else the one at the root (a dialect's own listener).
+    async fn contract_for(&self, path: &str) -> Option<(String, Arc<ResponseContract>)> {
+        let first = path.trim_start_matches('/').split('/').next().unwrap_or_default();
+        let mut candidates = vec![String::new()];
+        if !first.is_empty() && path.len() > first.len() + 1 {
+            candidates.insert(0, format!("/{first}"));
+        }
+        for prefix in candidates {
+            let cached = self.contracts.lock().unwrap().get(&prefix).cloned();
+            let contract = match cached {
+                Some(known) => known,
+                None => {
+                    let served = self
+                        .raw_call(
+                            TestRequest::get().uri(&format!("{prefix}/openapi.json")).to_request(),
+                        )
+                        .await;
+                    let found = (served.status == 200 && served.json.get("openapi").is_some())
+                        .then(|| Arc::new(ResponseContract::new(served.json)));
+                    self.contracts.lock().unwrap().insert(prefix.clone(), found.clone());
+                    found
+                }
+            };
+            if let Some(contract) = contract {
+                return Some((prefix, contract));
+            }
+        }
+        None
     }
 
     /// A request with an optional bearer key and an optional JSON body.

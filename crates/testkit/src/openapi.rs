@@ -133,3 +133,262 @@ pub fn example(
     assert!(!found.is_null(), "{method} {path} {status} has no example {name:?}");
     found
 }
+
+/// One dialect's OpenAPI document, ready to check the responses of the app that serves it.
+pub struct ResponseContract {
+    document: Value,
+    /// `(path template, compiled pattern)`, most specific first.
+    paths: Vec<(String, Vec<Segment>)>,
+    validators:
+        std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<jsonschema::Validator>>>,
+}
+
+#[derive(Debug, PartialEq)]
+enum Segment {
+    Literal(String),
+    /// `{name}`: one path segment.
+    Param,
+}
+
+fn template_segments(template: &str) -> Vec<Segment> {
+    openapi_path(template)
+        .trim_start_matches('/')
+        .split('/')
+        .map(|part| {
+            if part.starts_with('{') && part.ends_with('}') {
+                Segment::Param
+            } else {
+                Segment::Literal(part.to_owned())
+            }
+        })
+        .collect()
+}
+
+/// Whether `parts` (a request path split on `/`) fits `pattern`. A parameter takes one segment,
+/// except the last parameter of a pattern, which may take several: the dialects' ids may contain
+/// `/` (`/by-id/{model_id:.+}`, Respan's `{model_name:.+}`).
+fn fits(pattern: &[Segment], parts: &[&str]) -> bool {
+    let last_param = pattern.iter().rposition(|s| *s == Segment::Param);
+    let mut i = 0;
+    for (index, segment) in pattern.iter().enumerate() {
+        match segment {
+            Segment::Literal(text) => {
+                if parts.get(i) != Some(&text.as_str()) {
+                    return false;
+                }
+                i += 1;
+            }
+            Segment::Param if Some(index) == last_param => {
+                // Leave exactly enough segments for the literals after it.
+                let rest = pattern.len() - index - 1;
+                if parts.len() < i + 1 + rest {
+                    return false;
+                }
+                i = parts.len() - rest;
+            }
+            Segment::Param => {
+                if parts.get(i).is_none_or(|p| p.is_empty()) {
+                    return false;
+                }
+                i += 1;
+            }
+        }
+    }
+    i == parts.len()
+}
+
+/// What must be percent-encoded in a URI fragment (path templates bring `{` and `}`).
+const FRAGMENT: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'<')
+    .add(b'>')
+    .add(b'[')
+    .add(b']')
+    .add(b'\\')
+    .add(b'^')
+    .add(b'`')
+    .add(b'{')
+    .add(b'|')
+    .add(b'}');
+
+/// JSON pointer escaping of one reference token.
+fn pointer_token(token: &str) -> String {
+    token.replace('~', "~0").replace('/', "~1")
+}
+
+impl ResponseContract {
+    pub fn new(document: Value) -> Self {
+        let mut paths: Vec<(String, Vec<Segment>)> = document["paths"]
+            .as_object()
+            .map(|paths| {
+                paths
+                    .keys()
+                    .map(|template| (template.clone(), template_segments(template)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        // Fixed segments win over parameters, as the route tables put fixed paths first.
+        let literals =
+            |s: &[Segment]| s.iter().filter(|s| matches!(s, Segment::Literal(_))).count();
+        paths.sort_by(|a, b| literals(&b.1).cmp(&literals(&a.1)));
+        Self { document, paths, validators: Default::default() }
+    }
+
+    /// The documented path template a request path (relative to the dialect's root) falls under.
+    fn template_for(&self, path: &str) -> Option<&str> {
+        let trimmed = path.trim_start_matches('/');
+        let trimmed = trimmed.strip_suffix('/').unwrap_or(trimmed);
+        let parts: Vec<&str> = trimmed.split('/').collect();
+        self.paths.iter().find(|(_, pattern)| fits(pattern, &parts)).map(|(t, _)| t.as_str())
+    }
+
+    fn validator(&self, pointer: &str) -> std::sync::Arc<jsonschema::Validator> {
+        let mut cache = self.validators.lock().unwrap();
+        cache
+            .entry(pointer.to_owned())
+            .or_insert_with(|| {
+                // The whole document is the root schema, so `#/components/...` references resolve;
+                // OpenAPI 3.1 schemas are JSON Schema 2020-12.
+                let mut root = self.document.clone();
+                let fragment = percent_encoding::utf8_percent_encode(pointer, FRAGMENT);
+                root["$ref"] = Value::String(format!("#{fragment}"));
+                let validator = jsonschema::options()
+                    .with_draft(jsonschema::Draft::Draft202012)
+                    .build(&root)
+                    .unwrap_or_else(|e| panic!("schema at {pointer} does not compile: {e}"));
+                std::sync::Arc::new(validator)
+            })
+            .clone()
+    }
+
+    /// Fails unless the response to `method path` is described by the document: the status is
+    /// documented for that operation, and a JSON body validates against its schema. Requests
+    /// outside the documented operations (unknown paths, unserved methods) are not checked.
+    pub fn check(&self, method: &Method, path: &str, status: u16, body: &[u8]) {
+        let Some(template) = self.template_for(path) else { return };
+        let method_key = method.as_str().to_lowercase();
+        let operation = &self.document["paths"][template][&method_key];
+        if !operation.is_object() {
+            return;
+        }
+        let responses = &operation["responses"];
+        let status_key = status.to_string();
+        let class_key = format!("{}XX", status / 100);
+        let Some(key) = [status_key.as_str(), class_key.as_str(), "default"]
+            .into_iter()
+            .find(|k| responses.get(*k).is_some())
+        else {
+            panic!(
+                "{method} {path} answered {status}, which the OpenAPI document does not list for \
+                 {method_key} {template}; body: {}",
+                String::from_utf8_lossy(body)
+            );
+        };
+        let mut pointer = format!(
+            "/paths/{}/{method_key}/responses/{}",
+            pointer_token(template),
+            pointer_token(key)
+        );
+        let mut response = &responses[key];
+        if let Some(reference) = response.get("$ref").and_then(Value::as_str) {
+            pointer = reference.trim_start_matches('#').to_owned();
+            response = resolve(&self.document, response);
+        }
+        let Some(media) = response["content"].get("application/json") else {
+            assert!(
+                body.is_empty(),
+                "{method} {path} answered {status} with a body, but {method_key} {template} \
+                 documents none: {}",
+                String::from_utf8_lossy(body)
+            );
+            return;
+        };
+        if media.get("schema").is_none() {
+            return;
+        }
+        let instance: Value = serde_json::from_slice(body).unwrap_or_else(|e| {
+            panic!(
+                "{method} {path} answered {status} with a body that is not JSON ({e}): {}",
+                String::from_utf8_lossy(body)
+            )
+        });
+        let schema_pointer = format!("{pointer}/content/application~1json/schema");
+        let validator = self.validator(&schema_pointer);
+        let errors: Vec<String> = validator
+            .iter_errors(&instance)
+            .map(|e| format!("  at {}: {e}", e.instance_path()))
+            .collect();
+        assert!(
+            errors.is_empty(),
+            "{method} {path} answered {status} with a body that does not match the OpenAPI \
+             document ({method_key} {template} → {key}):\n{}\nbody: {instance}",
+            errors.join("\n")
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn contract() -> ResponseContract {
+        ResponseContract::new(json!({
+            "openapi": "3.1.0",
+            "paths": {
+                "/api/models/{id}": {"get": {"responses": {
+                    "200": {"description": "", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/M"}}}},
+                    "404": {"$ref": "#/components/responses/NotFound"}
+                }}},
+                "/api/models/summary": {"get": {"responses": {
+                    "200": {"description": "", "content": {"application/json": {"schema": {"type": "object", "required": ["total"], "properties": {"total": {"type": "integer"}}}}}}
+                }}},
+                "/api/models/by-id/{id}": {"delete": {"responses": {"204": {"description": ""}}}}
+            },
+            "components": {
+                "schemas": {"M": {"type": "object", "required": ["id", "n"], "properties": {"id": {"type": "string"}, "n": {"type": ["integer", "null"]}}}},
+                "responses": {"NotFound": {"description": "", "content": {"application/json": {"schema": {"type": "object", "required": ["detail"]}}}}}
+            }
+        }))
+    }
+
+    #[test]
+    fn documented_bodies_pass() {
+        let c = contract();
+        c.check(&Method::GET, "/api/models/x", 200, br#"{"id": "x", "n": null}"#);
+        c.check(&Method::GET, "/api/models/x", 404, br#"{"detail": "no"}"#);
+        c.check(&Method::GET, "/api/models/summary", 200, br#"{"total": 3}"#);
+        c.check(&Method::DELETE, "/api/models/by-id/a/b/c", 204, b"");
+        // Not a documented operation: not checked.
+        c.check(&Method::POST, "/api/models/x", 405, b"whatever");
+        c.check(&Method::GET, "/elsewhere", 404, b"whatever");
+    }
+
+    #[test]
+    #[should_panic(expected = "does not match")]
+    fn a_wrong_type_fails() {
+        contract().check(&Method::GET, "/api/models/x", 200, br#"{"id": 7, "n": null}"#);
+    }
+
+    #[test]
+    #[should_panic(expected = "does not match")]
+    fn a_missing_required_key_fails() {
+        // The fixed path wins over the parameter: `summary` is not read as an id.
+        contract().check(&Method::GET, "/api/models/summary", 200, br#"{"count": 3}"#);
+    }
+
+    #[test]
+    #[should_panic(expected = "does not list")]
+    fn an_undocumented_status_fails() {
+        contract().check(&Method::GET, "/api/models/x", 500, br#"{"detail": "x"}"#);
+    }
+
+    #[test]
+    #[should_panic(expected = "documents none")]
+    fn a_body_where_none_is_documented_fails() {
+        contract().check(&Method::DELETE, "/api/models/by-id/a", 204, b"{}");
+    }
+}

@@ -1,0 +1,11 @@
+ALTER TABLE endpoints DROP COLUMN system_prompt;
+ALTER TABLE endpoints DROP COLUMN tags;
+ALTER TABLE endpoints DROP COLUMN published;
+ALTER TABLE endpoints DROP COLUMN response_type;
+ALTER TABLE endpoints DROP COLUMN summary;
+DROP TRIGGER user_defaults_number;
+DROP INDEX user_defaults_id;
+ALTER TABLE user_defaults DROP COLUMN id;
+DROP TRIGGER users_number;
+DROP INDEX users_seq;
+ALTER TABLE users DROP COLUMN seq;
