@@ -8,12 +8,14 @@ use actix_web::{App, Scope, web};
 
 use crate::Dialect;
 use crate::Services;
+use crate::cors::{self, CorsOrigins};
 use crate::middleware::{json_error_body, request_id};
 
-/// An app with the shared services, request ids and JSON error bodies; callers add routes with
-/// `.configure(…)`. Unmatched paths answer a JSON 404.
+/// An app with the shared services, request ids, CORS for `origins` and JSON error bodies;
+/// callers add routes with `.configure(…)`. Unmatched paths answer a JSON 404.
 pub fn build(
     services: web::Data<Services>,
+    origins: CorsOrigins,
 ) -> App<
     impl ServiceFactory<
         ServiceRequest,
@@ -28,6 +30,9 @@ pub fn build(
         .default_service(web::to(|| async {
             crate::detail(actix_web::http::StatusCode::NOT_FOUND, "Not Found")
         }))
+        // Inside the JSON error bodies, so that its refusals of preflights become JSON too (the
+        // conversion keeps its headers), and inside the request ids.
+        .wrap(cors::middleware(&origins))
         .wrap(ErrorHandlers::new().default_handler(json_error_body))
         .wrap(from_fn(request_id))
 }

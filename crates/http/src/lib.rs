@@ -6,6 +6,7 @@
 pub mod app;
 pub mod auth;
 pub mod body;
+pub mod cors;
 pub mod input;
 pub mod middleware;
 pub mod routes;

@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
+use modelgate_http::cors::CorsOrigins;
 use modelgate_store::{Backend, Cipher};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -71,6 +72,12 @@ pub struct Config {
     /// Extra listener serving the Respan dialect at its documented root paths.
     #[arg(long, env = "MODELGATE_RESPAN_LISTEN", global = true)]
     pub respan_listen: Option<String>,
+
+    /// Origins whose web pages may call the APIs from a browser: a comma-separated list such
+    /// as `https://ui.example.com,http://localhost:3000`, or `*` for any. Unset: no
+    /// cross-origin access.
+    #[arg(long, env = "MODELGATE_CORS_ORIGINS", value_parser = CorsOrigins::parse, global = true)]
+    pub cors_origins: Option<CorsOrigins>,
 
     /// Log line format.
     #[arg(long, env = "MODELGATE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
@@ -169,6 +176,18 @@ mod tests {
         assert_eq!(config.listen, "127.0.0.1:8080");
         assert_eq!(config.database_url(), "sqlite:///tmp/x/modelgate.db");
         assert_eq!(config.body_limit, 1024 * 1024);
+    }
+
+    #[test]
+    fn cors_origins_are_checked_at_start() {
+        assert_eq!(parse(&[]).cors_origins, None);
+        assert_eq!(
+            parse(&["--cors-origins", "http://localhost:3000"]).cors_origins,
+            Some(CorsOrigins::List(vec!["http://localhost:3000".into()]))
+        );
+        let refused = Probe::try_parse_from(["modelgate", "--cors-origins", "localhost:3000"]);
+        let message = refused.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(message.contains("is not an origin"), "{message}");
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::time::Duration;
 use actix_web::{HttpServer, web};
 use modelgate_core::{Bootstrapped, DomainError, Registry, Secret};
 use modelgate_http::Services;
+use modelgate_http::cors::CorsOrigins;
 use modelgate_store::{Store, StoreError, StoreOptions};
 use tracing_subscriber::EnvFilter;
 
@@ -126,12 +127,19 @@ pub async fn serve(config: Config, registry: Arc<dyn Registry>) -> Result<(), St
         }
     }
 
+    let cors = config.cors_origins.clone().unwrap_or_default();
+    if cors != CorsOrigins::Off {
+        tracing::info!(origins = ?cors, "cross-origin calls allowed");
+    }
     for (address, dialect) in listeners {
         let services = services.clone();
+        let cors = cors.clone();
         let mut server = HttpServer::new(move || {
-            modelgate_http::app::build(services.clone()).configure(move |cfg| match dialect {
-                None => app::configure_main(cfg),
-                Some(d) => d.configure(cfg),
+            modelgate_http::app::build(services.clone(), cors.clone()).configure(move |cfg| {
+                match dialect {
+                    None => app::configure_main(cfg),
+                    Some(d) => d.configure(cfg),
+                }
             })
         })
         .shutdown_timeout(config.shutdown_timeout);

@@ -200,7 +200,7 @@ async fn database_down_is_a_503() {
     let registry: Arc<dyn Registry> = Arc::new(store);
     let services = actix_web::web::Data::new(modelgate_http::Services::new(registry, 1024));
     let app = actix_web::test::init_service(
-        modelgate_http::app::build(services).configure(configure_main),
+        modelgate_http::app::build(services, Default::default()).configure(configure_main),
     )
     .await;
     let ready = actix_web::test::call_service(

@@ -10,6 +10,7 @@ use actix_web::http::header::HeaderMap;
 use actix_web::test::{self, TestRequest};
 use actix_web::web;
 use modelgate_http::Services;
+use modelgate_http::cors::CorsOrigins;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -76,9 +77,27 @@ impl TestApp {
         body_limit: usize,
         configure: impl FnOnce(&mut web::ServiceConfig),
     ) -> Self {
+        Self::build(db, body_limit, &CorsOrigins::Off, configure).await
+    }
+
+    /// The app with cross-origin calls allowed from `origins`.
+    pub async fn with_cors(
+        db: TestDb,
+        origins: &CorsOrigins,
+        configure: impl FnOnce(&mut web::ServiceConfig),
+    ) -> Self {
+        Self::build(db, modelgate_http::DEFAULT_BODY_LIMIT, origins, configure).await
+    }
+
+    async fn build(
+        db: TestDb,
+        body_limit: usize,
+        origins: &CorsOrigins,
+        configure: impl FnOnce(&mut web::ServiceConfig),
+    ) -> Self {
         let services = web::Data::new(Services::new(db.store.clone(), body_limit));
-        let service =
-            test::init_service(modelgate_http::app::build(services).configure(configure)).await;
+        let app = modelgate_http::app::build(services, origins.clone()).configure(configure);
+        let service = test::init_service(app).await;
         Self { db, service: boxed(service), contracts: Default::default() }
     }
 

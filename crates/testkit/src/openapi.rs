@@ -233,7 +233,7 @@ impl ResponseContract {
         // Fixed segments win over parameters, as the route tables put fixed paths first.
         let literals =
             |s: &[Segment]| s.iter().filter(|s| matches!(s, Segment::Literal(_))).count();
-        paths.sort_by(|a, b| literals(&b.1).cmp(&literals(&a.1)));
+        paths.sort_by_key(|(_, pattern)| std::cmp::Reverse(literals(pattern)));
         Self { document, paths, validators: Default::default() }
     }
 
