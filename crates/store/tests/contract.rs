@@ -383,6 +383,11 @@ backend_tests! {
         assert_eq!(keys(q).0, vec!["alpha", "gamma"]);
         let q = base.clone().filter(Condition { target: Target::Tag("chat".into()), op: Op::Eq, value: Value::Bool(true) });
         assert_eq!(keys(q).0, vec!["alpha", "beta"]);
+        // Tags and capability names match exactly, letter case included, on both backends.
+        let q = base.clone().filter(Condition { target: Target::Tag("Chat".into()), op: Op::Eq, value: Value::Bool(true) });
+        assert_eq!(keys(q).0, Vec::<String>::new());
+        let q = base.clone().filter(Condition { target: Target::Capability("Vision".into()), op: Op::Eq, value: Value::Bool(true) });
+        assert_eq!(keys(q).0, Vec::<String>::new());
         let q = base.clone().filter(Condition { target: Target::Capability("vision".into()), op: Op::Eq, value: Value::Bool(true) });
         assert_eq!(keys(q).0, vec!["alpha", "Delta_50%"]);
         let q = ModelQuery { text: Some("GAMMA MOD".into()), ..base.clone() };
