@@ -1,8 +1,8 @@
 //! Endpoints and per-user default models.
 
 use diesel::prelude::*;
-use modelgate_core::policy::{self, Action};
 use modelgate_core::fields::normalize_tags;
+use modelgate_core::policy::{self, Action};
 use modelgate_core::{
     Ctx, Denied, DomainError, Endpoint, EndpointChange, Entity, FieldError, ModelRef, NewEndpoint,
     UserDefault, Violation,

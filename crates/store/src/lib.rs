@@ -23,10 +23,10 @@ use diesel::prelude::*;
 use modelgate_core::policy::{self, Action};
 use modelgate_core::{
     Actor, ApiKey, AuditEvent, Bootstrapped, CatalogModel, CatalogSync, Ctx, DomainError,
-    DomainResult, Endpoint, EndpointChange, Entity, Group, IssuedKey, ModelQuery, ModelRef, ModelUpdate, ModelView,
-    NewEndpoint, NewGroup, NewModel, NewProvider, NewUser, Org, Page, Provider, ProviderChange,
-    ProviderRef, Registry, SealedSecret, Secret, UpsertModel, Upserted, User, UserChange,
-    UserDefault,
+    DomainResult, Endpoint, EndpointChange, Entity, Group, IssuedKey, ModelQuery, ModelRef,
+    ModelUpdate, ModelView, NewEndpoint, NewGroup, NewModel, NewProvider, NewUser, Org, Page,
+    Provider, ProviderChange, ProviderRef, Registry, SealedSecret, Secret, UpsertModel, Upserted,
+    User, UserChange, UserDefault,
 };
 use uuid::Uuid;
 
