@@ -13,7 +13,7 @@ use crate::Xagent;
 use crate::abilities::{abilities_of, category_of};
 use crate::errors::{Doing, domain};
 use crate::render::{DefaultOut, ModelOut};
-use crate::request::{self, category_for_config_type, model_ref};
+use crate::request::{self, category_for_config_type, default_lookup_type, model_ref};
 
 type XCaller = Caller<Xagent>;
 type XBody = JsonBody<Xagent>;
@@ -234,7 +234,7 @@ pub async fn summary(services: web::Data<Services>, caller: XCaller) -> HttpResp
 // ---- per-user defaults ----
 
 /// Xagent lists defaults in this order; other config types follow alphabetically.
-const DEFAULT_ORDER: [&str; 9] = [
+const DEFAULT_ORDER: [&str; 10] = [
     "general",
     "small_fast",
     "visual",
@@ -244,33 +244,35 @@ const DEFAULT_ORDER: [&str; 9] = [
     "image_edit",
     "asr",
     "tts",
+    "rerank",
 ];
 
 fn default_rank(config_type: &str) -> usize {
     DEFAULT_ORDER.iter().position(|t| *t == config_type).unwrap_or(DEFAULT_ORDER.len())
 }
 
-/// The caller's defaults whose models it can read and that are active.
+/// The caller's defaults whose models it can read and that are active, one per config type.
 async fn active_defaults(
     services: &web::Data<Services>,
     caller: XCaller,
-) -> DomainResult<(String, Vec<modelgate_core::UserDefault>)> {
+) -> DomainResult<Vec<modelgate_core::UserDefault>> {
     let ctx = caller.ctx;
-    let user_id = ctx.actor.user_id.clone();
     let mut defaults = services.call(move |r| r.list_user_defaults(&ctx)).await?;
     defaults.retain(|d| d.model.model.fields.is_active);
     defaults.sort_by(|a, b| {
         (default_rank(&a.config_type), &a.config_type)
             .cmp(&(default_rank(&b.config_type), &b.config_type))
     });
-    Ok((user_id, defaults))
+    // The store keeps one default per user and type already; Xagent's client rejects the whole
+    // list when a type repeats, so this is guaranteed here too.
+    defaults.dedup_by(|a, b| a.config_type == b.config_type);
+    Ok(defaults)
 }
 
 pub async fn list_defaults(services: web::Data<Services>, caller: XCaller) -> HttpResponse {
     match active_defaults(&services, caller).await {
-        Ok((user_id, defaults)) => {
-            let out: Vec<DefaultOut> =
-                defaults.iter().map(|d| DefaultOut::of(d, &user_id, true)).collect();
+        Ok(defaults) => {
+            let out: Vec<DefaultOut> = defaults.iter().map(|d| DefaultOut::of(d, true)).collect();
             HttpResponse::Ok().json(out)
         }
         Err(e) => domain(&e, Doing::Read, None),
@@ -284,9 +286,9 @@ pub async fn get_default(
 ) -> HttpResponse {
     let config_type = config_type.into_inner();
     match active_defaults(&services, caller).await {
-        Ok((user_id, defaults)) => {
+        Ok(defaults) => {
             match defaults.iter().find(|d| d.config_type == config_type) {
-                Some(found) => HttpResponse::Ok().json(DefaultOut::of(found, &user_id, false)),
+                Some(found) => HttpResponse::Ok().json(DefaultOut::of(found, false)),
                 // Xagent answers "no default" with a 200 and a JSON null.
                 None => HttpResponse::Ok().json(Value::Null),
             }
@@ -306,7 +308,6 @@ pub async fn set_default(
         Err(refusal) => return refusal.render(),
     };
     let ctx = caller.ctx;
-    let user_id = ctx.actor.user_id.clone();
     let reference = modelgate_core::ModelRef::Seq(model_id);
     let result = services
         .call(move |r| {
@@ -322,7 +323,7 @@ pub async fn set_default(
         })
         .await;
     match result {
-        Ok(Ok(default)) => HttpResponse::Ok().json(DefaultOut::of(&default, &user_id, false)),
+        Ok(Ok(default)) => HttpResponse::Ok().json(DefaultOut::of(&default, false)),
         Ok(Err(message)) => detail(StatusCode::BAD_REQUEST, message),
         Err(e) => domain(&e, Doing::Read, Some(&body)),
     }
@@ -340,4 +341,61 @@ pub async fn delete_default(
             .json(json!({"message": "Default configuration deleted successfully"})),
         Err(e) => domain(&e, Doing::Read, None),
     }
+}
+
+/// `GET /default/{config_type}`: the model the caller chose for a config type, or `null`.
+/// Unlike Xagent (whose route order sends every name to one generic handler), each name gets
+/// its own default; an unknown name has none.
+pub async fn system_default(
+    services: web::Data<Services>,
+    caller: XCaller,
+    config_type: web::Path<String>,
+) -> HttpResponse {
+    let Some(config_type) = default_lookup_type(&config_type.into_inner()) else {
+        return HttpResponse::Ok().json(Value::Null);
+    };
+    match active_defaults(&services, caller).await {
+        Ok(defaults) => match defaults.iter().find(|d| d.config_type == config_type) {
+            Some(found) => model_response(&found.model),
+            None => HttpResponse::Ok().json(Value::Null),
+        },
+        Err(e) => domain(&e, Doing::Read, None),
+    }
+}
+
+// ---- static and not (yet) served calls ----
+
+/// `GET /providers/supported`: static metadata, public as in Xagent (no caller needed).
+pub async fn supported_providers() -> HttpResponse {
+    HttpResponse::Ok().json(&*crate::providers::SUPPORTED)
+}
+
+const AUTO_ROUTER_UNAVAILABLE: &str =
+    "The Auto model router is not available in modelgate; choose a default model instead.";
+
+/// `GET /auto-config`: never configured. Xagent's Auto card reads this first, then hides itself
+/// when the profiles answer 503.
+pub async fn auto_config(_caller: XCaller) -> HttpResponse {
+    HttpResponse::Ok().json(json!({"configured": false, "candidates": []}))
+}
+
+/// `GET /auto-config/profiles` and `PUT /auto-config`: the router is not part of modelgate.
+pub async fn auto_router_unavailable(_caller: XCaller) -> HttpResponse {
+    detail(StatusCode::SERVICE_UNAVAILABLE, AUTO_ROUTER_UNAVAILABLE)
+}
+
+const NO_CONNECTION_TEST: &str = "modelgate does not call providers yet; a connection cannot \
+                                      be tested, so save the model without testing it.";
+const NO_PROVIDER_MODELS: &str = "modelgate does not call providers yet; a provider's models \
+                                      cannot be listed, so type the model name yourself.";
+
+/// `POST /test-connection`: needs a live provider call, which modelgate does not make yet.
+pub async fn test_connection(_caller: XCaller) -> HttpResponse {
+    detail(StatusCode::NOT_IMPLEMENTED, NO_CONNECTION_TEST)
+}
+
+/// `POST /providers/{provider}/models`: needs a live provider call, which modelgate does not
+/// make yet.
+pub async fn provider_models(_caller: XCaller) -> HttpResponse {
+    detail(StatusCode::NOT_IMPLEMENTED, NO_PROVIDER_MODELS)
 }

@@ -7,6 +7,7 @@
 pub mod abilities;
 mod errors;
 mod handlers;
+pub mod providers;
 pub mod render;
 pub mod request;
 
@@ -47,8 +48,8 @@ static DOCUMENT: LazyLock<serde_json::Value> =
 /// Every route of the dialect: mounted by `configure`, documented in openapi.json. Paths are
 /// relative to the dialect's root (`/xagent` on the main listener).
 ///
-/// Fixed paths come before `/{model_id}` so that `categories`, `summary`… are never read as ids
-/// (first match wins).
+/// Fixed paths come before `/{model_id}` so that `categories`, `summary`, `auto-config`… are
+/// never read as ids (first match wins).
 pub fn routes() -> Routes {
     use handlers::*;
     Routes::new()
@@ -56,6 +57,12 @@ pub fn routes() -> Routes {
         .resource(["/api/models/register"], |r| r.post(create))
         .resource(["/api/models/categories"], |r| r.get(categories))
         .resource(["/api/models/providers"], |r| r.get(providers))
+        .resource(["/api/models/providers/supported"], |r| r.get(supported_providers))
+        .resource(["/api/models/providers/{provider}/models"], |r| r.post(provider_models))
+        .resource(["/api/models/test-connection"], |r| r.post(test_connection))
+        .resource(["/api/models/auto-config"], |r| r.get(auto_config).put(auto_router_unavailable))
+        .resource(["/api/models/auto-config/profiles"], |r| r.get(auto_router_unavailable))
+        .resource(["/api/models/default/{config_type}"], |r| r.get(system_default))
         .resource(["/api/models/abilities"], |r| r.get(abilities_list))
         .resource(["/api/models/summary"], |r| r.get(summary))
         .resource(["/api/models/user-default"], |r| r.get(list_defaults).post(set_default))

@@ -27,6 +27,7 @@ pub struct ModelOut {
     pub model_name: String,
     pub base_url: Option<String>,
     pub temperature: Option<f64>,
+    pub context_window: Option<i64>,
     pub dimension: Option<i64>,
     pub abilities: Option<Vec<String>>,
     pub description: Option<String>,
@@ -52,6 +53,7 @@ impl ModelOut {
             model_name: fields.base_model.clone().unwrap_or_else(|| model.key.clone()),
             base_url: fields.base_url.clone(),
             temperature: fields.params.get("temperature").and_then(Value::as_f64),
+            context_window: fields.context_window,
             dimension: fields.dimension,
             abilities: abilities_of(fields),
             description: fields.description.clone(),
@@ -67,12 +69,12 @@ impl ModelOut {
     }
 }
 
-/// A per-user default (`UserDefaultModelResponse`). modelgate has no integer ids for defaults
-/// or users: `id` is null and `user_id` is modelgate's user id.
+/// A per-user default (`UserDefaultModelResponse`). Xagent's client insists on positive integers
+/// for `id` and `user_id`: they are the default's and the user's stable numbers.
 #[derive(Debug, Serialize)]
 pub struct DefaultOut {
-    pub id: Option<i64>,
-    pub user_id: String,
+    pub id: i64,
+    pub user_id: i64,
     pub model_id: i64,
     pub config_type: String,
     pub created_at: Option<String>,
@@ -82,10 +84,10 @@ pub struct DefaultOut {
 }
 
 impl DefaultOut {
-    pub fn of(default: &UserDefault, user_id: &str, with_model: bool) -> Self {
+    pub fn of(default: &UserDefault, with_model: bool) -> Self {
         Self {
-            id: None,
-            user_id: user_id.to_owned(),
+            id: default.id,
+            user_id: default.user_seq,
             model_id: default.model.model.seq,
             config_type: default.config_type.clone(),
             created_at: Some(iso(default.created_at)),

@@ -57,8 +57,9 @@ enum Kind {
     Text,
 }
 
-/// The config types `POST /user-default` accepts, in the order its message lists them.
-pub const CONFIG_TYPES: [&str; 12] = [
+/// The config types `POST /user-default` accepts, in the order its message lists them (the
+/// order Xagent's client knows them in).
+pub const CONFIG_TYPES: [&str; 14] = [
     "general",
     "small_fast",
     "visual",
@@ -70,6 +71,8 @@ pub const CONFIG_TYPES: [&str; 12] = [
     "asr",
     "tts",
     "speech",
+    "sound_effect",
+    "music",
     "rerank",
 ];
 
@@ -337,8 +340,18 @@ pub fn category_for_config_type(config_type: &str) -> Option<&'static str> {
         "asr" | "tts" | "speech" => Some("speech"),
         "rerank" => Some("rerank"),
         "video" => Some("video"),
+        "sound_effect" => Some("sound_effect"),
+        "music" => Some("music"),
         _ => None,
     }
+}
+
+/// The config type a `GET /default/{name}` asks for: the client spells some with `-`
+/// (`small-fast`), and `llm` names the general default. `None`: not a config type.
+pub fn default_lookup_type(name: &str) -> Option<String> {
+    let name = name.replace('-', "_");
+    let name = if name == "llm" { "general".to_owned() } else { name };
+    CONFIG_TYPES.contains(&name.as_str()).then_some(name)
 }
 
 #[cfg(test)]
@@ -381,6 +394,21 @@ mod tests {
         assert!(list_query("limit=0").is_err());
         assert!(list_query("skip=-1").is_err());
         assert!(list_query("is_active=maybe").is_err());
+    }
+
+    #[test]
+    fn default_lookup_names() {
+        assert_eq!(default_lookup_type("small-fast").as_deref(), Some("small_fast"));
+        assert_eq!(default_lookup_type("small_fast").as_deref(), Some("small_fast"));
+        assert_eq!(default_lookup_type("llm").as_deref(), Some("general"));
+        assert_eq!(default_lookup_type("sound_effect").as_deref(), Some("sound_effect"));
+        assert_eq!(default_lookup_type("sound-effect").as_deref(), Some("sound_effect"));
+        assert_eq!(default_lookup_type("favourite"), None);
+        assert_eq!(default_lookup_type("General"), None);
+        // Every accepted config type has a category a model can have.
+        for config_type in CONFIG_TYPES {
+            assert!(category_for_config_type(config_type).is_some(), "{config_type}");
+        }
     }
 
     #[test]

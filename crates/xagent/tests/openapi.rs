@@ -99,4 +99,38 @@ async fn documented_error_examples_are_what_the_app_answers() {
     let range = app.get("/xagent/api/models?skip=-1&limit=1001", key).await;
     assert_eq!(range.status, 422);
     assert_eq!(range.json, example(&doc, "/api/models", "get", "422", Some("range")));
+
+    // The routes modelgate answers without serving them: provider calls (501), the Auto router
+    // (503), and the config the Auto card reads first.
+    let test = app.post("/xagent/api/models/test-connection", key, json!({})).await;
+    assert_eq!(test.status, 501);
+    assert_eq!(test.json, example(&doc, "/api/models/test-connection", "post", "501", None));
+    let listing = app.post("/xagent/api/models/providers/openai/models", key, json!({})).await;
+    assert_eq!(listing.status, 501);
+    assert_eq!(
+        listing.json,
+        example(&doc, "/api/models/providers/{provider}/models", "post", "501", None)
+    );
+    let profiles = app.get("/xagent/api/models/auto-config/profiles", key).await;
+    assert_eq!(profiles.status, 503);
+    assert_eq!(
+        profiles.json,
+        example(&doc, "/api/models/auto-config/profiles", "get", "503", None)
+    );
+    let save = app.put("/xagent/api/models/auto-config", key, json!({})).await;
+    assert_eq!((save.status, &save.json), (503, &profiles.json));
+    let config = app.get("/xagent/api/models/auto-config", key).await;
+    assert_eq!(config.json, example(&doc, "/api/models/auto-config", "get", "200", None));
+    // The provider list's example is its first and fourth entries, verbatim.
+    let providers = app.get("/xagent/api/models/providers/supported", None).await;
+    let documented = example(&doc, "/api/models/providers/supported", "get", "200", None);
+    assert_eq!(
+        documented["providers"],
+        json!([providers.json["providers"][0], providers.json["providers"][3]])
+    );
+    assert_eq!(
+        doc["paths"]["/api/models/providers/supported"]["get"]["security"],
+        json!([]),
+        "documented as public"
+    );
 }

@@ -75,7 +75,7 @@ fn got(response: &TestResponse) -> (u16, Value) {
 }
 
 /// Every documented response field, in the seed's order.
-const FIELDS: [&str; 17] = [
+const FIELDS: [&str; 18] = [
     "id",
     "model_id",
     "category",
@@ -83,6 +83,7 @@ const FIELDS: [&str; 17] = [
     "model_name",
     "base_url",
     "temperature",
+    "context_window",
     "dimension",
     "abilities",
     "description",
@@ -114,7 +115,7 @@ fn assert_iso(value: &Value) {
 
 /// A default with its generated integer ids redacted (the nested `model_id` string stays).
 fn redact_default(value: &Value) -> Value {
-    let mut value = redact(value, &[]);
+    let mut value = redact(value, &["id", "user_id"]);
     value["model_id"] = json!("[redacted]");
     if value.get("model").is_some() {
         value["model"]["id"] = json!("[redacted]");
@@ -264,6 +265,13 @@ backend_app_tests! {
         let without_slash = app.get("/api/models", key).await;
         assert_eq!(without_slash.json.as_array().unwrap().len(), 1);
         assert_eq!(app.get("/api/models/registered", key).await.json["model_id"], "registered");
+        // The routes added for Xagent's current client are at the root too.
+        let providers = app.get("/api/models/providers/supported", None).await;
+        assert_eq!(providers.json["providers"].as_array().unwrap().len(), 20);
+        assert_eq!(got(&app.get("/api/models/default/general", key).await), (200, Value::Null));
+        assert_eq!(app.get("/api/models/auto-config", key).await.status, 200);
+        assert_eq!(app.get("/api/models/auto-config/profiles", key).await.status, 503);
+        assert_eq!(app.post("/api/models/test-connection", key, json!({})).await.status, 501);
         let unknown = app.get("/api/other", key).await;
         assert_eq!(got(&unknown), detail(404, "Not Found"));
     }
@@ -680,13 +688,25 @@ backend_app_tests! {
 
         let set = s.app.post(&url("/user-default"), bob, json!({"model_id": llm, "config_type": "general"})).await;
         assert_eq!(set.status, 200, "{set:?}");
-        assert_eq!((set.json["model_id"].clone(), set.json["user_id"].clone(), set.json["config_type"].clone()), (json!(llm), json!("bob"), json!("general")));
+        assert_eq!((set.json["model_id"].clone(), set.json["config_type"].clone()), (json!(llm), json!("general")));
+        // Integer ids: the default's own, and bob's number (not the admin's).
+        let bob_seq = set.json["user_id"].as_i64().unwrap();
+        assert!(bob_seq > 0 && set.json["id"].as_i64().unwrap() > 0, "{set:?}");
+        let admin_default = s.app.post(&url("/user-default"), s.key(), json!({"model_id": admin_only, "config_type": "general"})).await;
+        assert_eq!(admin_default.status, 200, "{admin_default:?}");
+        assert_ne!(admin_default.json["user_id"], json!(bob_seq));
+        assert_ne!(admin_default.json["id"], set.json["id"]);
         assert_wire_snapshot!("user_default_set", redact_default(&set.json));
         let set = s.app.post(&url("/user-default"), bob, json!({"model_id": embedding.to_string(), "config_type": "embedding"})).await;
         assert_eq!(set.status, 200, "{set:?}");
 
+        // Setting a type again replaces the default in place: same id, one entry.
+        let again = s.app.post(&url("/user-default"), bob, json!({"model_id": llm, "config_type": "general"})).await;
+        assert_eq!(again.status, 200, "{again:?}");
         let listed = s.app.get(&url("/user-default"), bob).await;
         assert_eq!(listed.json.as_array().unwrap().iter().map(|d| d["config_type"].clone()).collect::<Vec<_>>(), vec![json!("general"), json!("embedding")]);
+        assert_eq!(listed.json[0]["id"], again.json["id"]);
+        assert!(listed.json.as_array().unwrap().iter().all(|d| d["user_id"] == json!(bob_seq)));
         assert_wire_snapshot!("user_default_list", listed.json.as_array().unwrap().iter().map(redact_default).collect::<Vec<_>>());
         let one = s.app.get(&url("/user-default/embedding"), bob).await;
         assert_eq!(one.json["model_id"], embedding);
@@ -731,5 +751,218 @@ backend_app_tests! {
         assert_eq!(read.json["temperature"], json!(1.0));
         assert_eq!(read.json["abilities"], json!(["vision", "citations"]));
         assert!(!read.text().contains("sk-foreign"));
+    }
+
+    async fn supported_providers_are_public_static_metadata(db) {
+        let s = setup(db).await;
+        let (_, member) = s.user("bob", Role::Member);
+        let (_, viewer) = s.user("victor", Role::Viewer);
+        let (_, acme) = s.app.db.other_org(&s.admin, "acme");
+        // No key needed, as in Xagent: the list is static and names no secrets.
+        let anonymous = s.app.get(&url("/providers/supported"), None).await;
+        assert_eq!(anonymous.status, 200, "{anonymous:?}");
+        assert_wire_snapshot!("providers_supported", anonymous.json);
+        // Every caller gets the same list, and a key is not even checked.
+        for key in [s.key(), Some(member.as_str()), Some(viewer.as_str()), Some(acme.as_str()), Some("mg_not_a_key")] {
+            let response = s.app.get(&url("/providers/supported"), key).await;
+            assert_eq!(got(&response), (200, anonymous.json.clone()), "{key:?}");
+        }
+        let providers = anonymous.json["providers"].as_array().unwrap();
+        let ids: Vec<&str> = providers.iter().map(|p| p["id"].as_str().unwrap()).collect();
+        assert_eq!(ids, [
+            "openai", "claude", "gemini", "xinference", "elevenlabs", "deepseek", "openai-compatible",
+            "azure_openai", "openrouter", "dashscope", "volcengine-ark", "byteplus-ark",
+            "alibaba-coding-plan", "alibaba-coding-plan-cn", "zhipu", "zai-coding-plan",
+            "zhipuai-coding-plan", "minimax-coding-plan", "minimax-cn-coding-plan", "kimi-for-coding",
+        ]);
+        let find = |id: &str| providers.iter().find(|p| p["id"] == id).unwrap();
+        assert_eq!(find("deepseek")["category"], json!(["llm"]));
+        assert_eq!(find("deepseek")["default_base_url"], "https://api.deepseek.com");
+        assert_eq!(find("openai")["category"], json!(["llm", "embedding"]));
+        assert_eq!(find("openai")["default_base_url"], "https://api.openai.com/v1");
+        assert_eq!(find("openai-compatible")["requires_base_url"], true);
+        assert!(find("openai-compatible").get("default_base_url").is_none());
+        assert_eq!(find("elevenlabs")["category"], json!(["speech", "sound_effect", "music"]));
+        assert_eq!(find("azure_openai")["endpoint_kind"], "azure_resource");
+        assert_eq!(find("xinference")["credential_fields"][0]["required"], false);
+        // Only GET is served.
+        let post = s.app.post(&url("/providers/supported"), s.key(), json!({})).await;
+        assert_eq!(post.status, 405);
+        assert!(post.is_json(), "{post:?}");
+    }
+
+    async fn default_model_per_config_type(db) {
+        let s = setup(db).await;
+        let (_, bob) = s.user("bob", Role::Member);
+        let bob = Some(bob.as_str());
+        let general = id_of(&create(&s, bob, json!({
+            "model_id": "bob-general", "model_provider": "openai", "model_name": "gpt-4o",
+            "context_window": 128000, "abilities": ["chat", "vision"]
+        })).await);
+        let fast = id_of(&create(&s, bob, minimal("bob-fast")).await);
+        let sfx = id_of(&create(&s, bob, json!({
+            "model_id": "bob-sfx", "category": "sound_effect", "model_provider": "elevenlabs",
+            "model_name": "eleven_text_to_sound_v2", "abilities": ["generate"]
+        })).await);
+        let music = id_of(&create(&s, bob, json!({
+            "model_id": "bob-music", "category": "music", "model_provider": "elevenlabs",
+            "model_name": "music_v1", "abilities": ["generate"]
+        })).await);
+        for (config_type, id) in [("general", general), ("small_fast", fast), ("visual", general), ("sound_effect", sfx), ("music", music)] {
+            let set = s.app.post(&url("/user-default"), bob, json!({"config_type": config_type, "model_id": id})).await;
+            assert_eq!(set.status, 200, "{config_type}: {set:?}");
+        }
+
+        // The client's spellings: `-` reads as `_`, `llm` is `general`; unknown names have none.
+        for (name, expected) in [
+            ("general", json!("bob-general")),
+            ("llm", json!("bob-general")),
+            ("small-fast", json!("bob-fast")),
+            ("small_fast", json!("bob-fast")),
+            ("visual", json!("bob-general")),
+            ("compact", Value::Null),
+            ("embedding", Value::Null),
+            ("video", Value::Null),
+            ("sound_effect", json!("bob-sfx")),
+            ("music", json!("bob-music")),
+            ("favourite", Value::Null),
+            ("General", Value::Null),
+        ] {
+            let response = s.app.get(&url(&format!("/default/{name}")), bob).await;
+            assert_eq!(response.status, 200, "{name}: {response:?}");
+            assert_eq!(response.json.get("model_id").cloned().unwrap_or(Value::Null), expected, "{name}");
+            if !response.json.is_null() {
+                assert_model_shape(&response.json);
+            }
+        }
+        // The whole model, as a read of it gives.
+        let one = s.app.get(&url("/default/general"), bob).await;
+        assert_eq!(one.json, s.app.get(&url("/by-id/bob-general"), bob).await.json);
+        assert_eq!(one.json["context_window"], 128000);
+        assert_wire_snapshot!("default_model", redact(&one.json, &["id"]));
+
+        // Only the caller's own defaults count: the admin, a viewer and another org's admin have none.
+        let (_, viewer) = s.user("victor", Role::Viewer);
+        let viewer = Some(viewer.as_str());
+        let (_, acme) = s.app.db.other_org(&s.admin, "acme");
+        for key in [s.key(), viewer, Some(acme.as_str())] {
+            assert_eq!(got(&s.app.get(&url("/default/general"), key).await), (200, Value::Null));
+        }
+        // A viewer's own default on a model the admin shared.
+        let shared = id_of(&create(&s, s.key(), json!({
+            "model_id": "shared", "model_provider": "openai", "model_name": "gpt-4o", "share_with_users": true
+        })).await);
+        let set = s.app.post(&url("/user-default"), viewer, json!({"config_type": "compact", "model_id": shared})).await;
+        assert_eq!(set.status, 200, "{set:?}");
+        let compact = s.app.get(&url("/default/compact"), viewer).await;
+        assert_eq!(compact.json["model_id"], "shared");
+        assert_eq!(flags(&compact.json), [false, false, false, true]);
+        // No longer readable: no default.
+        assert_eq!(s.app.put(&url("/shared"), s.key(), json!({"share_with_users": false})).await.status, 200);
+        assert_eq!(got(&s.app.get(&url("/default/compact"), viewer).await), (200, Value::Null));
+        // Inactive: no default.
+        s.store().toggle_model(&s.admin, &ModelRef::Seq(sfx)).unwrap();
+        assert_eq!(got(&s.app.get(&url("/default/sound_effect"), bob).await), (200, Value::Null));
+
+        let missing = s.app.get(&url("/default/general"), None).await;
+        assert_eq!(got(&missing), detail(401, "Not authenticated"));
+        assert_eq!(missing.header("www-authenticate"), Some("Bearer"));
+        assert_eq!(got(&s.app.get(&url("/default/general"), Some("mg_not_a_key")).await), detail(401, "Invalid token"));
+    }
+
+    async fn sound_effect_and_music_defaults(db) {
+        let s = setup(db).await;
+        let sfx = id_of(&create(&s, s.key(), json!({
+            "model_id": "sfx", "category": "sound_effect", "model_provider": "elevenlabs", "model_name": "sfx"
+        })).await);
+        let music = id_of(&create(&s, s.key(), json!({
+            "model_id": "music", "category": "music", "model_provider": "elevenlabs", "model_name": "music"
+        })).await);
+        for (config_type, id) in [("sound_effect", sfx), ("music", music)] {
+            let set = s.app.post(&url("/user-default"), s.key(), json!({"config_type": config_type, "model_id": id})).await;
+            assert_eq!(set.status, 200, "{set:?}");
+            assert_eq!((set.json["config_type"].clone(), set.json["model_id"].clone()), (json!(config_type), json!(id)));
+        }
+        let listed = s.app.get(&url("/user-default"), s.key()).await;
+        let types: Vec<&str> = listed.json.as_array().unwrap().iter().map(|d| d["config_type"].as_str().unwrap()).collect();
+        assert_eq!(types, ["music", "sound_effect"]);
+        assert_eq!(got(&s.app.post(&url("/user-default"), s.key(), json!({"config_type": "music", "model_id": sfx})).await),
+            detail(400, "Config type 'music' is incompatible with model category 'sound_effect'"));
+        assert_eq!(got(&s.app.post(&url("/user-default"), s.key(), json!({"config_type": "sound_effect", "model_id": music})).await),
+            detail(400, "Config type 'sound_effect' is incompatible with model category 'music'"));
+        let unknown = s.app.post(&url("/user-default"), s.key(), json!({"config_type": "sfx", "model_id": sfx})).await;
+        let message = "Invalid config_type: sfx. Valid types are: {'general', 'small_fast', 'visual', 'compact', 'embedding', 'image', 'image_edit', 'video', 'asr', 'tts', 'speech', 'sound_effect', 'music', 'rerank'}";
+        assert_eq!(got(&unknown), (422, json!({"detail": [{
+            "type": "value_error", "loc": ["body", "config_type"], "msg": format!("Value error, {message}"),
+            "input": "sfx", "ctx": {"error": message}
+        }]})));
+    }
+
+    async fn auto_router_is_not_available(db) {
+        let s = setup(db).await;
+        let (_, member) = s.user("bob", Role::Member);
+        let (_, viewer) = s.user("victor", Role::Viewer);
+        let (_, acme) = s.app.db.other_org(&s.admin, "acme");
+        let unavailable = detail(503, "The Auto model router is not available in modelgate; choose a default model instead.");
+        let save = json!({"fallback_model_id": 1, "set_as_default": true, "candidates": [{"target_model_id": 1, "routing_model_id": "gpt-4o"}]});
+        for key in [s.key(), Some(member.as_str()), Some(viewer.as_str()), Some(acme.as_str())] {
+            let config = s.app.get(&url("/auto-config"), key).await;
+            assert_eq!(got(&config), (200, json!({"configured": false, "candidates": []})), "{key:?}");
+            assert_eq!(got(&s.app.get(&url("/auto-config/profiles"), key).await), unavailable, "{key:?}");
+            assert_eq!(got(&s.app.put(&url("/auto-config"), key, save.clone()).await), unavailable, "{key:?}");
+        }
+        let config = s.app.get(&url("/auto-config"), s.key()).await;
+        assert_wire_snapshot!("auto_config", config.json);
+        for response in [
+            s.app.get(&url("/auto-config"), None).await,
+            s.app.get(&url("/auto-config/profiles"), None).await,
+            s.app.put(&url("/auto-config"), None, save.clone()).await,
+        ] {
+            assert_eq!(got(&response), detail(401, "Not authenticated"));
+            assert_eq!(response.header("www-authenticate"), Some("Bearer"));
+        }
+        assert_eq!(got(&s.app.put(&url("/auto-config"), Some("mg_not_a_key"), save).await), detail(401, "Invalid token"));
+
+        // The fixed path wins over a model named like it, which /by-id/ still reaches.
+        assert_eq!(create(&s, s.key(), minimal("auto-config")).await.status, 200);
+        assert_eq!(s.app.get(&url("/auto-config"), s.key()).await.json["configured"], false);
+        assert_eq!(s.app.get(&url("/by-id/auto-config"), s.key()).await.json["model_id"], "auto-config");
+        assert_eq!(s.app.delete(&url("/auto-config"), s.key()).await.status, 405);
+        assert_eq!(s.app.delete(&url("/by-id/auto-config"), s.key()).await.status, 200);
+    }
+
+    async fn provider_calls_are_not_served_yet(db) {
+        let s = setup(db).await;
+        let (_, member) = s.user("bob", Role::Member);
+        let (_, viewer) = s.user("victor", Role::Viewer);
+        let (_, acme) = s.app.db.other_org(&s.admin, "acme");
+        let test_body = json!({
+            "model_provider": "openai", "model_name": "gpt-4o", "api_key": "sk-test-000000000000",
+            "base_url": "https://api.openai.com/v1", "category": "llm", "abilities": ["chat"]
+        });
+        let list_body = json!({"api_key": "sk-test-000000000000", "base_url": "https://api.openai.com/v1", "category": "llm"});
+        let no_test = detail(501, "modelgate does not call providers yet; a connection cannot be tested, so save the model without testing it.");
+        let no_list = detail(501, "modelgate does not call providers yet; a provider's models cannot be listed, so type the model name yourself.");
+        for key in [s.key(), Some(member.as_str()), Some(viewer.as_str()), Some(acme.as_str())] {
+            assert_eq!(got(&s.app.post(&url("/test-connection"), key, test_body.clone()).await), no_test, "{key:?}");
+            assert_eq!(got(&s.app.post(&url("/providers/openai/models"), key, list_body.clone()).await), no_list, "{key:?}");
+            assert_eq!(got(&s.app.post(&url("/providers/xinference/models"), key, json!({})).await), no_list, "{key:?}");
+        }
+        // Authentication first, whatever the body.
+        for response in [
+            s.app.post(&url("/test-connection"), None, test_body.clone()).await,
+            s.app.post(&url("/providers/openai/models"), None, list_body.clone()).await,
+            s.app.send_raw(Method::POST, &url("/test-connection"), None, b"{broken".to_vec()).await,
+        ] {
+            assert_eq!(got(&response), detail(401, "Not authenticated"));
+        }
+        assert_eq!(got(&s.app.post(&url("/test-connection"), Some("mg_not_a_key"), test_body).await), detail(401, "Invalid token"));
+        assert_eq!(got(&s.app.post(&url("/providers/openai/models"), Some("mg_not_a_key"), list_body).await), detail(401, "Invalid token"));
+        // Nothing was stored, and the key never echoes.
+        assert!(s.app.get(&url("/"), s.key()).await.json.as_array().unwrap().is_empty());
+        // A fixed path: other methods are 405, a model of that name is reached through /by-id/.
+        assert_eq!(s.app.get(&url("/test-connection"), s.key()).await.status, 405);
+        assert_eq!(create(&s, s.key(), minimal("test-connection")).await.status, 200);
+        assert_eq!(s.app.get(&url("/by-id/test-connection"), s.key()).await.json["model_id"], "test-connection");
     }
 }
