@@ -2,20 +2,54 @@
 //! `connected_endpoints` lists.
 
 use std::collections::HashMap;
+use std::future::{Ready, ready};
 
-use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::dev::Payload;
+use actix_web::http::{Method, StatusCode};
+use actix_web::{FromRequest, Handler, HttpMessage, HttpRequest, HttpResponse, web};
+use modelgate_core::policy::{self, Action};
 use modelgate_core::{
-    Column, Condition, DomainError, Endpoint, ModelQuery, ModelRef, NewEndpoint, Op, Registry,
-    Value as QueryValue,
+    Column, Condition, Ctx, DomainError, Endpoint, EndpointChange, Entity, Model, ModelQuery,
+    ModelRef, NewEndpoint, Op, Registry, ResponseType, Value as QueryValue,
 };
-use modelgate_http::input::{Fields, IssueKind, Loc, Opt};
+use modelgate_http::input::{Fields, Issue, IssueKind, Loc, Opt};
 use modelgate_http::{Caller, JsonBody, Services, default_service_failure, detail};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::errors::{self, About, fastapi_error};
+use crate::wire::{
+    EndpointCreated, EndpointDetail, EndpointListItem, EndpointResponse, MarketplaceAvailability,
+    SlugAvailability,
+};
 use crate::{Syft, check_tenant, wire};
+
+/// The fixed path segment of `POST /endpoints/validate-slug`; an endpoint may have this slug.
+const VALIDATE_SLUG: &str = "validate-slug";
+
+/// What a marketplace id answers: modelgate has no marketplaces.
+const NO_MARKETPLACE: &str = "Marketplace not found";
+
+/// The `{slug}` of an endpoint path. On the fixed `/endpoints/validate-slug` resource, methods
+/// other than POST name the endpoint whose slug is `validate-slug`, as in Syft Space.
+pub struct Slug(String);
+
+#[derive(Clone, Copy)]
+struct FixedSlug(&'static str);
+
+impl FromRequest for Slug {
+    type Error = actix_web::Error;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        if let Some(FixedSlug(slug)) = req.extensions().get::<FixedSlug>().copied() {
+            return ready(Ok(Slug(slug.to_owned())));
+        }
+        // Decoded exactly as `web::Path` decodes it.
+        let path = web::Path::<String>::from_request(req, payload).into_inner();
+        ready(path.map(|slug| Slug(slug.into_inner())))
+    }
+}
 
 /// Collects pydantic errors in field order, mixing [`Fields`] issues with ones this module
 /// renders itself (UUIDs).
@@ -88,52 +122,107 @@ fn slug(fields: &mut Fields<'_>) -> Option<String> {
     }
 }
 
-/// An optional UUID field, with pydantic's errors.
+/// pydantic's error for a value at `loc` that should be a UUID.
+fn uuid_of(value: &Value, loc: &[Loc]) -> Result<Uuid, Value> {
+    let loc: Vec<Value> = loc
+        .iter()
+        .map(|l| match l {
+            Loc::Key(k) => json!(k),
+            Loc::Index(i) => json!(i),
+        })
+        .collect();
+    match value {
+        Value::String(s) => Uuid::parse_str(s).map_err(|e| {
+            json!({
+                "type": "uuid_parsing",
+                "loc": loc,
+                "msg": format!("Input should be a valid UUID, {e}"),
+                "input": value,
+                "ctx": {"error": e.to_string()},
+            })
+        }),
+        other => Err(json!({
+            "type": "uuid_type",
+            "loc": loc,
+            "msg": "UUID input should be a string, bytes or UUID object",
+            "input": other,
+        })),
+    }
+}
+
+/// An optional UUID field (`UUID | None`), with pydantic's errors.
 fn uuid_field(fields: &Fields<'_>, errors: &mut Errors, name: &str) -> Option<Uuid> {
     let value = fields.raw(name).value()?;
-    match value {
-        Value::String(s) => match Uuid::parse_str(s) {
-            Ok(id) => Some(id),
-            Err(e) => {
-                errors.out.push(json!({
-                    "type": "uuid_parsing",
-                    "loc": loc(name).iter().map(|l| match l {
-                        Loc::Key(k) => json!(k),
-                        Loc::Index(i) => json!(i),
-                    }).collect::<Vec<_>>(),
-                    "msg": format!("Input should be a valid UUID, {e}"),
-                    "input": value,
-                    "ctx": {"error": e.to_string()},
-                }));
-                None
-            }
-        },
-        other => {
-            errors.out.push(json!({
-                "type": "uuid_type",
-                "loc": ["body", name],
-                "msg": "UUID input should be a string, bytes or UUID object",
-                "input": other,
-            }));
+    uuid_of(value, &loc(name)).map_err(|e| errors.out.push(e)).ok()
+}
+
+/// A `str` field with a default: absent is `""`, `null` a type error.
+fn string_or_empty(fields: &mut Fields<'_>, name: &str) -> String {
+    match fields.string(name) {
+        Opt::Value(v) => v,
+        Opt::Null => {
+            fields.issue(name, IssueKind::Null, Value::Null);
+            String::new()
+        }
+        Opt::Absent => String::new(),
+    }
+}
+
+/// A `bool` field defaulting to false: `null` is a type error.
+fn bool_or_false(fields: &mut Fields<'_>, name: &str) -> bool {
+    match fields.bool(name) {
+        Opt::Value(v) => v,
+        Opt::Null => {
+            fields.issue(name, IssueKind::BoolType, Value::Null);
+            false
+        }
+        Opt::Absent => false,
+    }
+}
+
+/// `response_type`: a string (default `both`) that must name a response type.
+fn response_type(fields: &mut Fields<'_>) -> Option<ResponseType> {
+    const NAME: &str = "response_type";
+    match fields.string(NAME) {
+        Opt::Absent => Some(ResponseType::Both),
+        Opt::Null => {
+            fields.issue(NAME, IssueKind::Null, Value::Null);
             None
+        }
+        Opt::Value(text) => {
+            let parsed = ResponseType::parse(&text);
+            if parsed.is_none() {
+                let allowed: Vec<&str> = ResponseType::ALL.iter().map(|t| t.as_str()).collect();
+                let message = format!(
+                    "Invalid response_type '{text}'. Must be one of: {}",
+                    allowed.join(", ")
+                );
+                value_issue(fields, NAME, &message, json!(text));
+            }
+            parsed
         }
     }
 }
 
-/// Reads an optional field only to refuse a value of the wrong type, as pydantic would; modelgate
-/// has nowhere to keep it.
-fn ignored_string(fields: &mut Fields<'_>, name: &str) {
-    if let Opt::Null = fields.string(name) {
-        fields.issue(name, IssueKind::Null, Value::Null);
+/// Syft Space's rule tying the response type to what the endpoint is attached to.
+fn attachment_problem(kind: ResponseType, dataset: bool, model: bool) -> Option<&'static str> {
+    match kind {
+        ResponseType::Raw if !dataset => Some("response_type 'raw' requires a dataset_id"),
+        ResponseType::Summary if !model => Some("response_type 'summary' requires a model_id"),
+        ResponseType::Both if !(dataset && model) => {
+            Some("response_type 'both' requires both a dataset_id and a model_id")
+        }
+        _ => None,
     }
 }
 
-/// The model each endpoint serves, by uuid: one query for all of them.
-fn model_ids(
+/// The models the endpoints serve, by `seq`: one query for all of them. A model the caller may
+/// not read is left out (the endpoint then shows `model: null`).
+fn served_models(
     registry: &dyn Registry,
-    ctx: &modelgate_core::Ctx,
+    ctx: &Ctx,
     endpoints: &[Endpoint],
-) -> Result<HashMap<i64, Uuid>, DomainError> {
+) -> Result<HashMap<i64, Model>, DomainError> {
     let seqs: Vec<QueryValue> =
         endpoints.iter().filter_map(|e| e.model_seq).map(QueryValue::Int).collect();
     if seqs.is_empty() {
@@ -148,8 +237,23 @@ fn model_ids(
         .list_models(ctx, &query)?
         .items
         .into_iter()
-        .map(|v| (v.model.seq, v.model.uuid))
+        .map(|v| (v.model.seq, v.model))
         .collect())
+}
+
+fn served<'a>(models: &'a HashMap<i64, Model>, endpoint: &Endpoint) -> Option<&'a Model> {
+    endpoint.model_seq.and_then(|seq| models.get(&seq))
+}
+
+/// Reads one endpoint with the model it serves.
+fn endpoint_with_model(
+    registry: &dyn Registry,
+    ctx: &Ctx,
+    endpoint: Endpoint,
+) -> Result<(Endpoint, Option<Model>), DomainError> {
+    let mut models = served_models(registry, ctx, std::slice::from_ref(&endpoint))?;
+    let model = endpoint.model_seq.and_then(|seq| models.remove(&seq));
+    Ok((endpoint, model))
 }
 
 pub async fn create(
@@ -171,28 +275,21 @@ pub async fn create(
     let mut problems = Errors::new();
     let name = f.required_string("name");
     let slug = slug(&mut f);
-    let description = match f.string("description") {
-        Opt::Value(v) => v,
-        Opt::Null => {
-            f.issue("description", IssueKind::Null, Value::Null);
-            String::new()
-        }
-        Opt::Absent => String::new(),
-    };
-    ignored_string(&mut f, "summary");
+    let description = string_or_empty(&mut f, "description");
+    let summary = string_or_empty(&mut f, "summary");
     problems.sync(&f);
     let dataset_id = uuid_field(&f, &mut problems, "dataset_id");
     let model_id = uuid_field(&f, &mut problems, "model_id");
-    ignored_string(&mut f, "response_type");
-    if let Opt::Null = f.bool("published") {
-        f.issue("published", IssueKind::BoolType, Value::Null);
-    }
-    ignored_string(&mut f, "tags");
+    let response_type = response_type(&mut f);
+    let published = bool_or_false(&mut f, "published");
+    let tags = string_or_empty(&mut f, "tags");
+    // `str | None`: null is "no override".
+    let system_prompt = f.string("system_prompt").value();
     problems.sync(&f);
     if let Some(name) = &name
         && name.trim().is_empty()
     {
-        problems.out.push(fastapi_error(&modelgate_http::input::Issue {
+        problems.out.push(fastapi_error(&Issue {
             loc: loc("name"),
             kind: IssueKind::Blank,
             input: json!(name),
@@ -201,23 +298,56 @@ pub async fn create(
     if !problems.out.is_empty() {
         return HttpResponse::UnprocessableEntity().json(json!({ "detail": problems.out }));
     }
-    let (Some(name), Some(slug)) = (name, slug) else {
-        return HttpResponse::UnprocessableEntity().json(json!({ "detail": [] }));
+    let (Some(name), Some(slug), Some(response_type)) = (name, slug, response_type) else {
+        return errors::unprocessable(&[]);
     };
-    if dataset_id.is_none() && model_id.is_none() {
-        return detail(
-            StatusCode::BAD_REQUEST,
-            "At least one of dataset_id or model_id must be provided",
-        );
+    // The model validator runs once every field is valid.
+    if let Some(message) =
+        attachment_problem(response_type, dataset_id.is_some(), model_id.is_some())
+    {
+        return errors::body_value_error(message, &body);
     }
-    let new =
-        NewEndpoint { name, slug: slug.clone(), description, model: model_id.map(ModelRef::Uuid) };
-    match services.call(move |r| r.create_endpoint(&ctx, new)).await {
-        Ok(endpoint) => HttpResponse::Created().json(wire::endpoint(&endpoint, model_id)),
+    let new = NewEndpoint {
+        description,
+        summary,
+        response_type,
+        published,
+        tags: wire::tags_in(&tags),
+        system_prompt,
+        ..NewEndpoint::new(name, slug.clone(), model_id.map(ModelRef::Uuid))
+    };
+    let result = services
+        .call(move |r| {
+            // Syft Space's order: slug taken, then the dataset, then the model. The role comes
+            // first, so a viewer learns nothing about what exists.
+            policy::authorize(&ctx.actor, Action::Create)?;
+            match r.get_endpoint(&ctx, &new.slug) {
+                Ok(_) => {
+                    return Err(DomainError::Conflict {
+                        entity: Entity::Endpoint,
+                        value: new.slug.clone(),
+                    });
+                }
+                Err(DomainError::NotFound(Entity::Endpoint)) => {}
+                Err(e) => return Err(e),
+            }
+            if let Some(id) = dataset_id {
+                return Ok(Err(id));
+            }
+            r.create_endpoint(&ctx, new).map(Ok)
+        })
+        .await;
+    match result {
+        Ok(Ok(endpoint)) => HttpResponse::Created().json(EndpointCreated {
+            endpoint: EndpointResponse::of(&endpoint),
+            model_id,
+            dataset_id: None,
+        }),
+        Ok(Err(dataset)) => errors::dataset_not_found(&dataset),
         Err(e) => {
             let shown = model_id.map(|id| id.to_string());
             let about = match &e {
-                DomainError::NotFound(modelgate_core::Entity::Model) => {
+                DomainError::NotFound(Entity::Model) => {
                     About::NewEndpoint { model_id: shown.as_deref() }
                 }
                 _ => About::Endpoint(&slug),
@@ -239,16 +369,14 @@ pub async fn list(
     let result = services
         .call(move |r| {
             let endpoints = r.list_endpoints(&ctx)?;
-            let ids = model_ids(r, &ctx, &endpoints)?;
-            Ok((endpoints, ids))
+            let models = served_models(r, &ctx, &endpoints)?;
+            Ok((endpoints, models))
         })
         .await;
     match result {
-        Ok((endpoints, ids)) => {
-            let items: Vec<Value> = endpoints
-                .iter()
-                .map(|e| wire::endpoint(e, e.model_seq.and_then(|seq| ids.get(&seq).copied())))
-                .collect();
+        Ok((endpoints, models)) => {
+            let items: Vec<EndpointListItem> =
+                endpoints.iter().map(|e| EndpointListItem::of(e, served(&models, e))).collect();
             HttpResponse::Ok().json(items)
         }
         Err(e) => default_service_failure(&e),
@@ -259,27 +387,80 @@ pub async fn get(
     services: web::Data<Services>,
     caller: Caller<Syft>,
     req: HttpRequest,
-    slug: web::Path<String>,
+    slug: Slug,
 ) -> HttpResponse {
     let ctx = caller.ctx;
     if let Err(response) = check_tenant(&services, &ctx, &req).await {
         return response;
     }
-    let slug = slug.into_inner();
+    let Slug(slug) = slug;
     let wanted = slug.clone();
     let result = services
         .call(move |r| {
             let endpoint = r.get_endpoint(&ctx, &wanted)?;
-            let ids = model_ids(r, &ctx, std::slice::from_ref(&endpoint))?;
-            Ok((endpoint, ids))
+            endpoint_with_model(r, &ctx, endpoint)
         })
         .await;
     match result {
-        Ok((endpoint, ids)) => {
-            let model_id = endpoint.model_seq.and_then(|seq| ids.get(&seq).copied());
-            HttpResponse::Ok().json(wire::endpoint(&endpoint, model_id))
+        Ok((endpoint, model)) => {
+            HttpResponse::Ok().json(EndpointDetail::of(&endpoint, model.as_ref()))
         }
         Err(e) => errors::domain(&e, About::Endpoint(&slug), None),
+    }
+}
+
+pub async fn update(
+    services: web::Data<Services>,
+    caller: Caller<Syft>,
+    req: HttpRequest,
+    slug: Slug,
+    body: JsonBody<Syft>,
+) -> HttpResponse {
+    let ctx = caller.ctx;
+    if let Err(response) = check_tenant(&services, &ctx, &req).await {
+        return response;
+    }
+    let Slug(slug) = slug;
+    let body = body.into_inner();
+    if !body.is_object() {
+        return errors::not_an_object(&body);
+    }
+    // Every field is `str | None`: null counts as not sent.
+    let mut f = Fields::new(&body, &[Loc::from("body")]);
+    let name = f.string("name").value();
+    let summary = f.string("summary").value();
+    let description = f.string("description").value();
+    let system_prompt = f.string("system_prompt").value();
+    if let Some(name) = &name
+        && name.trim().is_empty()
+    {
+        f.issue("name", IssueKind::Blank, json!(name));
+    }
+    if let Err(issues) = f.finish() {
+        return errors::unprocessable(&issues);
+    }
+    let change = EndpointChange {
+        name,
+        summary,
+        description,
+        // `""` removes the override.
+        system_prompt: system_prompt.map(|p| Some(p).filter(|p| !p.is_empty())),
+    };
+    if change.is_empty() {
+        return errors::body_value_error(errors::ENDPOINT_AT_LEAST_ONE, &body);
+    }
+    let wanted = slug.clone();
+    let result = services
+        .call(move |r| {
+            let endpoint = r.update_endpoint(&ctx, &wanted, change)?;
+            endpoint_with_model(r, &ctx, endpoint)
+        })
+        .await;
+    match result {
+        Ok((endpoint, model)) => {
+            HttpResponse::Ok().json(EndpointDetail::of(&endpoint, model.as_ref()))
+        }
+        Err(e) => errors::domain(&e, About::Endpoint(&slug), Some(&body)),
     }
 }
 
@@ -287,19 +468,127 @@ pub async fn delete(
     services: web::Data<Services>,
     caller: Caller<Syft>,
     req: HttpRequest,
-    slug: web::Path<String>,
+    slug: Slug,
 ) -> HttpResponse {
     let ctx = caller.ctx;
     if let Err(response) = check_tenant(&services, &ctx, &req).await {
         return response;
     }
-    let slug = slug.into_inner();
+    let Slug(slug) = slug;
     let wanted = slug.clone();
     match services.call(move |r| r.delete_endpoint(&ctx, &wanted)).await {
         Ok(endpoint) => HttpResponse::Ok().json(
             json!({ "message": format!("Successfully deleted endpoint '{}'", endpoint.slug) }),
         ),
         Err(e) => errors::domain(&e, About::Endpoint(&slug), None),
+    }
+}
+
+/// `marketplace_ids`: `list[UUID] | None`, each bad item its own error.
+fn marketplace_ids(fields: &mut Fields<'_>, errors: &mut Errors) -> Option<Vec<Uuid>> {
+    const NAME: &str = "marketplace_ids";
+    let items = fields.list(NAME).value();
+    errors.sync(fields);
+    let items = items?;
+    let mut ids = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let mut at = loc(NAME);
+        at.push(Loc::Index(i));
+        match uuid_of(item, &at) {
+            Ok(id) => ids.push(id),
+            Err(e) => errors.out.push(e),
+        }
+    }
+    Some(ids)
+}
+
+/// `POST /endpoints/validate-slug`: whether a slug is free in the caller's organization. The
+/// slug is looked up exactly as sent (neither lowercased nor checked), as Syft Space does.
+pub async fn validate_slug(
+    services: web::Data<Services>,
+    caller: Caller<Syft>,
+    req: HttpRequest,
+    body: JsonBody<Syft>,
+) -> HttpResponse {
+    let ctx = caller.ctx;
+    if let Err(response) = check_tenant(&services, &ctx, &req).await {
+        return response;
+    }
+    let body = body.into_inner();
+    if !body.is_object() {
+        return errors::not_an_object(&body);
+    }
+    let mut f = Fields::new(&body, &[Loc::from("body")]);
+    let mut problems = Errors::new();
+    let slug = f.required_string("slug");
+    problems.sync(&f);
+    let ids = marketplace_ids(&mut f, &mut problems);
+    let check_all = bool_or_false(&mut f, "check_all_marketplaces");
+    problems.sync(&f);
+    if !problems.out.is_empty() {
+        return HttpResponse::UnprocessableEntity().json(json!({ "detail": problems.out }));
+    }
+    let Some(slug) = slug else { return errors::unprocessable(&[]) };
+    let wanted = slug.clone();
+    let taken = services
+        .call(move |r| match r.get_endpoint(&ctx, &wanted) {
+            Ok(_) => Ok(true),
+            Err(DomainError::NotFound(Entity::Endpoint)) => Ok(false),
+            Err(e) => Err(e),
+        })
+        .await;
+    let taken = match taken {
+        Ok(taken) => taken,
+        Err(e) => return default_service_failure(&e),
+    };
+    // With no marketplace configured: "all" is none, and every id names a missing one (each
+    // once; an empty list asks about none).
+    let marketplaces = if check_all {
+        Some(Vec::new())
+    } else {
+        ids.filter(|ids| !ids.is_empty()).map(|ids| {
+            let mut unique: Vec<Uuid> = Vec::with_capacity(ids.len());
+            for id in ids {
+                if !unique.contains(&id) {
+                    unique.push(id);
+                }
+            }
+            unique
+                .into_iter()
+                .map(|marketplace_id| MarketplaceAvailability {
+                    marketplace_id,
+                    available: None,
+                    error: Some(NO_MARKETPLACE),
+                })
+                .collect()
+        })
+    };
+    HttpResponse::Ok().json(SlugAvailability { slug, local_available: !taken, marketplaces })
+}
+
+/// Methods other than POST on `/endpoints/validate-slug`: the endpoint whose slug is
+/// `validate-slug` (Syft Space routes them to `/{slug}`).
+pub async fn validate_slug_as_endpoint(req: HttpRequest, payload: web::Payload) -> HttpResponse {
+    req.extensions_mut().insert(FixedSlug(VALIDATE_SLUG));
+    let mut payload = payload.into_inner();
+    match *req.method() {
+        Method::GET => call(get, &req, &mut payload).await,
+        Method::PATCH => call(update, &req, &mut payload).await,
+        Method::DELETE => call(delete, &req, &mut payload).await,
+        _ => detail(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed"),
+    }
+}
+
+/// Runs `handler` as actix would: arguments extracted from the request, an extraction failure
+/// answered with the failure's own response.
+async fn call<F, Args>(handler: F, req: &HttpRequest, payload: &mut Payload) -> HttpResponse
+where
+    F: Handler<Args, Output = HttpResponse>,
+    Args: FromRequest,
+{
+    match Args::from_request(req, payload).await {
+        Ok(args) => handler.call(args).await,
+        Err(error) => HttpResponse::from_error(error),
     }
 }
 

@@ -15,6 +15,10 @@ pub const IMMUTABLE: &str = "Model configuration is immutable after creation. To
 /// The model validator's sentence for a PATCH without name, summary or tags.
 pub const AT_LEAST_ONE: &str = "At least one field (name, summary, or tags) must be provided";
 
+/// The same rule for an endpoint PATCH, in Syft Space's newest wording.
+pub const ENDPOINT_AT_LEAST_ONE: &str =
+    "At least one field (name, summary, description, or system_prompt) must be provided";
+
 /// One pydantic error as FastAPI serializes it. FastAPI's JSON encoder turns the `ValueError`
 /// kept in `ctx.error` into `{}`, so a real Syft Space answers `"ctx": {"error": {}}`.
 pub fn fastapi_error(issue: &Issue) -> Value {
@@ -43,13 +47,24 @@ pub fn not_an_object(body: &Value) -> HttpResponse {
     }]}))
 }
 
-/// 422 for PATCH bodies without any of the updatable fields.
-pub fn at_least_one_field(body: &Value) -> HttpResponse {
+/// 422 for a rule about the body as a whole (a pydantic model validator): `loc` is `["body"]`
+/// and `input` the whole body.
+pub fn body_value_error(message: &str, body: &Value) -> HttpResponse {
     unprocessable(&[Issue {
         loc: vec![Loc::from("body")],
-        kind: IssueKind::Value { message: AT_LEAST_ONE.into() },
+        kind: IssueKind::Value { message: message.into() },
         input: body.clone(),
     }])
+}
+
+/// 422 for model PATCH bodies without any of the updatable fields.
+pub fn at_least_one_field(body: &Value) -> HttpResponse {
+    body_value_error(AT_LEAST_ONE, body)
+}
+
+/// modelgate has no datasets, so every `dataset_id` names a missing one.
+pub fn dataset_not_found(id: &uuid::Uuid) -> HttpResponse {
+    detail(StatusCode::NOT_FOUND, format!("Dataset '{id}' not found"))
 }
 
 pub fn model_not_found(name: &str) -> HttpResponse {

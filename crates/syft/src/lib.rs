@@ -80,7 +80,14 @@ pub fn routes() -> Routes {
         .resource(["/api/v1/endpoints/", "/api/v1/endpoints"], |r| {
             r.get(endpoints::list).post(endpoints::create)
         })
-        .resource(["/api/v1/endpoints/{slug}"], |r| r.get(endpoints::get).delete(endpoints::delete))
+        // Before `{slug}`, which would take it for a slug. Its other methods reach the endpoint
+        // whose slug is `validate-slug`, as `{slug}` would.
+        .resource(["/api/v1/endpoints/validate-slug"], |r| {
+            r.post(endpoints::validate_slug).fallback(endpoints::validate_slug_as_endpoint)
+        })
+        .resource(["/api/v1/endpoints/{slug}"], |r| {
+            r.get(endpoints::get).patch(endpoints::update).delete(endpoints::delete)
+        })
 }
 
 /// The dialect's routes, relative to its root (`/syft` on the main listener).

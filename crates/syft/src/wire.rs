@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use modelgate_core::{Endpoint, JsonMap, MapChange, Model, ModelChange, Secret};
+use serde::Serialize;
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
@@ -172,16 +173,144 @@ pub fn by_model(endpoints: &[Endpoint]) -> HashMap<i64, Vec<&Endpoint>> {
     grouped
 }
 
-pub fn endpoint(endpoint: &Endpoint, model_id: Option<Uuid>) -> Value {
-    json!({
-        "id": endpoint.id,
-        "name": endpoint.name,
-        "slug": endpoint.slug,
-        "description": endpoint.description,
-        "model_id": model_id,
-        "created_at": iso(endpoint.created_at),
-        "updated_at": iso(endpoint.updated_at),
-    })
+/// `AttachedModel`: the model an endpoint serves, as the endpoint shows it.
+#[derive(Debug, Serialize)]
+pub struct AttachedModel {
+    pub id: Uuid,
+    pub name: String,
+    pub dtype: String,
+    /// As the models API shows it: `api_key` masked.
+    pub configuration: Map<String, Value>,
+}
+
+impl AttachedModel {
+    pub fn of(model: &Model) -> Self {
+        Self {
+            id: model.uuid,
+            name: model.key.clone(),
+            dtype: dtype(model).to_owned(),
+            configuration: configuration(model),
+        }
+    }
+}
+
+/// The fields every endpoint answer starts with (Syft Space's `EndpointResponse`).
+#[derive(Debug, Serialize)]
+pub struct EndpointResponse {
+    pub id: Uuid,
+    pub name: String,
+    pub slug: String,
+    pub description: String,
+    pub summary: String,
+    pub response_type: &'static str,
+    pub published: bool,
+    pub tags: String,
+    pub system_prompt: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl EndpointResponse {
+    pub fn of(endpoint: &Endpoint) -> Self {
+        Self {
+            id: endpoint.id,
+            name: endpoint.name.clone(),
+            slug: endpoint.slug.clone(),
+            description: endpoint.description.clone(),
+            summary: endpoint.summary.clone(),
+            response_type: endpoint.response_type.as_str(),
+            published: endpoint.published,
+            tags: tags_out(&endpoint.tags),
+            system_prompt: endpoint.system_prompt.clone(),
+            created_at: iso(endpoint.created_at),
+            updated_at: iso(endpoint.updated_at),
+        }
+    }
+}
+
+/// modelgate has no datasets: every `dataset` and `dataset_id` is `null`.
+type NoDataset = Option<()>;
+
+/// What create answers (`EndpointCreateResponse`): the ids instead of embedded objects.
+#[derive(Debug, Serialize)]
+pub struct EndpointCreated {
+    #[serde(flatten)]
+    pub endpoint: EndpointResponse,
+    pub model_id: Option<Uuid>,
+    pub dataset_id: NoDataset,
+}
+
+/// What GET and PATCH of one endpoint answer (`EndpointDetailResponse`).
+#[derive(Debug, Serialize)]
+pub struct EndpointDetail {
+    #[serde(flatten)]
+    pub endpoint: EndpointResponse,
+    pub model: Option<AttachedModel>,
+    pub dataset: NoDataset,
+    /// modelgate has no policies.
+    pub policies: [(); 0],
+}
+
+impl EndpointDetail {
+    pub fn of(endpoint: &Endpoint, model: Option<&Model>) -> Self {
+        Self {
+            endpoint: EndpointResponse::of(endpoint),
+            model: model.map(AttachedModel::of),
+            dataset: None,
+            policies: [],
+        }
+    }
+}
+
+/// One endpoint of a listing (`EndpointListItem`): no `description`, no `updated_at`.
+#[derive(Debug, Serialize)]
+pub struct EndpointListItem {
+    pub id: Uuid,
+    pub name: String,
+    pub slug: String,
+    pub summary: String,
+    pub response_type: &'static str,
+    pub published: bool,
+    pub tags: String,
+    pub system_prompt: Option<String>,
+    pub created_at: String,
+    pub model: Option<AttachedModel>,
+    pub dataset: NoDataset,
+}
+
+impl EndpointListItem {
+    pub fn of(endpoint: &Endpoint, model: Option<&Model>) -> Self {
+        Self {
+            id: endpoint.id,
+            name: endpoint.name.clone(),
+            slug: endpoint.slug.clone(),
+            summary: endpoint.summary.clone(),
+            response_type: endpoint.response_type.as_str(),
+            published: endpoint.published,
+            tags: tags_out(&endpoint.tags),
+            system_prompt: endpoint.system_prompt.clone(),
+            created_at: iso(endpoint.created_at),
+            model: model.map(AttachedModel::of),
+            dataset: None,
+        }
+    }
+}
+
+/// One marketplace's answer to a slug check. modelgate has no marketplaces, so every id names
+/// none.
+#[derive(Debug, Serialize)]
+pub struct MarketplaceAvailability {
+    pub marketplace_id: Uuid,
+    pub available: Option<bool>,
+    pub error: Option<&'static str>,
+}
+
+/// `SlugAvailabilityResponse`.
+#[derive(Debug, Serialize)]
+pub struct SlugAvailability {
+    pub slug: String,
+    pub local_available: bool,
+    pub marketplaces: Option<Vec<MarketplaceAvailability>>,
 }
 
 #[cfg(test)]

@@ -68,7 +68,9 @@ async fn create_endpoint(
     slug: &str,
     model_id: &Value,
 ) -> Value {
-    let body = json!({"name": name, "slug": slug, "description": "", "model_id": model_id});
+    let body = json!({
+        "name": name, "slug": slug, "description": "", "model_id": model_id, "response_type": "summary"
+    });
     let created = app.post(ENDPOINTS, key, body).await;
     assert_eq!(created.status, 201, "{created:?}");
     created.json
@@ -166,10 +168,12 @@ backend_app_tests! {
         let endpoint = app.post(ENDPOINTS, key, json!({
             "name": "Support Assistant", "slug": "Support-Assistant",
             "description": "Answers support questions", "model_id": created.json["id"],
-            "summary": "ignored", "response_type": "summary", "published": true, "tags": "support"
+            "summary": "Support bot", "response_type": "summary", "published": true,
+            "tags": "support, help,support", "system_prompt": "Be brief."
         })).await;
         assert_eq!(endpoint.status, 201, "{endpoint:?}");
         assert_eq!(endpoint.json["model_id"], created.json["id"]);
+        assert_eq!(endpoint.json["tags"], "support,help");
         assert_wire_snapshot!("endpoint_create", redact(&endpoint.json, ids));
 
         let got = app.get(&model_path("gpt-4-assistant"), key).await;
@@ -200,7 +204,10 @@ backend_app_tests! {
         assert_wire_snapshot!("endpoint_list", redact(&endpoints.json, ids));
         let one = app.get(&endpoint_path("support-assistant"), key).await;
         assert_eq!(one.status, 200);
-        assert_eq!(one.json, endpoints.json[0]);
+        assert_wire_snapshot!("endpoint_get", redact(&one.json, ids));
+        // The listing's embedded model is the detail's, and its configuration the model's own.
+        assert_eq!(one.json["model"], endpoints.json[0]["model"]);
+        assert_eq!(one.json["model"]["configuration"], got.json["configuration"]);
         let deleted = app.delete(&endpoint_path("support-assistant"), key).await;
         assert_eq!((deleted.status, deleted.json), (200, json!({"message": "Successfully deleted endpoint 'support-assistant'"})));
 
@@ -362,15 +369,20 @@ backend_app_tests! {
         let model = create(&app, key, simple_model("m")).await;
         create_endpoint(&app, key, "One", "one-1", &model["id"]).await;
 
-        let dup = app.post(ENDPOINTS, key, json!({"name": "Again", "slug": "ONE-1", "model_id": model["id"]})).await;
+        let dup = app.post(ENDPOINTS, key, json!({"name": "Again", "slug": "ONE-1", "model_id": model["id"], "response_type": "summary"})).await;
         assert_eq!((dup.status, dup.json), (409, json!({"detail": "Endpoint slug 'one-1' already exists"})));
 
         let ghost = "7c9e6679-7425-40de-944b-e07fc1f90ae7";
-        let unknown = app.post(ENDPOINTS, key, json!({"name": "Two", "slug": "two", "model_id": ghost})).await;
+        let unknown = app.post(ENDPOINTS, key, json!({"name": "Two", "slug": "two", "model_id": ghost, "response_type": "summary"})).await;
         assert_eq!((unknown.status, unknown.json), (404, json!({"detail": format!("Model '{ghost}' not found")})));
 
+        // Neither id: the newest Syft Space's attachment rule (422), not the old 400.
         let neither = app.post(ENDPOINTS, key, json!({"name": "Two", "slug": "two"})).await;
-        assert_eq!((neither.status, neither.json), (400, json!({"detail": "At least one of dataset_id or model_id must be provided"})));
+        assert_eq!((neither.status, neither.json), (422, json!({"detail": [{
+            "type": "value_error", "loc": ["body"],
+            "msg": "Value error, response_type 'both' requires both a dataset_id and a model_id",
+            "input": {"name": "Two", "slug": "two"}, "ctx": {"error": {}}
+        }]})));
 
         let invalid = app.post(ENDPOINTS, key, json!({"slug": "a_b", "model_id": "nope"})).await;
         assert_eq!(invalid.status, 422);
@@ -410,7 +422,8 @@ backend_app_tests! {
             {"id": two["id"], "name": "Two", "slug": "two"}
         ]));
         assert_eq!(app.get(&model_path("gpt-4-assistant"), key).await.status, 404);
-        assert_eq!(app.get(&endpoint_path("one"), key).await.json["model_id"], created["id"]);
+        let one = app.get(&endpoint_path("one"), key).await.json;
+        assert_eq!((&one["model"]["id"], &one["model"]["name"]), (&created["id"], &json!("support-bot")));
         let listed = app.get(MODELS, key).await;
         assert_eq!(listed.json[0]["connected_endpoints"], fetched.json["connected_endpoints"]);
 
@@ -482,12 +495,14 @@ backend_app_tests! {
         let mut texts = Vec::new();
         let created = app.post(MODELS, key, seed_model()).await;
         texts.push(created.text());
-        let endpoint = app.post(ENDPOINTS, key, json!({"name": "E", "slug": "eee", "model_id": created.json["id"]})).await;
+        let endpoint = app.post(ENDPOINTS, key, json!({"name": "E", "slug": "eee", "model_id": created.json["id"], "response_type": "summary"})).await;
+        assert_eq!(endpoint.status, 201);
         texts.push(endpoint.text());
         texts.push(app.get(&model_path("gpt-4-assistant"), key).await.text());
         texts.push(app.get(MODELS, key).await.text());
         texts.push(app.get(ENDPOINTS, key).await.text());
         texts.push(app.get(&endpoint_path("eee"), key).await.text());
+        texts.push(app.patch(&endpoint_path("eee"), key, json!({"summary": "s"})).await.text());
         let mut plain = created.json["configuration"].clone();
         plain["api_key"] = json!(SECRET);
         texts.push(app.patch(&model_path("gpt-4-assistant"), key, json!({"summary": "s", "configuration": plain})).await.text());
@@ -605,7 +620,7 @@ backend_app_tests! {
 
         let refused = app.post(MODELS, Some(&viewer), simple_model("v")).await;
         assert_eq!((refused.status, refused.json), (403, json!({"detail": "Your role does not allow creating resources"})));
-        let refused = app.post(ENDPOINTS, Some(&viewer), json!({"name": "V", "slug": "vvv", "model_id": model["id"]})).await;
+        let refused = app.post(ENDPOINTS, Some(&viewer), json!({"name": "V", "slug": "vvv", "model_id": model["id"], "response_type": "summary"})).await;
         assert_eq!((refused.status, refused.json), (403, json!({"detail": "Your role does not allow creating resources"})));
 
         // Catalog models are not Syft models.

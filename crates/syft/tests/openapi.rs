@@ -181,3 +181,130 @@ async fn serves_its_document_and_the_documented_errors_are_the_real_ones() {
         (409, &example(&document, "/api/v1/endpoints/", "post", "409", None))
     );
 }
+
+/// The documented endpoint answers (PATCH, validate-slug, create's new errors) are the real ones.
+#[actix_web::test]
+async fn the_documented_endpoint_answers_are_the_real_ones() {
+    let db = TestDb::sqlite();
+    let (_, key) = db.bootstrap();
+    let app = TestApp::new(db, |cfg| {
+        cfg.service(mount::<Syft>("/syft", configure));
+    })
+    .await;
+    let key = Some(key.as_str());
+    let document = document();
+    let endpoints = "/api/v1/endpoints/";
+    let endpoint = "/api/v1/endpoints/{slug}";
+    let validate = "/api/v1/endpoints/validate-slug";
+    let body_of = |path: &str, method: &str| {
+        document["paths"][path][method]["requestBody"]["content"]["application/json"]["example"]
+            .clone()
+    };
+
+    let model_example = &document["paths"]["/api/v1/models/"]["post"]["requestBody"]["content"]["application/json"]
+        ["example"];
+    let model = app.post("/syft/api/v1/models/", key, model_example.clone()).await.json;
+
+    // Create: the documented 422s and the dataset 404.
+    let mut wrong_type = body_of(endpoints, "post");
+    wrong_type["response_type"] = json!("chat");
+    let refused = app.post("/syft/api/v1/endpoints/", key, wrong_type).await;
+    assert_eq!(
+        (refused.status, &refused.json),
+        (422, &example(&document, endpoints, "post", "422", Some("response_type")))
+    );
+    let attachments = json!({"name": "support-assistant", "slug": "support-assistant", "model_id": "550e8400-e29b-41d4-a716-446655440000"});
+    let refused = app.post("/syft/api/v1/endpoints/", key, attachments).await;
+    assert_eq!(
+        (refused.status, &refused.json),
+        (422, &example(&document, endpoints, "post", "422", Some("attachments")))
+    );
+    let mut with_dataset = body_of(endpoints, "post");
+    with_dataset["dataset_id"] = json!("123e4567-e89b-12d3-a456-426614174000");
+    let refused = app.post("/syft/api/v1/endpoints/", key, with_dataset).await;
+    assert_eq!(
+        (refused.status, &refused.json),
+        (404, &example(&document, endpoints, "post", "404", Some("dataset_not_found")))
+    );
+
+    // validate-slug before and after the documented endpoint exists.
+    let ui = body_of(validate, "post");
+    let free = app.post("/syft/api/v1/endpoints/validate-slug", key, ui).await;
+    assert_eq!(
+        (free.status, &free.json),
+        (200, &example(&document, validate, "post", "200", Some("all_marketplaces")))
+    );
+    let mut create = body_of(endpoints, "post");
+    create["model_id"] = model["id"].clone();
+    assert_eq!(app.post("/syft/api/v1/endpoints/", key, create).await.status, 201);
+    let taken = app
+        .post("/syft/api/v1/endpoints/validate-slug", key, json!({"slug": "support-assistant"}))
+        .await;
+    assert_eq!(
+        (taken.status, &taken.json),
+        (200, &example(&document, validate, "post", "200", Some("local_only")))
+    );
+    let ids = app
+        .post(
+            "/syft/api/v1/endpoints/validate-slug",
+            key,
+            json!({"slug": "support-assistant-2", "marketplace_ids": ["123e4567-e89b-12d3-a456-426614174000"]}),
+        )
+        .await;
+    let mut expected = example(&document, validate, "post", "200", Some("marketplace_ids"));
+    expected["slug"] = json!("support-assistant-2");
+    assert_eq!((ids.status, &ids.json), (200, &expected));
+    for (name, body) in [
+        ("missing_slug", json!({"check_all_marketplaces": true})),
+        (
+            "bad_types",
+            json!({"slug": "s", "marketplace_ids": ["x"], "check_all_marketplaces": "maybe"}),
+        ),
+    ] {
+        let refused = app.post("/syft/api/v1/endpoints/validate-slug", key, body).await;
+        assert_eq!(
+            (refused.status, &refused.json),
+            (422, &example(&document, validate, "post", "422", Some(name)))
+        );
+    }
+
+    // PATCH: the documented change, then the documented errors.
+    let path = "/syft/api/v1/endpoints/support-assistant";
+    let changed = app.patch(path, key, body_of(endpoint, "patch")).await;
+    assert_eq!(changed.status, 200, "{changed:?}");
+    let documented = example(&document, endpoint, "patch", "200", None);
+    for field in [
+        "name",
+        "slug",
+        "description",
+        "summary",
+        "response_type",
+        "published",
+        "tags",
+        "system_prompt",
+        "dataset",
+        "policies",
+    ] {
+        assert_eq!(changed.json[field], documented[field], "{field}");
+    }
+    assert_eq!(
+        (&changed.json["model"]["name"], &changed.json["model"]["dtype"]),
+        (&documented["model"]["name"], &documented["model"]["dtype"])
+    );
+    for (name, body) in [
+        ("at_least_one_field", json!({})),
+        ("bad_types", json!({"summary": 5})),
+        ("blank_name", json!({"name": " "})),
+    ] {
+        let refused = app.patch(path, key, body).await;
+        assert_eq!(
+            (refused.status, &refused.json),
+            (422, &example(&document, endpoint, "patch", "422", Some(name)))
+        );
+    }
+    let gone = app.patch("/syft/api/v1/endpoints/nope", key, json!({"summary": "x"})).await;
+    assert_eq!(gone.status, 404);
+    let mut not_found = example(&document, endpoint, "patch", "404", Some("endpoint_not_found"));
+    not_found["detail"] = json!("Endpoint 'nope' not found");
+    assert_eq!(gone.json, not_found);
+}
