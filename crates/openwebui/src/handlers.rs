@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 
 use crate::OpenWebUi;
 use crate::errors::{Op, UNAUTHORIZED, domain_error, invalid_input};
-use crate::wire::{self, Mode};
+use crate::wire::{self, Mode, ModelForm};
 
 type Svc = web::Data<Services>;
 type Me = Caller<OpenWebUi>;
@@ -44,9 +44,29 @@ fn model(view: &ModelView) -> Value {
     Value::Object(wire::model_json(view))
 }
 
-/// Query parameters, decoded as Starlette does (`+` is a space); the last of a repeated one wins.
-fn query(req: &HttpRequest) -> HashMap<String, String> {
+/// Every query parameter in order, repeated keys included, decoded as Starlette does (`+` is a
+/// space, percent escapes decoded).
+fn query_pairs(req: &HttpRequest) -> Vec<(String, String)> {
     url::form_urlencoded::parse(req.query_string().as_bytes()).into_owned().collect()
+}
+
+/// Query parameters by name; the last of a repeated one wins (FastAPI's scalar parameters).
+fn query(req: &HttpRequest) -> HashMap<String, String> {
+    query_pairs(req).into_iter().collect()
+}
+
+/// Every value of a repeated parameter (FastAPI's `list[str]` query parameters); `None` when the
+/// key is absent.
+fn query_list(req: &HttpRequest, name: &str) -> Option<Vec<String>> {
+    let values: Vec<String> =
+        query_pairs(req).into_iter().filter(|(key, _)| key == name).map(|(_, v)| v).collect();
+    (!values.is_empty()).then_some(values)
+}
+
+/// Upstream's admin-only routes answer non-admins with a 401 before doing anything.
+fn refuse_non_admin(me: &Me) -> Option<HttpResponse> {
+    (!policy::role_allows(&me.ctx.actor, Action::Admin))
+        .then(|| detail(StatusCode::UNAUTHORIZED, UNAUTHORIZED))
 }
 
 fn query_issue(name: &str, kind: IssueKind, input: Value) -> HttpResponse {
@@ -61,12 +81,40 @@ fn query_id(req: &HttpRequest) -> actix_web::Result<String> {
         .ok_or_else(|| refuse(query_issue("id", IssueKind::Missing, Value::Null)))
 }
 
+/// The custom models the caller can read, oldest first.
+fn custom_query() -> ModelQuery {
+    ModelQuery { sort: vec![Sort::asc(Column::CreatedAt)], ..ModelQuery::custom_only() }
+}
+
 /// Every custom model the caller can read, oldest first.
 async fn custom_models(svc: &Svc, me: Me) -> DomainResult<Vec<ModelView>> {
     let ctx = me.ctx;
-    let query =
-        ModelQuery { sort: vec![Sort::asc(Column::CreatedAt)], ..ModelQuery::custom_only() };
+    let query = custom_query();
     svc.call(move |r| r.list_models(&ctx, &query)).await.map(|page| page.items)
+}
+
+/// The built-in catalog (Open WebUI's "base models") by id, optionally only those with `tag`.
+fn catalog_query(tag: Option<String>) -> ModelQuery {
+    let mut q = ModelQuery {
+        source: Some(Source::Builtin),
+        sort: vec![Sort::asc(Column::Key)],
+        ..ModelQuery::default()
+    };
+    if let Some(tag) = tag {
+        q = q.filter(Condition {
+            target: Target::Tag(tag),
+            op: Cmp::Eq,
+            value: QueryValue::Bool(true),
+        });
+    }
+    q
+}
+
+/// The sorted, de-duplicated tag names of `views`.
+fn tag_names(views: &[ModelView]) -> Value {
+    let tags: BTreeSet<&str> =
+        views.iter().flat_map(|v| v.model.fields.tags.iter().map(String::as_str)).collect();
+    json!(tags)
 }
 
 // ---- reads ----
@@ -129,19 +177,57 @@ pub async fn list(svc: Svc, me: Me, req: HttpRequest) -> HttpResponse {
     }
 }
 
-/// `GET /base`: the built-in catalog, for admins (upstream's admin dependency answers 401).
-pub async fn base(svc: Svc, me: Me) -> HttpResponse {
-    if !policy::role_allows(&me.ctx.actor, Action::Admin) {
-        return detail(StatusCode::UNAUTHORIZED, UNAUTHORIZED);
+/// `GET /base?tag=`: the built-in catalog, for admins (upstream's admin dependency answers 401).
+/// A non-empty `tag` keeps the models with exactly that tag.
+pub async fn base(svc: Svc, me: Me, req: HttpRequest) -> HttpResponse {
+    if let Some(refused) = refuse_non_admin(&me) {
+        return refused;
+    }
+    let tag = query(&req).remove("tag").filter(|tag| !tag.is_empty());
+    let ctx = me.ctx;
+    let q = catalog_query(tag.clone());
+    match svc.call(move |r| r.list_models(&ctx, &q)).await {
+        Ok(page) => {
+            // The store's tag filter narrows the rows, but SQLite's LIKE ignores ASCII case:
+            // checking again here keeps the match exact on every backend.
+            let exact =
+                |v: &&ModelView| tag.as_ref().is_none_or(|t| v.model.fields.tags.contains(t));
+            ok(Value::Array(page.items.iter().filter(exact).map(model).collect()))
+        }
+        Err(e) => domain_error(Op::List, &e, None),
+    }
+}
+
+/// `GET /base/tags`: the sorted tag names of the catalog models, for admins.
+pub async fn base_tags(svc: Svc, me: Me) -> HttpResponse {
+    if let Some(refused) = refuse_non_admin(&me) {
+        return refused;
     }
     let ctx = me.ctx;
-    let q = ModelQuery {
-        source: Some(Source::Builtin),
-        sort: vec![Sort::asc(Column::Key)],
-        ..ModelQuery::default()
-    };
+    let q = catalog_query(None);
     match svc.call(move |r| r.list_models(&ctx, &q)).await {
-        Ok(page) => ok(Value::Array(page.items.iter().map(model).collect())),
+        Ok(page) => ok(tag_names(&page.items)),
+        Err(e) => domain_error(Op::List, &e, None),
+    }
+}
+
+/// `GET /all`: every model of the org, for admins: the custom models of every owner (oldest
+/// first), then the catalog (by id). modelgate keeps no per-org records of catalog models, so
+/// the catalog stands in for upstream's base-model rows.
+pub async fn all(svc: Svc, me: Me) -> HttpResponse {
+    if let Some(refused) = refuse_non_admin(&me) {
+        return refused;
+    }
+    let ctx = me.ctx;
+    let found = svc
+        .call(move |r| {
+            let mut views = r.list_models(&ctx, &custom_query())?.items;
+            views.extend(r.list_models(&ctx, &catalog_query(None))?.items);
+            Ok(views)
+        })
+        .await;
+    match found {
+        Ok(views) => ok(Value::Array(views.iter().map(model).collect())),
         Err(e) => domain_error(Op::List, &e, None),
     }
 }
@@ -149,11 +235,7 @@ pub async fn base(svc: Svc, me: Me) -> HttpResponse {
 /// `GET /tags`: the sorted tag names of the custom models the caller can read.
 pub async fn tags(svc: Svc, me: Me) -> HttpResponse {
     match custom_models(&svc, me).await {
-        Ok(views) => {
-            let tags: BTreeSet<&str> =
-                views.iter().flat_map(|v| v.model.fields.tags.iter().map(String::as_str)).collect();
-            ok(json!(tags))
-        }
+        Ok(views) => ok(tag_names(&views)),
         Err(e) => domain_error(Op::List, &e, None),
     }
 }
@@ -183,10 +265,21 @@ pub async fn get(svc: Svc, me: Me, req: HttpRequest) -> actix_web::Result<HttpRe
     })
 }
 
-/// `GET /export`: the custom models the caller may change, ready for `POST /import`.
-pub async fn export(svc: Svc, me: Me) -> HttpResponse {
-    match custom_models(&svc, me).await {
-        Ok(views) => ok(Value::Array(views.iter().filter(|v| v.rights.write).map(model).collect())),
+/// `GET /export?ids=a&ids=b`: the custom models the caller may change, ready for `POST /import`;
+/// with `ids` (repeated, never comma-joined), only those of them. Ids that are unknown, not
+/// exportable or catalog models are left out silently, as upstream's `id IN (…)` filter does.
+pub async fn export(svc: Svc, me: Me, req: HttpRequest) -> HttpResponse {
+    let mut q = custom_query();
+    if let Some(ids) = query_list(&req, "ids") {
+        let ids = ids.into_iter().map(QueryValue::Text).collect();
+        q = q.filter(Condition::column(Column::Key, Cmp::In, QueryValue::List(ids)));
+    }
+    let ctx = me.ctx;
+    match svc.call(move |r| r.list_models(&ctx, &q)).await {
+        Ok(page) => {
+            let writable = page.items.iter().filter(|v| v.rights.write);
+            ok(Value::Array(writable.map(model).collect()))
+        }
         Err(e) => domain_error(Op::List, &e, None),
     }
 }
@@ -200,6 +293,8 @@ pub async fn create(svc: Svc, me: Me, body: Body) -> actix_web::Result<HttpRespo
         Ok(form) => form,
         Err(issues) => return Err(refuse(invalid_input(&issues))),
     };
+    // A new model is active unless the body says otherwise.
+    let form = ModelForm { is_active: Some(form.is_active.unwrap_or(true)), ..form };
     let (key, _, change) = form.into_change(policy::may_share_public(&me.ctx.actor));
     let ctx = me.ctx;
     Ok(match svc.call(move |r| r.create_model(&ctx, NewModel { key, change })).await {
@@ -208,7 +303,8 @@ pub async fn create(svc: Svc, me: Me, body: Body) -> actix_web::Result<HttpRespo
     })
 }
 
-/// `POST /model/update`: replaces the Open WebUI view of the model named by `id`.
+/// `POST /model/update`: replaces the Open WebUI view of the model named by `id`; `is_active` and
+/// `base_model_id` only when sent (upstream keeps the stored state when they are omitted).
 pub async fn update(svc: Svc, me: Me, body: Body) -> actix_web::Result<HttpResponse> {
     let body = body?.into_inner();
     let form = match wire::read_model_form(&body, &body_loc(), Mode::Full) {
@@ -261,6 +357,16 @@ pub async fn delete_by_query(
     req: HttpRequest,
 ) -> actix_web::Result<HttpResponse> {
     Ok(delete_model(svc, me, query_id(&req)?).await)
+}
+
+/// `DELETE /delete/all`: every custom model of the org, whoever owns it, in one transaction (as
+/// Open WebUI's "Reset All Models"); the catalog stays. Core refuses non-admins (401 here).
+pub async fn delete_all(svc: Svc, me: Me) -> HttpResponse {
+    let ctx = me.ctx;
+    match svc.call(move |r| r.delete_org_models(&ctx)).await {
+        Ok(_) => ok(json!(true)),
+        Err(e) => domain_error(Op::Delete, &e, None),
+    }
 }
 
 /// `POST /model/access/update` with `{id, name?, access_grants}`: replaces the grants only.

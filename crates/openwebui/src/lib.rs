@@ -46,7 +46,9 @@ pub fn routes() -> Routes {
     Routes::new()
         .resource(families!("", "/"), |r| r.get(h::list_legacy))
         .resource(families!("/list"), |r| r.get(h::list))
+        .resource(families!("/all"), |r| r.get(h::all))
         .resource(families!("/base"), |r| r.get(h::base))
+        .resource(families!("/base/tags"), |r| r.get(h::base_tags))
         .resource(families!("/tags"), |r| r.get(h::tags))
         .resource(families!("/create"), |r| r.post(h::create))
         .resource(families!("/export"), |r| r.get(h::export))
@@ -56,6 +58,7 @@ pub fn routes() -> Routes {
         .resource(families!("/model/update"), |r| r.post(h::update))
         .resource(families!("/model/access/update"), |r| r.post(h::update_access))
         .resource(families!("/model/delete"), |r| r.post(h::delete).delete(h::delete_by_query))
+        .resource(families!("/delete/all"), |r| r.delete(h::delete_all))
         .resource(["/openapi.json"], |r| r.get(openapi_document(&DOCUMENT)))
 }
 

@@ -20,7 +20,8 @@ const EVERYONE: &str = "*";
 /// How strictly a model body is read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
-    /// Create and update: `id`, `name`, `params` and `meta` are required.
+    /// Create and update: `id`, `name`, `params` and `meta` are required; an absent
+    /// `is_active` reads as `None` (create defaults it to `true`, update keeps the stored value).
     Full,
     /// An item of an import: only `id` is required; `name`, `is_active`, `base_model_id` and
     /// `access_grants` keep their stored values when absent, `meta` and `params` read as `{}`.
@@ -53,6 +54,7 @@ pub struct ModelForm {
     pub meta: MetaIn,
     /// `None` when absent or null: grants are left alone.
     pub grants: Option<GrantsIn>,
+    /// `None` when absent: the stored value is kept.
     pub is_active: Option<bool>,
 }
 
@@ -204,10 +206,9 @@ pub fn read_model_form(body: &Value, base: &[Loc], mode: Mode) -> Result<ModelFo
             params,
             meta,
             grants,
-            is_active: match mode {
-                Mode::Full => Some(is_active.unwrap_or(true)),
-                Mode::Import => is_active,
-            },
+            // Absent stays `None` in every mode: an update then keeps the stored state (upstream
+            // no longer re-enables a disabled model), and create supplies its own default.
+            is_active,
         }),
         // Every missing piece was recorded as an issue above.
         _ => Err(Vec::new()),
@@ -408,7 +409,7 @@ mod tests {
         });
         let form = read_model_form(&value, &body(), Mode::Full).unwrap();
         assert_eq!(form.name.as_deref(), Some("M"));
-        assert_eq!(form.is_active, Some(true));
+        assert_eq!(form.is_active, None, "absent is_active is left to the caller");
         assert_eq!(form.meta.tags, vec!["a".to_owned()]);
         assert_eq!(
             form.meta.extra,

@@ -132,6 +132,15 @@ backend_app_tests! {
             case(get.clone(), "/model", alice, None, 422, "queryIdMissing"),
             case(get.clone(), "/list?page=two", alice, None, 422, "pageNotAnInteger"),
             case(get.clone(), "/base", alice, None, 401, "unauthorized"),
+            case(get.clone(), "/base?tag=chat", victor, None, 401, "unauthorized"),
+            case(get.clone(), "/base/tags", alice, None, 401, "unauthorized"),
+            case(get.clone(), "/base/tags", None, None, 401, "notAuthenticated"),
+            case(get.clone(), "/all", bob, None, 401, "unauthorized"),
+            case(get.clone(), "/all", Some("mg_not_a_key"), None, 401, "notAuthenticated"),
+            case(Method::DELETE, "/delete/all", alice, None, 401, "unauthorized"),
+            case(Method::DELETE, "/delete/all", victor, None, 401, "unauthorized"),
+            case(Method::DELETE, "/delete/all", None, None, 401, "notAuthenticated"),
+            case(get.clone(), "/export?ids=taken", None, None, 401, "notAuthenticated"),
             case(post.clone(), "/create", victor, Some(model_body("v", "V")), 401, "unauthorized"),
             case(post.clone(), "/create", bob, Some(model_body("taken", "Again")), 400, "idTaken"),
             case(post.clone(), "/create", alice, Some(model_body("", "M")), 400, "idTooLong"),
@@ -202,5 +211,6 @@ backend_app_tests! {
             }
         }
         assert_eq!(w.get(&w.alice, "taken").await.json["name"], "Taken");
+        assert_eq!(w.get(&w.alice, "shared").await.status, 200, "a refused reset deletes nothing");
     }
 }
