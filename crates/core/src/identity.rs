@@ -108,6 +108,18 @@ impl Actor {
         self.role == Role::Admin
     }
 
+    /// A caller without a key, for the few public reads (a dialect's public catalog): a viewer of
+    /// no org, so the policy shows it built-in models only.
+    pub fn anonymous() -> Self {
+        Self {
+            user_id: "anonymous".to_owned(),
+            org_id: String::new(),
+            role: Role::Viewer,
+            group_ids: Vec::new(),
+            instance_admin: false,
+        }
+    }
+
     /// The operator at the console (CLI): an instance admin acting in `org_id`.
     pub fn system(org_id: impl Into<String>) -> Self {
         Self {

@@ -70,7 +70,11 @@ static DOCUMENT: LazyLock<serde_json::Value> =
 /// with and without its trailing slash. Model names may contain `/`, so a model path is
 /// everything after `/api/models/`. The fixed `/api/models/list/` comes first: POST there is the
 /// filter endpoint, and every other method is the model called `list` (its GET, PATCH, PUT and
-/// DELETE are answered as on any model path), so such a model still works.
+/// DELETE are answered as on any model path), so such a model still works. The same goes for
+/// `/api/models/summary/` (POST counts models). `/api/models/public/` is the public catalog for
+/// GET, so a model called `public` can be changed or deleted but no longer read by name.
+/// `/api/models/{name}/status/` (uptime metrics upstream) is not served: it is not model
+/// management, and reads as the model called `{name}/status`.
 pub fn routes() -> Routes {
     Routes::new()
         .resource(["/api/models", "/api/models/"], |r| {
@@ -78,6 +82,12 @@ pub fn routes() -> Routes {
         })
         .resource(["/api/models/list", "/api/models/list/"], |r| {
             r.post(models::filter).fallback(models::named_list)
+        })
+        .resource(["/api/models/summary", "/api/models/summary/"], |r| {
+            r.post(models::summary).fallback(models::named_summary)
+        })
+        .resource(["/api/models/public", "/api/models/public/"], |r| {
+            r.get(models::public).fallback(models::named_public)
         })
         .resource(["/api/models/{model_name:.+}"], |r| {
             r.get(models::retrieve)

@@ -7,24 +7,28 @@ use actix_web::http::Method;
 use actix_web::{FromRequest, Handler, HttpMessage, HttpRequest, HttpResponse, web};
 use modelgate_core::policy::may_share_public;
 use modelgate_core::{
-    DomainError, DomainResult, Entity, Model, ModelQuery, ModelRef, ModelUpdate, ModelView,
-    NewModel, PageRequest, Registry, UpsertModel,
+    Actor, Column, Ctx, DomainError, DomainResult, Entity, Model, ModelQuery, ModelRef,
+    ModelUpdate, ModelView, NewModel, PageRequest, Registry, Sort, Source, UpsertModel,
 };
-use modelgate_http::{Caller, JsonBody, Services};
-use serde_json::{Value, json};
+use modelgate_http::{Caller, Dialect, JsonBody, Services};
+use serde::Serialize;
+use serde_json::Value;
 
 use crate::Respan;
 use crate::errors::{Failing, domain_error, invalid_input, invalid_page};
 use crate::input::{Mode, VIEW, model_body};
-use crate::query::{self, include_inactive, page_ask, page_link, query_pairs, sort_by};
-use crate::render::Renderer;
+use crate::query::{
+    self, include_inactive, page_ask, page_count, page_links, query_pairs, sort_by,
+};
+use crate::render::{CatalogEntry, Counts, Paged, Renderer, Summary, catalog_entry};
 
 /// The model a request names: `{model_name}` from the path (already percent-decoded, so
 /// `openai%2Fgpt-4o` and `openai/gpt-4o` name the same model; one trailing slash belongs to the
-/// route), or the name [`named_list`] fixed for its literal path.
+/// route), or the name [`named`] fixed for its literal path.
 pub(crate) struct ModelName(String);
 
-/// Set by [`named_list`]: the request names the model called `list`.
+/// Set by [`named`]: the request names the model with this fixed name (`list`, `summary`,
+/// `public`).
 #[derive(Clone, Copy)]
 struct FixedName(&'static str);
 
@@ -56,7 +60,23 @@ impl ModelName {
 /// Every method but POST on `/api/models/list/`: there `list` is a model's name, so GET, PATCH,
 /// PUT and DELETE are that model's routes, answered exactly as on `/api/models/{model_name}/`.
 pub(crate) async fn named_list(req: HttpRequest, payload: web::Payload) -> HttpResponse {
-    req.extensions_mut().insert(FixedName("list"));
+    named("list", req, payload).await
+}
+
+/// Every method but POST on `/api/models/summary/`: the model called `summary` (as for `list`).
+pub(crate) async fn named_summary(req: HttpRequest, payload: web::Payload) -> HttpResponse {
+    named("summary", req, payload).await
+}
+
+/// Every method but GET on `/api/models/public/`: the model called `public`. Its GET is the
+/// public catalog, so such a model can be changed and deleted here but not read by name.
+pub(crate) async fn named_public(req: HttpRequest, payload: web::Payload) -> HttpResponse {
+    named("public", req, payload).await
+}
+
+/// Answers a request on a fixed path as the model route of the model called `name`.
+async fn named(name: &'static str, req: HttpRequest, payload: web::Payload) -> HttpResponse {
+    req.extensions_mut().insert(FixedName(name));
     let mut payload = payload.into_inner();
     match *req.method() {
         Method::GET => call(retrieve, &req, &mut payload).await,
@@ -187,23 +207,90 @@ pub(crate) async fn filter(
         Ok(listed) => listed,
         Err(e) => return domain_error(&e, &Failing::modify()),
     };
-    let pages = page_count(listed.total, size);
-    if listed.page > pages {
-        return invalid_page();
-    }
-    let link = |page: i64| Value::String(page_link(&req, &pairs, page));
-    HttpResponse::Ok().json(json!({
-        "count": listed.total,
-        "next": if listed.page < pages { link(listed.page + 1) } else { Value::Null },
-        "previous": if listed.page > 1 { link(listed.page - 1) } else { Value::Null },
-        "results": listed.results,
-        "current_filters": current,
-    }))
+    // A page after the last one is an empty page, not DRF's 404 (see `page_links`).
+    let (next, previous) = page_links(&req, &pairs, listed.page, size, listed.total);
+    HttpResponse::Ok().json(Paged {
+        count: listed.total,
+        next,
+        previous,
+        results: listed.results,
+        current_filters: Some(current),
+    })
 }
 
-/// Pages for `total` results; an empty result still has its (empty) first page.
-fn page_count(total: i64, size: i64) -> i64 {
-    ((total + size - 1) / size).max(1)
+/// `POST /api/models/summary/`: how many models match the filters of `/api/models/list/` (same
+/// body, same validation, inactive models left out unless `all=true`), built-in and custom
+/// apart. Only totals are asked of the registry (pages of size 0): no model is loaded.
+pub(crate) async fn summary(
+    req: HttpRequest,
+    services: web::Data<Services>,
+    caller: Caller<Respan>,
+    body: JsonBody<Respan>,
+) -> HttpResponse {
+    let pairs = query_pairs(&req);
+    let filters = match query::filters(&body.into_inner()) {
+        Ok(filters) => filters,
+        Err(issues) => return invalid_input(&issues),
+    };
+    let mut conditions = filters.conditions.clone();
+    if !include_inactive(&pairs) {
+        conditions.push(query::active_only());
+    }
+    let ctx = caller.ctx;
+    let result = services
+        .call(move |r| {
+            if filters.needs_providers() {
+                conditions.extend(filters.provider_conditions(&r.list_providers(&ctx)?));
+            }
+            let count = |source: Source| -> DomainResult<i64> {
+                let query = ModelQuery {
+                    conditions: conditions.clone(),
+                    source: Some(source),
+                    page: Some(PageRequest { offset: 0, limit: 0 }),
+                    ..ModelQuery::default()
+                };
+                Ok(r.list_models(&ctx, &query)?.total)
+            };
+            let global_count = count(Source::Builtin)?;
+            let custom_count = count(Source::Custom)?;
+            Ok(Counts { total_count: global_count + custom_count, global_count, custom_count })
+        })
+        .await;
+    match result {
+        Ok(counts) => HttpResponse::Ok().json(Summary { summary: counts }),
+        Err(e) => domain_error(&e, &Failing::modify()),
+    }
+}
+
+#[derive(Serialize)]
+struct PublicCatalog {
+    models: Vec<CatalogEntry>,
+}
+
+/// `GET /api/models/public/`: the active built-in models by name, as `{"models": [..]}` or,
+/// with `unnest=true`, a bare array. Upstream serves it without login and so does modelgate:
+/// it is public catalog data only, so no key is asked for and any `Authorization` header is
+/// ignored.
+pub(crate) async fn public(req: HttpRequest, services: web::Data<Services>) -> HttpResponse {
+    let unnest = query::truthy(&query_pairs(&req), "unnest");
+    let ctx = Ctx::new(Actor::anonymous(), Respan::NAME);
+    let query = ModelQuery {
+        conditions: vec![query::active_only()],
+        source: Some(Source::Builtin),
+        sort: vec![Sort::asc(Column::Key)],
+        ..ModelQuery::default()
+    };
+    let result = services
+        .call(move |r| {
+            let page = r.list_models(&ctx, &query)?;
+            Ok(page.items.iter().map(|v| catalog_entry(&v.model)).collect::<Vec<_>>())
+        })
+        .await;
+    match result {
+        Ok(models) if unnest => HttpResponse::Ok().json(models),
+        Ok(models) => HttpResponse::Ok().json(PublicCatalog { models }),
+        Err(e) => domain_error(&e, &Failing::modify()),
+    }
 }
 
 /// `GET /api/models/{model_name}/`.
@@ -355,17 +442,5 @@ pub(crate) async fn create(
         Ok((true, model)) => HttpResponse::Created().json(model),
         Ok((false, model)) => HttpResponse::Ok().json(model),
         Err(e) => domain_error(&e, &parsed.failing),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::page_count;
-
-    #[test]
-    fn pages_round_up_and_never_drop_below_one() {
-        assert_eq!(page_count(0, 50), 1);
-        assert_eq!(page_count(50, 50), 1);
-        assert_eq!(page_count(51, 50), 2);
     }
 }

@@ -1,15 +1,16 @@
 //! `/api/providers/…`: the org's custom providers. `api_key` is write-only.
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use modelgate_core::ProviderRef;
 use modelgate_http::{Caller, JsonBody, Services};
 use serde_json::Value;
 
 use crate::Respan;
-use crate::errors::{Failing, domain_error, invalid_input, not_found};
+use crate::errors::{Failing, domain_error, invalid_input, invalid_page, not_found};
 use crate::input::{new_provider, provider_change};
-use crate::render;
+use crate::query::{page_ask, page_count, page_links, query_pairs};
+use crate::render::{self, Paged};
 
 /// The `provider_id` slug from the path (one trailing slash belongs to the route). Slugs never
 /// contain `/`, so a path that still does names no provider.
@@ -26,15 +27,29 @@ fn answer(result: modelgate_core::DomainResult<Value>, status: StatusCode) -> Ht
     }
 }
 
-/// `GET /api/providers/`: a bare array, oldest first.
-pub(crate) async fn list(services: web::Data<Services>, caller: Caller<Respan>) -> HttpResponse {
+/// `GET /api/providers/?page=&page_size=`: DRF's page envelope, oldest first, paged like the
+/// model filter (a page after the last one is empty, not a 404: see `query::page_links`).
+pub(crate) async fn list(
+    req: HttpRequest,
+    services: web::Data<Services>,
+    caller: Caller<Respan>,
+) -> HttpResponse {
+    let pairs = query_pairs(&req);
+    // `page=last` is accepted here as on the model filter.
+    let Some(ask) = page_ask(&pairs) else { return invalid_page() };
     let ctx = caller.ctx;
-    let result = services
-        .call(move |r| {
-            Ok(Value::Array(r.list_providers(&ctx)?.iter().map(render::provider).collect()))
-        })
-        .await;
-    answer(result, StatusCode::OK)
+    // The registry lists an org's providers whole (they are few): the page is cut here.
+    let providers = match services.call(move |r| r.list_providers(&ctx)).await {
+        Ok(providers) => providers,
+        Err(e) => return domain_error(&e, &Failing::modify()),
+    };
+    let total = i64::try_from(providers.len()).unwrap_or(i64::MAX);
+    let page = ask.page.unwrap_or_else(|| page_count(total, ask.size));
+    let skip = usize::try_from((page - 1).saturating_mul(ask.size)).unwrap_or(usize::MAX);
+    let take = usize::try_from(ask.size).unwrap_or(0);
+    let results = providers.iter().skip(skip).take(take).map(render::provider).collect();
+    let (next, previous) = page_links(&req, &pairs, page, ask.size, total);
+    HttpResponse::Ok().json(Paged { count: total, next, previous, results, current_filters: None })
 }
 
 /// `POST /api/providers/`: 201; an existing `provider_id` is a 400 field error.

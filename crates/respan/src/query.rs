@@ -26,9 +26,14 @@ pub(crate) fn param<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a
     pairs.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
 }
 
+/// Whether the boolean query parameter `name` is on (`true`, `1` or `yes`, any case).
+pub(crate) fn truthy(pairs: &[(String, String)], name: &str) -> bool {
+    param(pairs, name).is_some_and(|v| matches!(v.to_lowercase().as_str(), "true" | "1" | "yes"))
+}
+
 /// `all=true`: include models switched off (`is_active = false`) through another dialect.
 pub(crate) fn include_inactive(pairs: &[(String, String)]) -> bool {
-    param(pairs, "all").is_some_and(|v| matches!(v.to_lowercase().as_str(), "true" | "1" | "yes"))
+    truthy(pairs, "all")
 }
 
 pub(crate) fn active_only() -> Condition {
@@ -120,6 +125,31 @@ pub(crate) fn page_link(req: &HttpRequest, pairs: &[(String, String)], page: i64
         url.push_str(&query);
     }
     url
+}
+
+/// Pages for `total` results; an empty result still has its (empty) first page.
+pub(crate) fn page_count(total: i64, size: i64) -> i64 {
+    ((total + size - 1) / size).max(1)
+}
+
+/// The `next` and `previous` links of page `page` of `total` results, `size` per page.
+///
+/// Unlike DRF, a page after the last one is not an error but an empty page whose `next` is
+/// `null` and whose `previous` is the last real page. Respan's generated client pages by asking
+/// for page N+1 until a page comes back empty, and takes any error as a failure: with a 404
+/// there, iterating every page would always end in an exception — even for an empty result,
+/// since page 2 is always requested.
+pub(crate) fn page_links(
+    req: &HttpRequest,
+    pairs: &[(String, String)],
+    page: i64,
+    size: i64,
+    total: i64,
+) -> (Option<String>, Option<String>) {
+    let pages = page_count(total, size);
+    let next = (page < pages).then(|| page_link(req, pairs, page + 1));
+    let previous = (page > 1).then(|| page_link(req, pairs, (page - 1).min(pages)));
+    (next, previous)
 }
 
 // ---- filters ----
@@ -557,6 +587,13 @@ mod tests {
                 "model_name": {"value": ["Operator \"gt\" takes exactly one value."]}
             }})
         );
+    }
+
+    #[test]
+    fn pages_round_up_and_never_drop_below_one() {
+        assert_eq!(page_count(0, 50), 1);
+        assert_eq!(page_count(50, 50), 1);
+        assert_eq!(page_count(51, 50), 2);
     }
 
     #[test]

@@ -14,6 +14,7 @@ use modelgate_core::{
     Column, Condition, Ctx, DomainResult, JsonMap, Model, ModelQuery, Op, Provider, Registry,
     Secret, Source, Value as QueryValue,
 };
+use serde::Serialize;
 use serde_json::{Value, json};
 
 /// How many levels of `base_model_name` are followed (one list query per level).
@@ -223,6 +224,84 @@ pub(crate) fn provider(p: &Provider) -> Value {
         "created_at": timestamp(p.created_at),
         "updated_at": timestamp(p.updated_at),
     })
+}
+
+/// DRF's page envelope (`POST /api/models/list/`, `GET /api/providers/`). `count` is the total
+/// over all pages.
+#[derive(Serialize)]
+pub(crate) struct Paged<T> {
+    pub count: i64,
+    pub next: Option<String>,
+    pub previous: Option<String>,
+    pub results: Vec<T>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current_filters: Option<Value>,
+}
+
+/// `POST /api/models/summary/`.
+#[derive(Serialize)]
+pub(crate) struct Summary {
+    pub summary: Counts,
+}
+
+#[derive(Serialize)]
+pub(crate) struct Counts {
+    pub total_count: i64,
+    pub global_count: i64,
+    pub custom_count: i64,
+}
+
+/// The provider type of a catalog model, as the public catalog shows it.
+#[derive(Serialize)]
+pub(crate) struct CatalogProvider {
+    pub provider_id: String,
+    pub provider_name: String,
+}
+
+/// One model of the public catalog (`GET /api/models/public/`).
+#[derive(Serialize)]
+pub(crate) struct CatalogEntry {
+    pub model_name: String,
+    pub max_context_window: Option<i64>,
+    pub input_cost: Option<f64>,
+    pub output_cost: Option<f64>,
+    pub provider: Option<CatalogProvider>,
+}
+
+/// A readable name for a provider type; unknown types are shown as they are.
+fn provider_name(provider_id: &str) -> String {
+    const NAMES: [(&str, &str); 14] = [
+        ("openai", "OpenAI"),
+        ("anthropic", "Anthropic"),
+        ("google", "Google"),
+        ("mistral", "Mistral AI"),
+        ("meta", "Meta"),
+        ("cohere", "Cohere"),
+        ("deepseek", "DeepSeek"),
+        ("voyage", "Voyage AI"),
+        ("jina", "Jina AI"),
+        ("azure", "Azure OpenAI"),
+        ("ollama", "Ollama"),
+        ("vllm", "vLLM"),
+        ("groq", "Groq"),
+        ("xai", "xAI"),
+    ];
+    NAMES
+        .iter()
+        .find(|(id, _)| *id == provider_id)
+        .map_or_else(|| provider_id.to_owned(), |(_, name)| (*name).to_owned())
+}
+
+pub(crate) fn catalog_entry(model: &Model) -> CatalogEntry {
+    CatalogEntry {
+        model_name: model.key.clone(),
+        max_context_window: model.fields.context_window,
+        input_cost: model.fields.pricing.input,
+        output_cost: model.fields.pricing.output,
+        provider: model.fields.provider.as_deref().filter(|p| !p.is_empty()).map(|p| {
+            CatalogProvider { provider_id: p.to_owned(), provider_name: provider_name(p) }
+        }),
+    }
 }
 
 #[cfg(test)]

@@ -212,8 +212,8 @@ backend_app_tests! {
             400, json!({"detail": "JSON parse error - key must be a string at line 1 column 2"}));
         assert_eq!(env.app.get(&path, env.admin()).await.json["input_cost"], json!(1.0));
 
-        // Bad pages of the filter endpoint.
-        for query in ["page=0", "page=abc", "page=2"] {
+        // Bad pages of the filter endpoint (a page after the last one is not bad: it is empty).
+        for query in ["page=0", "page=-1", "page=abc", "page=1.5"] {
             expect(&env.app.post(&format!("{MODELS}list/?{query}"), env.admin(), json!({})).await,
                 404, json!({"detail": "Invalid page."}));
         }
@@ -522,9 +522,21 @@ backend_app_tests! {
         let last = list("?page=last&page_size=3", json!({})).await;
         assert_eq!(names(&last), ["text-embedding-3-small"]);
         assert_eq!(last["previous"], "http://localhost:8080/respan/api/models/list/?page=2&page_size=3");
-        expect(&env.app.post(&format!("{MODELS}list/?page=3&page_size=2"), env.admin(),
+        // After the last page: an empty page pointing back at the last one (Respan's client
+        // pages until it receives an empty page).
+        expect(&env.app.post(&format!("{MODELS}list/?page=3&page_size=2&sort_by=model_name"), env.admin(),
             json!({"filters": {"source": {"operator": "", "value": ["db"]}}})).await,
-            404, json!({"detail": "Invalid page."}));
+            200, json!({
+                "count": 4, "next": null,
+                "previous": "http://localhost:8080/respan/api/models/list/?page=2&page_size=2&sort_by=model_name",
+                "results": [], "current_filters": {"source": {"operator": "", "value": ["db"]}}
+            }));
+        let far = list("?page=40&page_size=2", json!({"source": {"operator": "", "value": ["db"]}})).await;
+        assert_eq!((far["results"].clone(), far["previous"].clone()),
+            (json!([]), json!("http://localhost:8080/respan/api/models/list/?page=2&page_size=2")));
+        let farthest = list("?page=9223372036854775807&page_size=100", json!({})).await;
+        assert_eq!((farthest["count"].clone(), farthest["results"].clone(), farthest["next"].clone(), farthest["previous"].clone()),
+            (json!(7), json!([]), Value::Null, json!("http://localhost:8080/respan/api/models/list/?page_size=100")));
         // No filters, empty body: everything, the first page.
         let all = env.app.send(Method::POST, &format!("{MODELS}list/"), env.admin(), None).await;
         assert_eq!((all.status, all.json["count"].clone(), all.json["current_filters"].clone()), (200, json!(7), json!({})));
@@ -555,5 +567,180 @@ backend_app_tests! {
         assert_eq!(page.json["next"], "http://localhost:8080/api/models/list/?page=2&page_size=1");
         assert_eq!(env.app.post("/api/providers/", env.admin(), json!({"provider_id": "p", "provider_name": "P"})).await.status, 201);
         expect(&env.app.get("/api/elsewhere", env.admin()).await, 404, json!({"detail": "Not found."}));
+    }
+
+    async fn summary_counts_what_the_filter_lists(db) {
+        let env = env(db).await;
+        let summary = format!("{MODELS}summary/");
+        env.app.post("/respan/api/providers/", env.admin(), json!({"provider_id": "prov-s", "provider_name": "S"})).await;
+        // An admin's models are org-wide; the member's private one only counts for the member and admins.
+        for body in [
+            json!({"model_name": "team/chat-a", "model_type": "chat", "input_cost": 1, "custom_provider_id": "prov-s"}),
+            json!({"model_name": "team/embed-b", "model_type": "embedding", "input_cost": 4}),
+        ] {
+            assert_eq!(env.app.post(MODELS, env.admin(), body).await.status, 201);
+        }
+        assert_eq!(env.app.post(MODELS, env.member(), json!({"model_name": "alice/private", "model_type": "chat"})).await.status, 201);
+        assert_eq!(env.app.post(MODELS, env.other(), json!({"model_name": "acme/secret", "model_type": "chat"})).await.status, 201);
+
+        let everything = env.app.post(&summary, env.admin(), json!({})).await;
+        assert_eq!(everything.status, 200, "{everything:?}");
+        assert_wire_snapshot!("model_summary", &everything.json);
+        assert_eq!(everything.json, json!({"summary": {"total_count": 6, "global_count": 3, "custom_count": 3}}));
+        // No body and `"filters": null` are no filter either.
+        for response in [
+            env.app.send(Method::POST, &summary, env.admin(), None).await,
+            env.app.post(&summary, env.admin(), json!({"filters": null})).await,
+            env.app.post(&summary, env.admin(), json!({"filters": {}})).await,
+            env.app.post("/respan/api/models/summary", env.admin(), json!({})).await,
+        ] {
+            expect(&response, 200, everything.json.clone());
+        }
+        // Who counts what: the caller's readable models only; another org's never.
+        for (who, expected) in [
+            (env.member(), json!({"total_count": 6, "global_count": 3, "custom_count": 3})),
+            (env.member2(), json!({"total_count": 5, "global_count": 3, "custom_count": 2})),
+            (env.viewer(), json!({"total_count": 5, "global_count": 3, "custom_count": 2})),
+            (env.other(), json!({"total_count": 4, "global_count": 3, "custom_count": 1})),
+        ] {
+            expect(&env.app.post(&summary, who, json!({})).await, 200, json!({"summary": expected}));
+        }
+
+        // The filter syntax of /list/, and the same numbers as its `count`.
+        for filters in [
+            json!({"model_type": {"operator": "", "value": ["chat"]}}),
+            json!({"model_name": {"operator": "icontains", "value": ["team/"]}}),
+            json!({"input_cost": {"operator": "gte", "value": [1]}}),
+            json!({"affiliation_category": {"operator": "", "value": ["respan"]}}),
+            json!({"provider_id": {"operator": "", "value": ["prov-s"]}}),
+            json!({"model_name": [{"operator": "startswith", "value": ["team"]}, {"operator": "endswith", "value": ["b"]}]}),
+        ] {
+            let body = json!({"filters": filters});
+            let counted = env.app.post(&summary, env.admin(), body.clone()).await;
+            let listed = env.app.post(&format!("{MODELS}list/"), env.admin(), body.clone()).await;
+            let builtin = listed.json["results"].as_array().unwrap().iter().filter(|m| m["source"] == "hardcoded").count();
+            assert_eq!(counted.json["summary"]["total_count"], listed.json["count"], "{body}");
+            assert_eq!(counted.json["summary"]["global_count"], json!(builtin), "{body}");
+        }
+        expect(&env.app.post(&summary, env.admin(), json!({"filters": {"model_type": {"operator": "", "value": ["chat"]}}})).await,
+            200, json!({"summary": {"total_count": 4, "global_count": 2, "custom_count": 2}}));
+
+        // A model switched off elsewhere is left out unless `all=true`.
+        env.app.db.store.toggle_model(&env.admin_ctx, &ModelRef::Key("team/embed-b".into())).unwrap();
+        expect(&env.app.post(&summary, env.admin(), json!({})).await,
+            200, json!({"summary": {"total_count": 5, "global_count": 3, "custom_count": 2}}));
+        expect(&env.app.post(&format!("{summary}?all=true"), env.admin(), json!({})).await,
+            200, json!({"summary": {"total_count": 6, "global_count": 3, "custom_count": 3}}));
+    }
+
+    async fn summary_errors_are_the_filters_errors(db) {
+        let env = env(db).await;
+        let summary = format!("{MODELS}summary/");
+        expect(&env.app.post(&summary, env.admin(), json!({"filters": {
+            "colour": {"operator": "", "value": ["red"]},
+            "input_cost": {"operator": "near", "value": [1]},
+            "max_context_window": {"operator": "gte", "value": ["big"]},
+            "image_support": {"operator": "icontains", "value": [1]}
+        }})).await, 400, json!({"filters": {
+            "colour": ["\"colour\" is not a valid filter field."],
+            "input_cost": {"operator": ["\"near\" is not a valid choice."]},
+            "max_context_window": {"value": ["A valid integer is required."]},
+            "image_support": {"operator": ["\"icontains\" is not a valid choice."]}
+        }}));
+        expect(&env.app.post(&summary, env.admin(), json!({"filters": [1]})).await,
+            400, json!({"filters": ["Expected a dictionary of items but got type \"list\"."]}));
+        expect(&env.app.post(&summary, env.admin(), json!({"filters": {"model_name": {"operator": "", "value": []}}})).await,
+            400, json!({"filters": {"model_name": {"value": ["This list may not be empty."]}}}));
+        expect(&env.app.post(&summary, env.admin(), json!(["not", "an", "object"])).await,
+            400, json!({"non_field_errors": ["Invalid data. Expected a dictionary, but got list."]}));
+        expect(&env.app.send_raw(Method::POST, &summary, env.admin(), b"{bad json".to_vec()).await,
+            400, json!({"detail": "JSON parse error - key must be a string at line 1 column 2"}));
+        expect(&env.app.post(&summary, None, json!({})).await,
+            401, json!({"detail": "Authentication credentials were not provided."}));
+        expect(&env.app.post(&summary, Some("mg_not_a_key"), json!({})).await,
+            401, json!({"detail": "Incorrect authentication credentials."}));
+        // Viewers may count (it is a read).
+        assert_eq!(env.app.post(&summary, env.viewer(), json!({})).await.status, 200);
+    }
+
+    async fn a_model_called_summary_keeps_its_routes(db) {
+        let env = env(db).await;
+        let created = env.app.post(MODELS, env.admin(), json!({"model_name": "summary", "input_cost": 1})).await;
+        assert_eq!(created.status, 201, "{created:?}");
+        for path in ["/respan/api/models/summary/", "/respan/api/models/summary"] {
+            let read = env.app.get(path, env.admin()).await;
+            assert_eq!((read.status, read.json["model_name"].clone()), (200, json!("summary")), "{path}");
+            let patched = env.app.patch(path, env.admin(), json!({"output_cost": 2})).await;
+            assert_eq!((patched.status, patched.json["output_cost"].clone()), (200, json!(2.0)), "{path}");
+            // POST counts (the model itself among the custom ones).
+            expect(&env.app.post(path, env.admin(), json!({"filters": {"model_name": {"value": "summary"}}})).await,
+                200, json!({"summary": {"total_count": 1, "global_count": 0, "custom_count": 1}}));
+        }
+        expect(&env.app.put("/respan/api/models/summary/", env.viewer(), json!({})).await, 403, json!({"detail": NO_PERMISSION}));
+        expect(&env.app.send(Method::OPTIONS, "/respan/api/models/summary/", env.admin(), None).await,
+            405, json!({"detail": "Method \"OPTIONS\" not allowed."}));
+        assert_eq!(env.app.delete("/respan/api/models/summary/", env.admin()).await.status, 204);
+        expect(&env.app.get("/respan/api/models/summary/", env.admin()).await, 404, json!({"detail": "Not found."}));
+    }
+
+    async fn the_public_catalog_needs_no_key(db) {
+        let env = env(db).await;
+        // Custom models (the caller's org or another's) never appear.
+        assert_eq!(env.app.post(MODELS, env.admin(), json!({"model_name": "org/custom", "input_cost": 1})).await.status, 201);
+        assert_eq!(env.app.post(MODELS, env.other(), json!({"model_name": "acme/custom"})).await.status, 201);
+        let public = env.app.get("/respan/api/models/public/", None).await;
+        assert_eq!(public.status, 200, "{public:?}");
+        assert_wire_snapshot!("public_catalog", &public.json);
+        assert_eq!(public.json["models"].as_array().unwrap().len(), 3);
+        assert_eq!(public.json["models"][1], json!({
+            "model_name": "openai/gpt-4o-mini", "max_context_window": 128000, "input_cost": 0.15, "output_cost": 0.6,
+            "provider": {"provider_id": "openai", "provider_name": "OpenAI"}
+        }));
+        // `unnest=true`: the bare array.
+        let unnested = env.app.get("/respan/api/models/public/?unnest=true", None).await;
+        assert_eq!((unnested.status, &unnested.json), (200, &public.json["models"]));
+        for query in ["?unnest=True", "?unnest=1"] {
+            assert_eq!(env.app.get(&format!("/respan/api/models/public/{query}"), None).await.json, public.json["models"], "{query}");
+        }
+        for query in ["?unnest=false", "?unnest=0", "?unnest=", ""] {
+            assert_eq!(env.app.get(&format!("/respan/api/models/public/{query}"), None).await.json, public.json, "{query}");
+        }
+        // Whoever asks, with a key or a bad one, reads the same.
+        for key in [env.admin(), env.member(), env.viewer(), env.other(), Some("mg_not_a_key")] {
+            expect(&env.app.get("/respan/api/models/public/", key).await, 200, public.json.clone());
+        }
+        expect(&env.app.get("/respan/api/models/public", None).await, 200, public.json.clone());
+        expect(&env.app.post("/respan/api/models/public/", env.admin(), json!({})).await,
+            405, json!({"detail": "Method \"POST\" not allowed."}));
+    }
+
+    async fn a_model_called_public_is_changed_but_not_read_by_name(db) {
+        let env = env(db).await;
+        let created = env.app.post(MODELS, env.admin(), json!({"model_name": "public", "input_cost": 1})).await;
+        assert_eq!(created.status, 201, "{created:?}");
+        let path = "/respan/api/models/public/";
+        // GET is the catalog.
+        let read = env.app.get(path, env.admin()).await;
+        assert_eq!((read.status, read.json["models"].as_array().map(Vec::len)), (200, Some(3)));
+        let patched = env.app.patch(path, env.admin(), json!({"output_cost": 2})).await;
+        assert_eq!((patched.status, patched.json["model_name"].clone(), patched.json["output_cost"].clone()), (200, json!("public"), json!(2.0)));
+        let put = env.app.put(path, env.admin(), json!({"input_cost": 3})).await;
+        assert_eq!((put.status, put.json["input_cost"].clone()), (200, json!(3.0)));
+        // It is still listed and filterable.
+        let listed = env.app.post(&format!("{MODELS}list/"), env.admin(), json!({"filters": {"model_name": {"value": "public"}}})).await;
+        assert_eq!(listed.json["results"][0]["input_cost"], json!(3.0));
+        expect(&env.app.patch(path, None, json!({})).await, 401, json!({"detail": "Authentication credentials were not provided."}));
+        expect(&env.app.delete(path, env.viewer()).await, 403, json!({"detail": NO_PERMISSION}));
+        assert_eq!(env.app.delete(path, env.admin()).await.status, 204);
+        expect(&env.app.delete(path, env.admin()).await, 404, json!({"detail": "Not found."}));
+    }
+
+    async fn status_metrics_are_not_served(db) {
+        let env = env(db).await;
+        // `/api/models/{name}/status/` is read as the model called `{name}/status`.
+        expect(&env.app.get("/respan/api/models/gpt-4/status/?start_time=2025-01-01T00:00:00Z&end_time=2025-01-02T00:00:00Z", env.admin()).await,
+            404, json!({"detail": "Not found."}));
+        expect(&env.app.post("/respan/api/models/gpt-4/status/", env.admin(), json!({"start_time": "2025-01-01T00:00:00Z", "end_time": "2025-01-02T00:00:00Z"})).await,
+            405, json!({"detail": "Method \"POST\" not allowed."}));
     }
 }

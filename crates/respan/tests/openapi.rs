@@ -53,8 +53,10 @@ backend_app_tests! {
             403, example(&doc, model, "patch", "403", Some("builtin")));
         expect(&env.app.delete("/respan/api/models/gpt-4/", env.admin()).await,
             403, example(&doc, model, "delete", "403", Some("builtin")));
-        expect(&env.app.post("/respan/api/models/list/?page=9", env.admin(), json!({})).await,
+        expect(&env.app.post("/respan/api/models/list/?page=0", env.admin(), json!({})).await,
             404, example(&doc, "/api/models/list/", "post", "404", None));
+        expect(&env.app.get("/respan/api/providers/?page=x", env.admin()).await,
+            404, example(&doc, "/api/providers/", "get", "404", None));
         expect(&env.app.get("/respan/api/models/?sort_by=colour", env.admin()).await,
             400, example(&doc, "/api/models/", "get", "400", None));
 
