@@ -96,6 +96,7 @@ impl D {
                 "base_model",
                 "base_url",
                 "params.temperature",
+                "context_window",
                 "dimension",
                 "description",
                 "is_active",
@@ -385,6 +386,7 @@ impl D {
                 if !m["temperature"].is_null() {
                     put(&mut s, "params.temperature", number(&m["temperature"]));
                 }
+                put(&mut s, "context_window", m["context_window"].clone());
                 put(&mut s, "dimension", m["dimension"].clone());
                 for ability in m["abilities"].as_array().cloned().unwrap_or_default() {
                     let name = match ability.as_str().unwrap() {
