@@ -152,7 +152,8 @@ impl fmt::Debug for Secret {
 }
 
 /// A secret as stored: the ciphertext (opaque to core) and its display mask.
-/// Serializes as the mask only, so audit rows and views never carry ciphertext.
+/// Serializes as [`SECRET_MARKER`] only, so audit rows (the history) say a secret is set but
+/// carry nothing of it, not even the mask; views show the mask explicitly where a dialect does.
 #[derive(Clone, PartialEq, Eq)]
 pub struct SealedSecret {
     pub ciphertext: String,
@@ -165,9 +166,12 @@ impl fmt::Debug for SealedSecret {
     }
 }
 
+/// What serialized states show in place of a stored secret.
+pub const SECRET_MARKER: &str = "[secret]";
+
 impl Serialize for SealedSecret {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.mask)
+        serializer.serialize_str(SECRET_MARKER)
     }
 }
 
@@ -317,9 +321,9 @@ mod tests {
     }
 
     #[test]
-    fn sealed_secret_serializes_as_mask_only() {
+    fn sealed_secret_serializes_as_a_marker_only() {
         let sealed = SealedSecret { ciphertext: "CIPHER".into(), mask: "sk-...abcd".into() };
-        assert_eq!(serde_json::to_string(&sealed).ok().as_deref(), Some("\"sk-...abcd\""));
+        assert_eq!(serde_json::to_string(&sealed).ok().as_deref(), Some("\"[secret]\""));
     }
 
     #[test]

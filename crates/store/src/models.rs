@@ -225,6 +225,14 @@ impl Store {
         change: ModelChange,
     ) -> StoreResult<ModelFields> {
         let provider_ref = resolve_provider_ref(conn, &ctx.actor.org_id, &change.provider_ref)?;
+        let mut change = change;
+        // Sending the stored key again changes nothing: keep its sealed form rather than sealing
+        // it anew (a new nonce would make an unchanged model look changed).
+        if let (Some(Some(sent)), Some(stored)) = (&change.api_key, &fields.api_key)
+            && self.cipher.reveal(stored)?.expose() == sent.expose()
+        {
+            change.api_key = None;
+        }
         let mut next = fields.clone();
         apply_change(&mut next, change, ctx.dialect, provider_ref, &self.cipher)?;
         Ok(next)
@@ -315,6 +323,10 @@ impl Store {
                 return Err(DomainError::Conflict { entity: Entity::Model, value: new_key }.into());
             }
             after.key = new_key;
+        }
+        // A write that changes nothing changes nothing: no version, no timestamp, no audit row.
+        if after.fields == before.fields && after.key == before.key {
+            return Ok(view(&ctx.actor, before));
         }
         after.version = before.version + 1;
         after.updated_at = now();
