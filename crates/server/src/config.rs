@@ -33,9 +33,22 @@ pub struct Config {
     #[arg(long, env = "MODELGATE_SECRET_KEY", global = true, hide_env_values = true)]
     pub secret_key: Option<String>,
 
-    /// On first start (no user yet): the API key of the admin user to create.
+    /// On first start (no user yet): the API key of the admin user to create (at least
+    /// [`MIN_BOOTSTRAP_KEY_LEN`] characters).
     #[arg(long, env = "MODELGATE_BOOTSTRAP_ADMIN_KEY", global = true, hide_env_values = true)]
     pub bootstrap_admin_key: Option<String>,
+
+    /// A file holding the database URL (for secrets mounted as files); instead of DATABASE_URL.
+    #[arg(long, env = "DATABASE_URL_FILE", global = true)]
+    pub database_url_file: Option<PathBuf>,
+
+    /// A file holding the secret key; instead of MODELGATE_SECRET_KEY.
+    #[arg(long, env = "MODELGATE_SECRET_KEY_FILE", global = true)]
+    pub secret_key_file: Option<PathBuf>,
+
+    /// A file holding the bootstrap admin key; instead of MODELGATE_BOOTSTRAP_ADMIN_KEY.
+    #[arg(long, env = "MODELGATE_BOOTSTRAP_ADMIN_KEY_FILE", global = true)]
+    pub bootstrap_admin_key_file: Option<PathBuf>,
 
     /// The built-in model catalog file (default: ./catalog/models.json, else the built-in copy).
     #[arg(long, env = "MODELGATE_CATALOG", global = true)]
@@ -92,7 +105,71 @@ pub enum ConfigError {
     Io { path: PathBuf, source: std::io::Error },
 }
 
+/// The shortest bootstrap admin key accepted: it is a long-lived admin credential.
+pub const MIN_BOOTSTRAP_KEY_LEN: usize = 32;
+
+/// Reads a secret from a file: surrounding whitespace (a trailing newline) is not part of it.
+fn read_secret_file(path: &Path) -> Result<String, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(io(path))?;
+    Ok(text.trim().to_owned())
+}
+
+/// Fills `value` from `file` when a file is named; naming both is refused, so it is always clear
+/// which one is in force.
+fn from_file(
+    value: &mut Option<String>,
+    file: Option<&Path>,
+    names: (&str, &str),
+) -> Result<(), ConfigError> {
+    let Some(file) = file else { return Ok(()) };
+    if value.as_deref().is_some_and(|v| !v.trim().is_empty()) {
+        return Err(ConfigError::Invalid(format!(
+            "{} and {} are both set; set only one",
+            names.0, names.1
+        )));
+    }
+    *value = Some(read_secret_file(file)?);
+    Ok(())
+}
+
 impl Config {
+    /// Reads the `*_FILE` settings into the values they stand for. Run once at start.
+    pub fn with_secret_files(mut self) -> Result<Self, ConfigError> {
+        from_file(
+            &mut self.database_url,
+            self.database_url_file.as_deref(),
+            ("DATABASE_URL", "DATABASE_URL_FILE"),
+        )?;
+        from_file(
+            &mut self.secret_key,
+            self.secret_key_file.as_deref(),
+            ("MODELGATE_SECRET_KEY", "MODELGATE_SECRET_KEY_FILE"),
+        )?;
+        from_file(
+            &mut self.bootstrap_admin_key,
+            self.bootstrap_admin_key_file.as_deref(),
+            ("MODELGATE_BOOTSTRAP_ADMIN_KEY", "MODELGATE_BOOTSTRAP_ADMIN_KEY_FILE"),
+        )?;
+        Ok(self)
+    }
+
+    /// The bootstrap admin key, if one is set; refused when shorter than
+    /// [`MIN_BOOTSTRAP_KEY_LEN`] characters.
+    pub fn bootstrap_key(&self) -> Result<Option<&str>, ConfigError> {
+        let Some(key) =
+            self.bootstrap_admin_key.as_deref().map(str::trim).filter(|k| !k.is_empty())
+        else {
+            return Ok(None);
+        };
+        if key.chars().count() < MIN_BOOTSTRAP_KEY_LEN {
+            return Err(ConfigError::Invalid(format!(
+                "MODELGATE_BOOTSTRAP_ADMIN_KEY must be at least {MIN_BOOTSTRAP_KEY_LEN} characters \
+                 (e.g. `mg_$(openssl rand -hex 20)`)"
+            )));
+        }
+        Ok(Some(key))
+    }
+
     pub fn database_url(&self) -> String {
         match &self.database_url {
             Some(url) if !url.trim().is_empty() => url.trim().to_owned(),
@@ -131,7 +208,7 @@ fn read_or_create_key(path: &Path) -> Result<String, ConfigError> {
         Err(e) => return Err(io(path)(e)),
     }
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        modelgate_store::create_private_dir(dir).map_err(io(dir))?;
     }
     let key = Cipher::generate_key_base64();
     write_private(path, &key).map_err(io(path))?;
@@ -176,6 +253,53 @@ mod tests {
         assert_eq!(config.listen, "127.0.0.1:8080");
         assert_eq!(config.database_url(), "sqlite:///tmp/x/modelgate.db");
         assert_eq!(config.body_limit, 1024 * 1024);
+    }
+
+    #[test]
+    fn secrets_can_come_from_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, text: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).unwrap();
+            path.to_string_lossy().into_owned()
+        };
+        let url = write("url", "postgres://u:p@db/modelgate\n");
+        let key = write("key", &format!("{}\n", Cipher::generate_key_base64()));
+        let admin = write("admin", "mg_0123456789abcdef0123456789abcdef\r\n");
+        let config = parse(&[
+            "--database-url-file",
+            &url,
+            "--secret-key-file",
+            &key,
+            "--bootstrap-admin-key-file",
+            &admin,
+        ])
+        .with_secret_files()
+        .unwrap();
+        assert_eq!(config.database_url(), "postgres://u:p@db/modelgate");
+        assert!(config.cipher().is_ok());
+        assert_eq!(config.bootstrap_key().unwrap(), Some("mg_0123456789abcdef0123456789abcdef"));
+
+        // Both ways at once is ambiguous; a missing file is an error, not an empty value.
+        let both = parse(&["--secret-key", "x", "--secret-key-file", &key]).with_secret_files();
+        assert!(
+            matches!(both, Err(ConfigError::Invalid(m)) if m.contains("MODELGATE_SECRET_KEY_FILE"))
+        );
+        let missing = dir.path().join("nope").to_string_lossy().into_owned();
+        let absent = parse(&["--database-url-file", &missing]).with_secret_files();
+        assert!(matches!(absent, Err(ConfigError::Io { .. })));
+    }
+
+    #[test]
+    fn a_short_bootstrap_key_is_refused() {
+        let short = parse(&["--bootstrap-admin-key", "mg_short_key"]);
+        assert!(matches!(short.bootstrap_key(), Err(ConfigError::Invalid(m)) if m.contains("32")));
+        let exact = "k".repeat(MIN_BOOTSTRAP_KEY_LEN);
+        assert_eq!(
+            parse(&["--bootstrap-admin-key", &exact]).bootstrap_key().unwrap(),
+            Some(exact.as_str())
+        );
+        assert_eq!(parse(&[]).bootstrap_key().unwrap(), None);
     }
 
     #[test]

@@ -104,7 +104,7 @@ fn registry_failure(e: modelgate_core::DomainError) -> StartError {
 }
 
 fn run(cli: Cli) -> Result<(), StartError> {
-    let config = cli.config;
+    let config = cli.config.with_secret_files()?;
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
             let store = startup::open_store(&config, Duration::from_secs(60))?;

@@ -84,8 +84,8 @@ pub fn prepare(config: &Config, store: &Store) -> Result<Option<Bootstrapped>, S
         unchanged = report.unchanged,
         "catalog synced"
     );
-    let admin_key = config.bootstrap_admin_key.as_deref().filter(|k| !k.trim().is_empty());
-    store.bootstrap(admin_key.map(|k| Secret::new(k.trim()))).map_err(registry_error("bootstrap"))
+    let admin_key = config.bootstrap_key()?;
+    store.bootstrap(admin_key.map(Secret::new)).map_err(registry_error("bootstrap"))
 }
 
 /// The one-time announcement of a generated admin key. It goes to stdout, never to the logs.

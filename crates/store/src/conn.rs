@@ -73,10 +73,12 @@ impl Manager {
 
 // Foreign keys are off by default in SQLite; WAL lets readers run beside the one writer; the
 // busy timeout makes a second process (the CLI beside a running server) wait instead of failing.
+// `synchronous = FULL` syncs the write-ahead log at every commit, so an acknowledged write
+// survives a power loss, not only a crash of the process (NORMAL may lose the last commits).
 // LIKE is case-sensitive on Postgres: so it is here too (case-insensitive searches lowercase both
 // sides themselves), or exact tag matches would ignore case on SQLite only.
 const SQLITE_SETUP: &str = "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 15000; \
-     PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA case_sensitive_like = ON;";
+     PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA case_sensitive_like = ON;";
 
 impl r2d2::ManageConnection for Manager {
     type Connection = DbConn;

@@ -52,6 +52,33 @@ impl Default for StoreOptions {
     }
 }
 
+/// Creates `dir` and missing parents readable by the owner only (0700); an existing directory is
+/// left as it is (the operator chose it).
+pub fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
+/// Creates an empty SQLite file readable by the owner only (0600) unless it exists: SQLite
+/// creates its `-wal` and `-shm` files with the database file's permissions.
+fn create_private_file(path: &std::path::Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 pub struct Store {
     pool: Pool,
     backend: Backend,
@@ -72,13 +99,21 @@ impl Store {
     /// this succeeds while the database is down; [`Store::migrate`] needs it up.
     pub fn open(url: &str, cipher: Cipher, options: StoreOptions) -> StoreResult<Self> {
         let backend = Backend::of_url(url);
-        if backend == Backend::Sqlite {
-            let path = std::path::Path::new(conn::sqlite_path(url));
+        let sqlite_file = conn::sqlite_path(url);
+        // In-memory databases and `file:` URIs are SQLite's business; plain paths are ours.
+        if backend == Backend::Sqlite
+            && sqlite_file != ":memory:"
+            && !sqlite_file.starts_with("file:")
+        {
+            let path = std::path::Path::new(sqlite_file);
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir).map_err(|e| {
+                create_private_dir(dir).map_err(|e| {
                     StoreError::Config(format!("cannot create {}: {e}", dir.display()))
                 })?;
             }
+            create_private_file(path).map_err(|e| {
+                StoreError::Config(format!("cannot create {}: {e}", path.display()))
+            })?;
         }
         let pool = r2d2::Pool::builder()
             .max_size(options.pool_size.max(1))

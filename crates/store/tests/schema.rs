@@ -100,3 +100,48 @@ backend_tests! {
         assert_eq!(actual(&db), declared());
     }
 }
+
+#[cfg(unix)]
+#[test]
+fn the_sqlite_file_and_its_directory_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("data/nested");
+    let file = dir.join("modelgate.db");
+    let store = modelgate_store::Store::open(
+        file.to_str().unwrap(),
+        modelgate_store::Cipher::new(&[3; 32]),
+        modelgate_store::StoreOptions::default(),
+    )
+    .unwrap();
+    store.migrate().unwrap();
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&dir), 0o700);
+    assert_eq!(mode(&root.path().join("data")), 0o700);
+    assert_eq!(mode(&file), 0o600);
+    // SQLite gives its write-ahead log the database file's permissions.
+    let wal = dir.join("modelgate.db-wal");
+    assert!(wal.exists());
+    assert_eq!(mode(&wal), 0o600);
+}
+
+#[test]
+fn sqlite_commits_are_durable_and_like_is_case_sensitive() {
+    #[derive(QueryableByName)]
+    struct Setting {
+        #[diesel(sql_type = Integer)]
+        value: i32,
+    }
+    let db = TestDb::sqlite();
+    let mut conn = db.store.connection().unwrap();
+    let DbConn::Sqlite(sqlite) = &mut *conn else { panic!("an SQLite connection") };
+    let synchronous: Setting =
+        diesel::sql_query("SELECT synchronous AS value FROM pragma_synchronous")
+            .get_result(sqlite)
+            .unwrap();
+    // 2 = FULL: the WAL is synced at every commit.
+    assert_eq!(synchronous.value, 2);
+    let like: Setting =
+        diesel::sql_query("SELECT ('A' LIKE 'a') AS value").get_result(sqlite).unwrap();
+    assert_eq!(like.value, 0);
+}
