@@ -4,10 +4,15 @@
 //! public model. Write (update, toggle, delete, grants): org admin, owner, or a write grant.
 //! Built-in catalog models are readable by everyone and writable by no one. Another org's models
 //! do not exist for the caller.
+//!
+//! Custom providers (see [`provider_rights`]): every user of the org reads them, every user whose
+//! role writes may use them in models, their owner (with a role that writes) or an org admin
+//! changes or deletes them. Another org's providers do not exist for the caller.
 
 use crate::error::{Denied, DomainError, DomainResult, Entity};
 use crate::identity::{Actor, Role};
 use crate::model::{Grant, Model, ModelFields, Permission, PrincipalKind, Rights, Source};
+use crate::provider::Provider;
 
 /// What a caller asks to do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -128,6 +133,63 @@ pub fn authorize_sharing(
         return Err(DomainError::Denied(Denied::SharePublic));
     }
     Ok(())
+}
+
+/// The facts about a custom provider the policy looks at.
+#[derive(Clone, Copy, Debug)]
+pub struct ProviderSubject<'a> {
+    pub org_id: &'a str,
+    /// `None` for providers made before owners were kept: only admins write those.
+    pub owner_id: Option<&'a str>,
+}
+
+impl<'a> From<&'a Provider> for ProviderSubject<'a> {
+    fn from(provider: &'a Provider) -> Self {
+        ProviderSubject { org_id: &provider.org_id, owner_id: provider.owner_id.as_deref() }
+    }
+}
+
+/// The caller's rights on a custom provider.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ProviderRights {
+    /// See it (its key is never shown): needed to point a model at it.
+    pub read: bool,
+    /// Reference it from a model the caller may write.
+    pub use_in_models: bool,
+    /// Change it (name, key, settings) or delete it.
+    pub write: bool,
+}
+
+/// Read: every user of the org. Use: every user whose role writes. Write: the owner with a role
+/// that writes, or an org admin. Another org's providers: nothing.
+pub fn provider_rights(actor: &Actor, subject: ProviderSubject<'_>) -> ProviderRights {
+    if subject.org_id != actor.org_id {
+        return ProviderRights::default();
+    }
+    let writes = actor.role != Role::Viewer;
+    let is_owner = subject.owner_id == Some(actor.user_id.as_str());
+    ProviderRights {
+        read: true,
+        use_in_models: writes,
+        write: writes && (is_owner || actor.role == Role::Admin),
+    }
+}
+
+/// Checks `action` on a provider: another org's is `NotFound`; `Write` (and `Admin`) need the
+/// write right, `Create` the right to use it in a model.
+pub fn authorize_provider(
+    actor: &Actor,
+    provider: &Provider,
+    action: Action,
+) -> DomainResult<ProviderRights> {
+    let rights = provider_rights(actor, provider.into());
+    let allowed = match action {
+        _ if !rights.read => return Err(DomainError::NotFound(Entity::Provider)),
+        Action::Read => true,
+        Action::Create => rights.use_in_models,
+        Action::Write | Action::Admin => rights.write,
+    };
+    if allowed { Ok(rights) } else { Err(DomainError::Denied(Denied::Write)) }
 }
 
 /// Which models a caller can read, in a form a store can turn into a query filter.
@@ -285,6 +347,28 @@ mod tests {
         assert!(authorize_sharing(&member, Some(&public), &public).is_ok());
         assert!(authorize_sharing(&member, Some(&public), &private).is_ok());
         assert!(authorize_sharing(&actor(Role::Admin, &[]), Some(&private), &public).is_ok());
+    }
+
+    #[test]
+    fn provider_table() {
+        for role in [Role::Admin, Role::Member, Role::Viewer] {
+            for owner in [None, Some("me"), Some("someone-else")] {
+                for org in ["org1", "org2"] {
+                    let got = provider_rights(
+                        &actor(role, &[]),
+                        ProviderSubject { org_id: org, owner_id: owner },
+                    );
+                    let same_org = org == "org1";
+                    let writes = role != Role::Viewer;
+                    let expected = ProviderRights {
+                        read: same_org,
+                        use_in_models: same_org && writes,
+                        write: same_org && writes && (role == Role::Admin || owner == Some("me")),
+                    };
+                    assert_eq!(got, expected, "{role:?} owner {owner:?} in {org}");
+                }
+            }
+        }
     }
 
     #[test]

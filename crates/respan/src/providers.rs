@@ -1,4 +1,7 @@
-//! `/api/providers/…`: the org's custom providers. `api_key` is write-only.
+//! `/api/providers/…`: the org's custom providers. `api_key` is write-only; credential-bearing
+//! `extra_kwargs` values are answered masked. Who may do what is core's provider policy: every
+//! user of the org reads, the owner (with a role that writes) or an org admin changes and
+//! deletes; refusals are DRF's 403.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -98,7 +101,8 @@ async fn change(
     answer(result, StatusCode::OK)
 }
 
-/// `PATCH /api/providers/{provider_id}/`: the sent fields change (`extra_kwargs` as a whole).
+/// `PATCH /api/providers/{provider_id}/`: the sent fields change (`extra_kwargs` as a whole; a
+/// masked credential sent back as it was answered keeps the stored secret).
 pub(crate) async fn patch(
     path: web::Path<String>,
     services: web::Data<Services>,
@@ -118,7 +122,8 @@ pub(crate) async fn put(
     change(path, services, caller, body, true).await
 }
 
-/// `DELETE /api/providers/{provider_id}/`: 204; models that used it lose the reference.
+/// `DELETE /api/providers/{provider_id}/`: 204; models that used it lose the reference. When a
+/// model the caller may not write uses it, 403 and nothing changes.
 pub(crate) async fn delete(
     path: web::Path<String>,
     services: web::Data<Services>,

@@ -11,8 +11,8 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use modelgate_core::{
-    Column, Condition, Ctx, DomainResult, JsonMap, Model, ModelQuery, Op, Provider, Registry,
-    Secret, Source, Value as QueryValue,
+    Column, Condition, Ctx, DomainResult, Model, ModelQuery, Op, Provider, Registry, Source,
+    Value as QueryValue,
 };
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -193,34 +193,15 @@ fn base_of(model: &Model) -> Option<String> {
     }
 }
 
-/// Whether an `extra_kwargs` key holds a credential, whose value is then shown masked.
-fn is_secret_key(name: &str) -> bool {
-    let name = name.to_lowercase();
-    ["secret", "password", "api_key", "apikey", "credential"].iter().any(|s| name.contains(s))
-        || name.ends_with("token")
-        || name.ends_with("_key")
-}
-
-fn masked_kwargs(extra: &JsonMap) -> JsonMap {
-    extra
-        .iter()
-        .map(|(k, v)| {
-            let v = match v {
-                Value::String(s) if is_secret_key(k) => Value::String(Secret::new(s).mask()),
-                other => other.clone(),
-            };
-            (k.clone(), v)
-        })
-        .collect()
-}
-
-/// A custom provider; its `api_key` is write-only and never part of the answer.
+/// A custom provider; its `api_key` is write-only and never part of the answer. The store keeps
+/// `extra_kwargs` with each credential-bearing value (core's `is_credential_key`) sealed and
+/// its mask in place.
 pub(crate) fn provider(p: &Provider) -> Value {
     json!({
         "id": p.provider_id,
         "provider_id": p.provider_id,
         "provider_name": p.name,
-        "extra_kwargs": masked_kwargs(&p.extra),
+        "extra_kwargs": p.shown_extra(),
         "created_at": timestamp(p.created_at),
         "updated_at": timestamp(p.updated_at),
     })
@@ -307,21 +288,6 @@ pub(crate) fn catalog_entry(model: &Model) -> CatalogEntry {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn credentials_in_extra_kwargs_are_masked() {
-        let extra = match json!({"base_url": "https://x", "timeout": 60, "max_tokens": 5,
-            "azure_ad_token": "tok-1234567890abcd", "client_secret": "short"})
-        {
-            Value::Object(m) => m,
-            _ => JsonMap::new(),
-        };
-        assert_eq!(
-            Value::Object(masked_kwargs(&extra)),
-            json!({"base_url": "https://x", "timeout": 60, "max_tokens": 5,
-                "azure_ad_token": "tok...abcd", "client_secret": "..."})
-        );
-    }
 
     #[test]
     fn model_type_maps_chat_to_llm_and_back() {

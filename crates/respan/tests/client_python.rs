@@ -446,7 +446,9 @@ backend_app_tests! {
     async fn delete_custom_provider(db) {
         let env = env(db).await;
         with_provider(&env).await;
-        assert_eq!(env.client_as(env.member()).delete_custom_provider(PROVIDER).await.status, 204);
+        // The admin created it: a member may not delete it (issue 11), its creator or an admin may.
+        assert_eq!(env.client_as(env.member()).delete_custom_provider(PROVIDER).await.status, 403);
+        assert_eq!(env.client().delete_custom_provider(PROVIDER).await.status, 204);
         assert_eq!(env.client().retrieve_custom_provider(PROVIDER).await.status, 404);
         assert_eq!(env.client().delete_custom_provider(PROVIDER).await.status, 404);
     }

@@ -132,10 +132,14 @@ impl Store {
         &self.cipher
     }
 
-    /// Applies pending migrations; returns how many ran.
+    /// Applies pending migrations, then seals provider credentials older versions stored in
+    /// clear (SQL cannot encrypt); returns how many migrations ran.
     pub fn migrate(&self) -> StoreResult<usize> {
         let _guard = self.write_guard();
-        conn::run_migrations(&mut *self.pool.get()?)
+        let mut conn = self.pool.get()?;
+        let applied = conn::run_migrations(&mut conn)?;
+        write_tx(&mut conn, |c| providers::seal_plaintext_credentials(c, &self.cipher))?;
+        Ok(applied)
     }
 
     pub fn revert_all_migrations(&self) -> StoreResult<usize> {

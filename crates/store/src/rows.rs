@@ -1,7 +1,10 @@
 //! Database rows and their conversion to and from core types.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, NaiveDateTime, SubsecRound, Utc};
 use diesel::prelude::*;
+use modelgate_core::provider::ExtraSecrets;
 use modelgate_core::{
     ApiKey, Endpoint, Grant, Group, JsonMap, Model, ModelFields, Org, Permission, Pricing,
     PrincipalKind, Provider, ResponseType, Role, SealedSecret, Source, User,
@@ -361,22 +364,50 @@ pub struct ProviderRow {
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
     pub version: i64,
+    pub owner_id: Option<String>,
+    /// JSON object: pointer into `extra` → ciphertext.
+    pub extra_secrets: String,
 }
 
 impl ProviderRow {
     pub fn into_provider(self) -> StoreResult<Provider> {
+        let extra = parse_map("provider extra", &self.extra)?;
+        let ciphertexts: BTreeMap<String, String> = serde_json::from_str(&self.extra_secrets)
+            .map_err(|e| corrupt("provider extra_secrets", e))?;
+        // Each secret's mask is what `extra` shows at its place.
+        let holder = serde_json::Value::Object(extra);
+        let extra_secrets = ciphertexts
+            .into_iter()
+            .map(|(pointer, ciphertext)| {
+                let mask = holder.pointer(&pointer).and_then(|v| v.as_str()).unwrap_or("...");
+                let secret = SealedSecret { ciphertext, mask: mask.to_owned() };
+                (pointer, secret)
+            })
+            .collect();
+        let serde_json::Value::Object(extra) = holder else {
+            return Err(corrupt("provider extra", "not an object"));
+        };
         Ok(Provider {
             seq: self.seq,
             org_id: self.org_id,
             provider_id: self.provider_id,
             name: self.name,
+            owner_id: self.owner_id,
             api_key: sealed(self.api_key_enc, self.api_key_mask),
-            extra: parse_map("provider extra", &self.extra)?,
+            extra,
+            extra_secrets,
             created_at: from_db_time(self.created_at),
             updated_at: from_db_time(self.updated_at),
             version: self.version,
         })
     }
+}
+
+/// A provider's sealed settings values as stored: pointer → ciphertext.
+pub fn extra_secrets_text(secrets: &ExtraSecrets) -> StoreResult<String> {
+    let ciphertexts: BTreeMap<&str, &str> =
+        secrets.iter().map(|(p, s)| (p.as_str(), s.ciphertext.as_str())).collect();
+    json_text(&ciphertexts)
 }
 
 /// Every provider column but `seq`.
@@ -392,6 +423,8 @@ pub struct ProviderWrite {
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
     pub version: i64,
+    pub owner_id: Option<String>,
+    pub extra_secrets: String,
 }
 
 impl ProviderWrite {
@@ -406,6 +439,8 @@ impl ProviderWrite {
             created_at: to_db_time(p.created_at),
             updated_at: to_db_time(p.updated_at),
             version: p.version,
+            owner_id: p.owner_id.clone(),
+            extra_secrets: extra_secrets_text(&p.extra_secrets)?,
         })
     }
 }

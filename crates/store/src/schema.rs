@@ -122,6 +122,8 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         version -> Int8,
+        owner_id -> Nullable<Text>,
+        extra_secrets -> Text,
     }
 }
 

@@ -389,6 +389,98 @@ backend_tests! {
         assert_eq!(audit_count(&db, &a.uuid.to_string()), 2);
     }
 
+    fn provider_credentials_in_settings_are_sealed(db) {
+        let (admin, _) = db.bootstrap();
+        let extra = obj(json!({"base_url": "https://example.test/v1", "api_key": "sk-extra-secret-0000aaaa",
+            "headers": {"Authorization": "Bearer tok-inner-secret-bbbb", "Accept": "application/json"}}));
+        let created = db.store.create_provider(&admin, NewProvider {
+            provider_id: "p".into(), name: "P".into(), api_key: None, extra,
+        }).unwrap();
+        let shown = json!({"base_url": "https://example.test/v1", "api_key": "sk-...aaaa",
+            "headers": {"Authorization": "Bea...bbbb", "Accept": "application/json"}});
+        assert_eq!(serde_json::Value::Object(created.extra.clone()), shown);
+        // Nothing of either credential in the row: the settings hold masks, the new column
+        // ciphertexts.
+        let mut conn = db.store.connection().unwrap();
+        let (raw_extra, raw_secrets): (String, String) = providers::table.find(created.seq)
+            .select((providers::extra, providers::extra_secrets)).first(&mut *conn).unwrap();
+        for raw in [&raw_extra, &raw_secrets] {
+            assert!(!raw.contains("0000aaaa") && !raw.contains("inner-secret"), "in clear: {raw}");
+        }
+        let secrets: serde_json::Value = serde_json::from_str(&raw_secrets).unwrap();
+        assert_eq!(secrets.as_object().unwrap().keys().collect::<Vec<_>>(), ["/api_key", "/headers/Authorization"]);
+        let fetched = db.store.get_provider(&admin, &ProviderRef::Id(created.seq)).unwrap();
+        assert_eq!(fetched, created);
+        let reveal = |pointer: &str, p: &modelgate_core::Provider| db.store.cipher().reveal(&p.extra_secrets[pointer]).unwrap().expose().to_owned();
+        assert_eq!(reveal("/headers/Authorization", &fetched), "Bearer tok-inner-secret-bbbb");
+        assert_eq!(reveal("/api_key", &fetched), "sk-extra-secret-0000aaaa");
+
+        // The settings sent back as shown (masks) change nothing: no version, no history row.
+        let id = ProviderRef::Id(created.seq);
+        let same = db.store.update_provider(&admin, &id, ProviderChange { extra: Some(MapChange::Set(Some(obj(shown.clone())))), ..Default::default() }).unwrap();
+        assert_eq!(same, created);
+        assert_eq!(audit_count(&db, &created.seq.to_string()), 1);
+        // A new header value replaces that secret only; the masked api_key keeps its own.
+        let mut next = shown.clone();
+        next["headers"]["Authorization"] = json!("Bearer tok-rotated-secret-cccc");
+        let rotated = db.store.update_provider(&admin, &id, ProviderChange { extra: Some(MapChange::Set(Some(obj(next)))), ..Default::default() }).unwrap();
+        assert_eq!(rotated.version, 2);
+        assert_eq!(rotated.extra_secrets["/api_key"], created.extra_secrets["/api_key"]);
+        assert_eq!(reveal("/headers/Authorization", &rotated), "Bearer tok-rotated-secret-cccc");
+        // The history says which credentials exist and which changed, nothing of them.
+        let states: Vec<(Option<String>, Option<String>)> = audit_events::table
+            .filter(audit_events::entity.eq("provider"))
+            .order(audit_events::id)
+            .select((audit_events::before_state, audit_events::after_state))
+            .load(&mut *conn).unwrap();
+        let trail = format!("{states:?}");
+        for leak in ["aaaa", "bbbb", "cccc", "sk-", "Bea", "v1:"] {
+            assert!(!trail.contains(leak), "{leak} in {trail}");
+        }
+        let after: serde_json::Value = serde_json::from_str(states[1].1.as_deref().unwrap()).unwrap();
+        assert_eq!(after["extra"]["headers"]["Authorization"], "[secret]");
+        assert_eq!(after["secrets_changed"], json!(["/headers/Authorization"]));
+    }
+
+    fn start_up_pass_seals_credentials_older_versions_stored_in_clear(db) {
+        let (admin, _) = db.bootstrap();
+        let at = chrono::Utc::now().naive_utc();
+        let plain = r#"{"base_url":"https://x","api_key":"sk-legacy-secret-1234abcd","headers":{"X-Api-Key":"legacy-header-5678efgh"}}"#;
+        let mut conn = db.store.connection().unwrap();
+        // A provider and its history row as a version before sealing wrote them.
+        diesel::insert_into(providers::table).values((
+            providers::org_id.eq(&admin.actor.org_id), providers::provider_id.eq("legacy"), providers::name.eq("Legacy"),
+            providers::extra.eq(plain), providers::created_at.eq(at), providers::updated_at.eq(at), providers::version.eq(1),
+        )).execute(&mut *conn).unwrap();
+        diesel::insert_into(audit_events::table).values((
+            audit_events::entity.eq("provider"), audit_events::entity_id.eq("legacy"), audit_events::dialect.eq("respan"),
+            audit_events::action.eq("create"), audit_events::after_state.eq(Some(format!(r#"{{"name":"Legacy","extra":{plain}}}"#))),
+            audit_events::at.eq(at),
+        )).execute(&mut *conn).unwrap();
+        assert_eq!(db.store.migrate().unwrap(), 0);
+
+        let (raw_extra, raw_secrets): (String, String) = providers::table.filter(providers::provider_id.eq("legacy"))
+            .select((providers::extra, providers::extra_secrets)).first(&mut *conn).unwrap();
+        let raw_history: Option<String> = audit_events::table.filter(audit_events::entity_id.eq("legacy"))
+            .select(audit_events::after_state).first(&mut *conn).unwrap();
+        for raw in [&raw_extra, &raw_secrets, raw_history.as_ref().unwrap()] {
+            assert!(!raw.contains("1234abcd") && !raw.contains("legacy-header"), "in clear: {raw}");
+        }
+        let history: serde_json::Value = serde_json::from_str(raw_history.as_deref().unwrap()).unwrap();
+        assert_eq!(history, json!({"name": "Legacy", "extra": {"base_url": "https://x", "api_key": "[secret]", "headers": {"X-Api-Key": "[secret]"}}}));
+        let sealed = db.store.get_provider(&admin, &ProviderRef::Slug("legacy".into())).unwrap();
+        assert_eq!(serde_json::Value::Object(sealed.extra.clone()), json!({"base_url": "https://x", "api_key": "sk-...abcd", "headers": {"X-Api-Key": "leg...efgh"}}));
+        assert_eq!(db.store.cipher().reveal(&sealed.extra_secrets["/headers/X-Api-Key"]).unwrap().expose(), "legacy-header-5678efgh");
+        // Providers made before owners were kept have none: only admins write them.
+        assert_eq!(sealed.owner_id, None);
+        let (member, _) = db.user(&admin, "alice", Role::Member);
+        let refused = db.store.update_provider(&member, &ProviderRef::Slug("legacy".into()), ProviderChange { name: Some("Mine".into()), ..Default::default() });
+        assert!(matches!(refused, Err(DomainError::Denied(Denied::Write))), "{refused:?}");
+        // The pass runs at every start and leaves sealed values alone.
+        assert_eq!(db.store.migrate().unwrap(), 0);
+        assert_eq!(db.store.get_provider(&admin, &ProviderRef::Slug("legacy".into())).unwrap(), sealed);
+    }
+
     fn deleting_a_model_deletes_its_endpoints_and_audits_both(db) {
         let (admin, _) = db.bootstrap();
         let model = create(&db, &admin, "m", ModelChange::default());
@@ -555,7 +647,7 @@ backend_tests! {
     }
 
     fn migrations_go_up_down_and_up(db) {
-        const MIGRATIONS: usize = 3;
+        const MIGRATIONS: usize = 4;
         let fresh = TestDb::empty(db.backend());
         assert_eq!(fresh.store.migrate().unwrap(), MIGRATIONS);
         assert_eq!(fresh.store.migrate().unwrap(), 0);
