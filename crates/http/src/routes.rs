@@ -3,8 +3,9 @@
 
 use std::sync::LazyLock;
 
-use actix_web::dev::HttpServiceFactory;
-use actix_web::http::Method;
+use actix_web::dev::{HttpServiceFactory, Service};
+use actix_web::http::header::{ALLOW, HeaderValue};
+use actix_web::http::{Method, StatusCode};
 use actix_web::{FromRequest, Handler, HttpRequest, HttpResponse, Responder, web};
 use serde_json::Value;
 
@@ -14,11 +15,13 @@ pub struct Resource {
     routes: Vec<(Method, actix_web::Route)>,
     /// Answers methods the resource does not serve (actix's own 405 otherwise).
     fallback: Option<actix_web::Route>,
+    /// Methods the fallback serves itself (see [`Resource::allows`]).
+    fallback_methods: Vec<Method>,
 }
 
 impl Resource {
     fn new(paths: Vec<&'static str>) -> Self {
-        Self { paths, routes: Vec::new(), fallback: None }
+        Self { paths, routes: Vec::new(), fallback: None, fallback_methods: Vec::new() }
     }
 
     pub fn route<F, Args>(mut self, method: Method, handler: F) -> Self
@@ -87,6 +90,38 @@ impl Resource {
         self.fallback = Some(web::to(handler));
         self
     }
+
+    /// Methods the fallback answers itself rather than refusing (a fixed path that is also a
+    /// name, say), so that the `Allow` header of a 405 lists them beside the routed ones.
+    pub fn allows(mut self, methods: &[Method]) -> Self {
+        self.fallback_methods.extend_from_slice(methods);
+        self
+    }
+
+    /// The `Allow` value: every method served here, in Django's order (as DRF lists them), then
+    /// any other in table order.
+    fn allow_header(&self) -> String {
+        const ORDER: [Method; 8] = [
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+            Method::HEAD,
+            Method::OPTIONS,
+            Method::TRACE,
+        ];
+        let served: Vec<&Method> =
+            self.routes.iter().map(|(method, _)| method).chain(&self.fallback_methods).collect();
+        let mut out: Vec<&str> =
+            ORDER.iter().filter(|m| served.contains(m)).map(Method::as_str).collect();
+        for method in served {
+            if !out.contains(&method.as_str()) {
+                out.push(method.as_str());
+            }
+        }
+        out.join(", ")
+    }
 }
 
 /// An ordered table of resources. Order matters as in actix: the first matching pattern wins,
@@ -138,6 +173,7 @@ impl Routes {
 
 impl Resource {
     fn into_service(self) -> impl HttpServiceFactory {
+        let allow = HeaderValue::from_str(&self.allow_header()).ok();
         let mut resource = web::resource(self.paths);
         for (_, route) in self.routes {
             resource = resource.route(route);
@@ -145,7 +181,21 @@ impl Resource {
         if let Some(fallback) = self.fallback {
             resource = resource.default_service(fallback);
         }
-        resource
+        // RFC 9110 wants `Allow` on every 405. actix adds it to its own, but a dialect's fallback
+        // (its own 405 body) cannot know the methods; the table does.
+        resource.wrap_fn(move |req, service| {
+            let allow = allow.clone();
+            let answer = service.call(req);
+            async move {
+                let mut response = answer.await?;
+                let refused = response.status() == StatusCode::METHOD_NOT_ALLOWED;
+                let headers = response.headers_mut();
+                if let (true, false, Some(allow)) = (refused, headers.contains_key(ALLOW), allow) {
+                    headers.insert(ALLOW, allow);
+                }
+                Ok(response)
+            }
+        })
     }
 }
 
@@ -243,5 +293,31 @@ mod tests {
         assert_eq!(actix_web::test::call_service(&app, get).await.status(), 200);
         let post = actix_web::test::TestRequest::post().uri("/a").to_request();
         assert_eq!(actix_web::test::call_service(&app, post).await.status(), 418);
+    }
+
+    #[actix_web::test]
+    async fn every_405_lists_the_methods_served() {
+        let refuse = || async { HttpResponse::MethodNotAllowed().json("no") };
+        let app = actix_web::test::init_service(actix_web::App::new().configure(|cfg| {
+            Routes::new()
+                .resource(["/own"], |r| r.delete(ok).get(ok).fallback(refuse))
+                .resource(["/named"], |r| {
+                    r.post(ok).fallback(refuse).allows(&[Method::PATCH, Method::GET])
+                })
+                .resource(["/plain"], |r| r.post(ok).get(ok))
+                .register(cfg)
+        }))
+        .await;
+        for (path, allow) in
+            [("/own", "GET, DELETE"), ("/named", "GET, POST, PATCH"), ("/plain", "POST, GET")]
+        {
+            let put = actix_web::test::TestRequest::put().uri(path).to_request();
+            let response = actix_web::test::call_service(&app, put).await;
+            assert_eq!(response.status(), 405, "{path}");
+            assert_eq!(response.headers().get(ALLOW).and_then(|v| v.to_str().ok()), Some(allow));
+        }
+        // Other answers are left alone.
+        let get = actix_web::test::TestRequest::get().uri("/own").to_request();
+        assert!(actix_web::test::call_service(&app, get).await.headers().get(ALLOW).is_none());
     }
 }

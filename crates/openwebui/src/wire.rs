@@ -82,13 +82,42 @@ fn read_model_object(f: &mut Fields<'_>, body: &Value, name: &str, mode: Mode) -
     }
 }
 
-/// Tag names when `tags` has the shape Open WebUI writes (`[{"name": …}, …]`), else `None`.
-fn tag_names(value: &Value) -> Option<Vec<String>> {
-    value
-        .as_array()?
-        .iter()
-        .map(|tag| tag.get("name").and_then(Value::as_str).map(str::to_owned))
-        .collect()
+/// Tag names from `meta.tags`: a list of `{"name": …}` objects (what Open WebUI writes) or of
+/// plain strings. Anything else is a 422 naming it (`None`): Open WebUI stores any shape, but it
+/// then answers a `meta` that breaks its own schema.
+fn read_tags(f: &mut Fields<'_>, value: &Value) -> Option<Vec<String>> {
+    let tags = [key(TAGS)];
+    let Some(items) = value.as_array() else {
+        f.nested_issue("meta", &tags, IssueKind::ListType, value.clone());
+        return None;
+    };
+    let mut names = Vec::with_capacity(items.len());
+    let mut ok = true;
+    for (i, item) in items.iter().enumerate() {
+        let at = |rest: &[Loc]| [&tags[..], &[Loc::Index(i)], rest].concat();
+        let problem = match item {
+            Value::String(name) => {
+                names.push(name.clone());
+                continue;
+            }
+            Value::Object(tag) => match tag.get("name") {
+                Some(Value::String(name)) => {
+                    names.push(name.clone());
+                    continue;
+                }
+                Some(other) => (at(&[key("name")]), IssueKind::StringType, other.clone()),
+                None => (at(&[key("name")]), IssueKind::Missing, item.clone()),
+            },
+            other => {
+                let message = "a tag is an object with a string `name`, or a string".to_owned();
+                (at(&[]), IssueKind::Value { message }, other.clone())
+            }
+        };
+        ok = false;
+        let (loc, kind, input) = problem;
+        f.nested_issue("meta", &loc, kind, input);
+    }
+    ok.then_some(names)
 }
 
 fn read_meta(f: &mut Fields<'_>, meta: &JsonMap) -> MetaIn {
@@ -117,12 +146,15 @@ fn read_meta(f: &mut Fields<'_>, meta: &JsonMap) -> MetaIn {
     for (name, value) in meta {
         match name.as_str() {
             PROFILE_IMAGE_URL | "description" | "capabilities" => {}
-            TAGS => match tag_names(value) {
+            // `null` is no tags.
+            TAGS if value.is_null() => {}
+            TAGS => match read_tags(f, value) {
                 Some(names) if !names.is_empty() => out.tags = names,
-                // An empty list or an unusual shape is kept as sent, so it reads back the same.
-                _ => {
+                // An empty list is kept as sent, so it reads back the same.
+                Some(_) => {
                     out.extra.insert(name.clone(), value.clone());
                 }
+                None => {}
             },
             _ => {
                 out.extra.insert(name.clone(), value.clone());
@@ -132,37 +164,97 @@ fn read_meta(f: &mut Fields<'_>, meta: &JsonMap) -> MetaIn {
     out
 }
 
-/// Reads one grant; grants Open WebUI would not store (unknown type or permission, no id) are
-/// skipped, as upstream does. Accepts `principal_*` (0.8+) and `access_*` (the seeds) keys.
-fn read_grant(item: &JsonMap, out: &mut GrantsIn) {
-    let text = |names: &[&str]| {
-        names.iter().find_map(|name| item.get(*name).and_then(Value::as_str)).map(str::to_owned)
+/// One text key of a grant, read under either spelling (`principal_*` wins when both are sent).
+/// Records an issue, under the spelling the grant uses, when it is missing or not a string.
+fn grant_text(
+    f: &mut Fields<'_>,
+    at: &[Loc],
+    item: &JsonMap,
+    keys: &[&str],
+) -> Option<(String, String)> {
+    let Some((name, value)) = keys.iter().find_map(|k| item.get(*k).map(|v| (*k, v))) else {
+        grant_issue(f, at, keys[0], IssueKind::Missing, Value::Object(item.clone()));
+        return None;
     };
-    let kind = text(&["principal_type", "access_type"]).and_then(|k| PrincipalKind::parse(&k));
-    let id = text(&["principal_id", "access_id"]).filter(|id| !id.is_empty());
-    let permission = text(&["permission"]).and_then(|p| Permission::parse(&p));
-    let (Some(kind), Some(id), Some(permission)) = (kind, id, permission) else { return };
+    match value {
+        Value::String(text) => Some((name.to_owned(), text.clone())),
+        other => {
+            grant_issue(f, at, name, IssueKind::StringType, other.clone());
+            None
+        }
+    }
+}
+
+/// An issue at key `name` of the grant at `at` (`[list key, index]`, below the body).
+fn grant_issue(f: &mut Fields<'_>, at: &[Loc], name: &str, kind: IssueKind, input: Value) {
+    if let [Loc::Key(list), rest @ ..] = at {
+        f.nested_issue(list, &[rest, &[key(name)]].concat(), kind, input);
+    }
+}
+
+/// Reads grant `i`. Accepts `principal_*` (0.8+) and `access_*` (the seeds) keys. A grant
+/// modelgate cannot store (another type or permission, a missing or empty id) is a 422 naming it:
+/// upstream drops such grants silently, so a typo (`"Write"`) replaced every grant by nothing.
+fn read_grant(f: &mut Fields<'_>, at: &[Loc], item: &JsonMap, out: &mut GrantsIn) -> bool {
+    let seeds_spelling = ["principal_type", "principal_id"].iter().all(|k| !item.contains_key(*k))
+        && ["access_type", "access_id"].iter().any(|k| item.contains_key(*k));
+    let keys = |what: &'static str| -> [&'static str; 2] {
+        let (principal, access) = match what {
+            "type" => ("principal_type", "access_type"),
+            _ => ("principal_id", "access_id"),
+        };
+        if seeds_spelling { [access, principal] } else { [principal, access] }
+    };
+    let refuse = |f: &mut Fields<'_>, name: &str, kind: IssueKind, text: String| {
+        grant_issue(f, at, name, kind, Value::String(text));
+    };
+    let kind = grant_text(f, at, item, &keys("type")).and_then(|(name, text)| {
+        let kind = PrincipalKind::parse(&text);
+        if kind.is_none() {
+            let expected = vec!["user".into(), "group".into()];
+            refuse(f, &name, IssueKind::Choice { expected }, text);
+        }
+        kind
+    });
+    let id = grant_text(f, at, item, &keys("id")).and_then(|(name, text)| {
+        if text.is_empty() {
+            refuse(f, &name, IssueKind::StringTooShort { min: 1 }, text);
+            return None;
+        }
+        Some(text)
+    });
+    let permission = grant_text(f, at, item, &["permission"]).and_then(|(name, text)| {
+        let permission = Permission::parse(&text);
+        if permission.is_none() {
+            let expected = vec!["read".into(), "write".into()];
+            refuse(f, &name, IssueKind::Choice { expected }, text);
+        }
+        permission
+    });
+    let (Some(kind), Some(id), Some(permission)) = (kind, id, permission) else { return false };
     if kind == PrincipalKind::User && id == EVERYONE {
         // modelgate has one kind of sharing with everyone: public read.
         out.public = true;
     } else {
         out.grants.push(Grant::new(kind, id, permission));
     }
+    true
 }
 
-/// Reads `access_grants` (a list of objects) from `f`; `None` when absent or null.
+/// Reads `access_grants` (a list of grant objects) from `f`; `None` when absent or null, or when
+/// any grant is malformed (each one is an issue in `f`), so nothing is written.
 pub fn read_grants(f: &mut Fields<'_>, name: &str) -> Option<GrantsIn> {
     let items = f.list(name).value()?;
     let mut out = GrantsIn::default();
     let mut ok = true;
     for (i, item) in items.iter().enumerate() {
-        match item.as_object() {
-            Some(grant) => read_grant(grant, &mut out),
+        ok &= match item.as_object() {
+            Some(grant) => read_grant(f, &[key(name), Loc::Index(i)], grant, &mut out),
             None => {
-                ok = false;
                 f.nested_issue(name, &[Loc::Index(i)], IssueKind::DictType, item.clone());
+                false
             }
-        }
+        };
     }
     ok.then_some(out)
 }
@@ -403,8 +495,7 @@ mod tests {
                      "suggestion_prompts": null},
             "access_grants": [
                 {"access_type": "group", "access_id": "dev", "permission": "read"},
-                {"principal_type": "user", "principal_id": "*", "permission": "read"},
-                {"principal_type": "robot", "principal_id": "x", "permission": "read"}
+                {"principal_type": "user", "principal_id": "*", "permission": "read"}
             ]
         });
         let form = read_model_form(&value, &body(), Mode::Full).unwrap();
@@ -447,6 +538,93 @@ mod tests {
                 ("bool_parsing".to_owned(), json!(["body", "is_active"])),
             ]
         );
+    }
+
+    fn issues_of(value: Value) -> Value {
+        let issues = read_model_form(&value, &body(), Mode::Full).unwrap_err();
+        pydantic_body(&issues)["detail"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| json!([e["type"], e["loc"], e["input"]]))
+            .collect()
+    }
+
+    #[test]
+    fn a_malformed_grant_is_named_not_dropped() {
+        let form = |grants: Value| json!({"id": "m", "name": "M", "params": {}, "meta": {}, "access_grants": grants});
+        assert_eq!(
+            issues_of(form(json!([
+                {"principal_type": "user", "principal_id": "bob", "permission": "read"},
+                {"principal_type": "user", "principal_id": "bob", "permission": "Write"},
+                {"access_type": "robot", "access_id": "", "permission": 1},
+                {},
+                {"principal_type": null, "access_id": 7, "permission": "root"},
+                "x"
+            ]))),
+            json!([
+                ["literal_error", ["body", "access_grants", 1, "permission"], "Write"],
+                ["literal_error", ["body", "access_grants", 2, "access_type"], "robot"],
+                ["string_too_short", ["body", "access_grants", 2, "access_id"], ""],
+                ["string_type", ["body", "access_grants", 2, "permission"], 1],
+                ["missing", ["body", "access_grants", 3, "principal_type"], {}],
+                ["missing", ["body", "access_grants", 3, "principal_id"], {}],
+                ["missing", ["body", "access_grants", 3, "permission"], {}],
+                ["string_type", ["body", "access_grants", 4, "principal_type"], null],
+                ["string_type", ["body", "access_grants", 4, "access_id"], 7],
+                ["literal_error", ["body", "access_grants", 4, "permission"], "root"],
+                ["dict_type", ["body", "access_grants", 5], "x"]
+            ])
+        );
+        // Both spellings, duplicates collapsed by core, `principal_*` winning when both are sent.
+        let grants = read_model_form(
+            &form(json!([
+                {"access_type": "group", "access_id": "dev", "permission": "write"},
+                {"principal_type": "user", "principal_id": "bob", "access_type": "group",
+                 "access_id": "x", "permission": "read"}
+            ])),
+            &body(),
+            Mode::Full,
+        )
+        .unwrap()
+        .grants
+        .unwrap();
+        assert_eq!(
+            grants.grants,
+            vec![
+                Grant::new(PrincipalKind::Group, "dev", Permission::Write),
+                Grant::new(PrincipalKind::User, "bob", Permission::Read)
+            ]
+        );
+    }
+
+    #[test]
+    fn tags_are_a_list_of_names_or_a_422() {
+        let form =
+            |tags: Value| json!({"id": "m", "name": "M", "params": {}, "meta": {"tags": tags}});
+        for tags in [json!("a,b"), json!({"name": "a"}), json!(3)] {
+            assert_eq!(
+                issues_of(form(tags.clone())),
+                json!([["list_type", ["body", "meta", "tags"], tags]])
+            );
+        }
+        assert_eq!(
+            issues_of(form(json!([{"name": "a"}, {"name": 1}, {}, 2, "b"]))),
+            json!([
+                ["string_type", ["body", "meta", "tags", 1, "name"], 1],
+                ["missing", ["body", "meta", "tags", 2, "name"], {}],
+                ["value_error", ["body", "meta", "tags", 3], 2]
+            ])
+        );
+        let read = |tags: Value| read_model_form(&form(tags), &body(), Mode::Full).unwrap().meta;
+        let meta = read(json!([{"name": "a", "colour": "red"}, "b"]));
+        assert_eq!(
+            (meta.tags, meta.extra.get("tags")),
+            (vec!["a".to_owned(), "b".to_owned()], None)
+        );
+        assert_eq!(read(json!([])).extra.get("tags"), Some(&json!([])));
+        let none = read(Value::Null);
+        assert!(none.tags.is_empty() && none.extra.is_empty());
     }
 
     #[test]

@@ -84,7 +84,21 @@ fn optional_text(f: &mut Fields<'_>, name: &str, max: Option<usize>) -> Option<O
     }
 }
 
+/// Refuses a JSON boolean where a number is expected. The shared reader follows pydantic's lax
+/// mode (`true` is 1), but DRF's IntegerField and DecimalField parse `str(value)`, and `"True"`
+/// is no number. (Its FloatField would take `float(True)`; a price of `true` is a client bug
+/// all the same, so every Respan number refuses it.)
+fn refuse_bool(f: &mut Fields<'_>, name: &str, kind: IssueKind) -> bool {
+    let Opt::Value(value @ Value::Bool(_)) = f.raw(name) else { return false };
+    let value = value.clone();
+    f.issue(name, kind, value);
+    true
+}
+
 fn cost(f: &mut Fields<'_>, name: &str) -> Option<Option<f64>> {
+    if refuse_bool(f, name, IssueKind::FloatType) {
+        return None;
+    }
     match f.float(name) {
         Opt::Value(v) if v < 0.0 => {
             f.issue(name, IssueKind::GreaterThanEqual { min: 0.0 }, serde_json::json!(v));
@@ -96,6 +110,9 @@ fn cost(f: &mut Fields<'_>, name: &str) -> Option<Option<f64>> {
 
 fn context_window(f: &mut Fields<'_>) -> Option<Option<i64>> {
     let name = "max_context_window";
+    if refuse_bool(f, name, IssueKind::IntType) {
+        return None;
+    }
     match f.int(name) {
         Opt::Value(v) if v < 1 => {
             f.issue(name, IssueKind::GreaterThanEqual { min: 1.0 }, serde_json::json!(v));
@@ -121,6 +138,13 @@ fn flag(f: &mut Fields<'_>, name: &str) -> Option<Option<bool>> {
     match text.as_str() {
         "0" => Some(Some(false)),
         "1" => Some(Some(true)),
+        // Not 1 and 0 either: DRF looks up `str(value)`, and names the value as Python prints it.
+        _ if value.is_boolean() => {
+            let shown = if value == Value::Bool(true) { "True" } else { "False" };
+            let message = format!("\"{shown}\" is not a valid choice.");
+            f.issue(name, IssueKind::Value { message }, value);
+            None
+        }
         _ => {
             f.issue(name, IssueKind::Choice { expected: vec!["0".into(), "1".into()] }, value);
             None
@@ -366,6 +390,22 @@ mod tests {
                 "input_cost": ["Ensure this value is greater than or equal to 0."],
                 "max_context_window": ["Ensure this value is greater than or equal to 1."],
                 "streaming_support": ["\"2\" is not a valid choice."]
+            })
+        );
+    }
+
+    #[test]
+    fn booleans_are_not_numbers() {
+        let body = json!({"max_context_window": true, "input_cost": false, "image_support": true,
+            "function_call": false, "output_cost": 1, "streaming_support": 1});
+        let issues = model_body(&body, Mode::Patch).err().unwrap_or_default();
+        assert_eq!(
+            modelgate_http::input::drf_errors(&issues),
+            json!({
+                "input_cost": ["A valid number is required."],
+                "max_context_window": ["A valid integer is required."],
+                "function_call": ["\"False\" is not a valid choice."],
+                "image_support": ["\"True\" is not a valid choice."]
             })
         );
     }
