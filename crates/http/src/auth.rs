@@ -8,7 +8,7 @@ use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use futures_util::future::LocalBoxFuture;
 use modelgate_core::Ctx;
 
-use crate::{Dialect, Services, blocking, into_error};
+use crate::{Dialect, Services, into_error};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AuthFailure {
@@ -62,10 +62,17 @@ impl<D: Dialect> FromRequest for Caller<D> {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let token = bearer_token(req);
         let services = req.app_data::<web::Data<Services>>().cloned();
+        // Every route that reaches the store authenticates, so this is where path and query
+        // input is checked for NULs: after the route matched (parameters have names) and after
+        // authentication (a bad key wins), before the handler runs.
+        let nul = crate::nul::scan_request(req);
         let (outcome, gate) = tokio::sync::watch::channel(None);
         req.extensions_mut().insert(AuthGate(gate));
         Box::pin(async move {
-            let result = authenticate::<D>(services, token).await;
+            let result = authenticate::<D>(services, token).await.and_then(|caller| {
+                if nul.is_empty() { Ok(caller) } else { Err(into_error(D::nul_refused(&nul))) }
+            });
+            // A refused path or query also keeps a body's own refusal from answering first.
             let _ = outcome.send(Some(result.is_ok()));
             result
         })
@@ -81,8 +88,8 @@ async fn authenticate<D: Dialect>(
         return Err(into_error(D::service_failure(&error)));
     };
     let token = token.ok_or_else(|| into_error(D::auth_failure(AuthFailure::Missing)))?;
-    let registry = services.registry.clone();
-    match blocking(move || registry.authenticate(&token)).await {
+    // Through `call`, so a database that does not answer fails authentication fast too.
+    match services.call(move |registry| registry.authenticate(&token)).await {
         Ok(Some(actor)) => Ok(Caller::new(Ctx::new(actor, D::NAME))),
         Ok(None) => Err(into_error(D::auth_failure(AuthFailure::Invalid))),
         Err(error) => Err(into_error(D::service_failure(&error))),

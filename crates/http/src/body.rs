@@ -86,23 +86,27 @@ impl<D: Dialect> FromRequest for JsonBody<D> {
             let read = async {
                 // Refuse an announced oversize body before reading any of it.
                 if declared.is_some_and(|len| len > limit) {
-                    return Err(BodyFailure::TooLarge { limit });
+                    return Err(D::body_failure(BodyFailure::TooLarge { limit }));
                 }
-                let bytes = read_limited(&mut payload, limit).await?;
-                match parse_json(&bytes) {
+                let bytes = read_limited(&mut payload, limit).await.map_err(D::body_failure)?;
+                let value = match parse_json(&bytes) {
                     Err(BodyFailure::Empty) => D::empty_body().ok_or(BodyFailure::Empty),
                     other => other,
                 }
+                .map_err(D::body_failure)?;
+                // No store can keep U+0000 (see `crate::nul`): refused here, for every handler.
+                let nul = crate::nul::scan_json(&value);
+                if nul.is_empty() { Ok(value) } else { Err(D::nul_refused(&nul)) }
             };
             match read.await {
                 Ok(value) => Ok(JsonBody { value, dialect: PhantomData }),
-                Err(failure) => {
+                Err(refusal) => {
                     let authenticated = match gate {
                         Some(gate) => gate.passed().await,
                         None => true,
                     };
                     if authenticated {
-                        Err(into_error(D::body_failure(failure)))
+                        Err(into_error(refusal))
                     } else {
                         // The caller's 401 is the answer; the handler never runs.
                         Ok(JsonBody { value: Value::Null, dialect: PhantomData })

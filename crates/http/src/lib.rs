@@ -9,6 +9,7 @@ pub mod body;
 pub mod cors;
 pub mod input;
 pub mod middleware;
+pub mod nul;
 pub mod routes;
 
 use std::sync::Arc;
@@ -20,6 +21,7 @@ use serde_json::json;
 
 pub use auth::{AuthFailure, Caller};
 pub use body::{BodyFailure, JsonBody};
+pub use nul::NulFound;
 
 /// Default JSON body limit: 1 MiB.
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
@@ -69,6 +71,12 @@ pub trait Dialect: 'static {
     /// A path under the dialect's prefix that it does not serve.
     fn unknown_path() -> HttpResponse {
         detail(StatusCode::NOT_FOUND, "Not Found")
+    }
+
+    /// Input containing U+0000 (see [`nul`]): never empty, and either all in the body or all
+    /// in the path and query. The default is FastAPI's 422 with a pydantic `value_error` each.
+    fn nul_refused(found: &[NulFound]) -> HttpResponse {
+        HttpResponse::UnprocessableEntity().json(nul::pydantic_body(found))
     }
 }
 

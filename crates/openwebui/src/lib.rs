@@ -10,7 +10,7 @@ use std::sync::LazyLock;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use modelgate_http::routes::{Routes, openapi_document};
-use modelgate_http::{AuthFailure, BodyFailure, Dialect, detail, fastapi_body_failure};
+use modelgate_http::{AuthFailure, BodyFailure, Dialect, NulFound, detail, fastapi_body_failure};
 
 pub struct OpenWebUi;
 
@@ -23,6 +23,10 @@ impl Dialect for OpenWebUi {
 
     fn body_failure(failure: BodyFailure) -> HttpResponse {
         fastapi_body_failure(failure)
+    }
+
+    fn nul_refused(found: &[NulFound]) -> HttpResponse {
+        errors::invalid_input(&modelgate_http::nul::issues(found))
     }
 }
 

@@ -11,10 +11,10 @@ mod render;
 
 use std::sync::LazyLock;
 
-use actix_web::http::StatusCode;
+use actix_web::http::{Method, StatusCode};
 use actix_web::{HttpRequest, HttpResponse, web};
 use modelgate_http::routes::{Routes, openapi_document};
-use modelgate_http::{AuthFailure, BodyFailure, Dialect, detail};
+use modelgate_http::{AuthFailure, BodyFailure, Dialect, NulFound, detail};
 
 pub struct Respan;
 
@@ -50,6 +50,16 @@ impl Dialect for Respan {
         Some(serde_json::json!({}))
     }
 
+    /// Django's sentence: on the body's fields as field errors, as `detail` for the URL.
+    fn nul_refused(found: &[NulFound]) -> HttpResponse {
+        use modelgate_http::nul::{NUL_SENTENCE, Place, drf_body};
+        if found.iter().all(|f| f.place == Place::Body) {
+            HttpResponse::BadRequest().json(drf_body(found))
+        } else {
+            detail(StatusCode::BAD_REQUEST, NUL_SENTENCE)
+        }
+    }
+
     fn unknown_path() -> HttpResponse {
         detail(StatusCode::NOT_FOUND, "Not found.")
     }
@@ -76,18 +86,20 @@ static DOCUMENT: LazyLock<serde_json::Value> =
 /// `/api/models/{name}/status/` (uptime metrics upstream) is not served: it is not model
 /// management, and reads as the model called `{name}/status`.
 pub fn routes() -> Routes {
+    // What a fixed path's fallback serves as the model of that name (see `models::named`).
+    const NAMED: [Method; 4] = [Method::GET, Method::PUT, Method::PATCH, Method::DELETE];
     Routes::new()
         .resource(["/api/models", "/api/models/"], |r| {
             r.get(models::list).post(models::create).fallback(method_not_allowed)
         })
         .resource(["/api/models/list", "/api/models/list/"], |r| {
-            r.post(models::filter).fallback(models::named_list)
+            r.post(models::filter).fallback(models::named_list).allows(&NAMED)
         })
         .resource(["/api/models/summary", "/api/models/summary/"], |r| {
-            r.post(models::summary).fallback(models::named_summary)
+            r.post(models::summary).fallback(models::named_summary).allows(&NAMED)
         })
         .resource(["/api/models/public", "/api/models/public/"], |r| {
-            r.get(models::public).fallback(models::named_public)
+            r.get(models::public).fallback(models::named_public).allows(&NAMED)
         })
         .resource(["/api/models/{model_name:.+}"], |r| {
             r.get(models::retrieve)

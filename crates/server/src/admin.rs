@@ -9,7 +9,8 @@ use modelgate_core::{
     UserChange, Violation,
 };
 use modelgate_http::input::{Fields, Issue, IssueKind, drf_message};
-use modelgate_http::{AuthFailure, BodyFailure, Caller, Dialect, JsonBody, Services};
+use modelgate_http::nul::{NUL_SENTENCE, Place};
+use modelgate_http::{AuthFailure, BodyFailure, Caller, Dialect, JsonBody, NulFound, Services};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -55,6 +56,26 @@ impl Dialect for Admin {
 
     fn unknown_path() -> HttpResponse {
         error(StatusCode::NOT_FOUND, "not_found", "Not Found")
+    }
+
+    /// A validation error per value: body fields by their dotted name (as other body errors),
+    /// path parameters and query keys as `path.<name>` / `query.<key>`.
+    fn nul_refused(found: &[NulFound]) -> HttpResponse {
+        let errors: Vec<Value> = found
+            .iter()
+            .map(|f| {
+                let field = match f.place {
+                    Place::Body => f.dotted(),
+                    place => format!("{}.{}", place.name(), f.dotted()),
+                };
+                json!({ "field": field, "message": NUL_SENTENCE })
+            })
+            .collect();
+        HttpResponse::UnprocessableEntity().json(json!({
+            "detail": "Invalid request",
+            "code": "invalid",
+            "errors": errors,
+        }))
     }
 }
 

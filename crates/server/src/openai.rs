@@ -6,7 +6,8 @@ use actix_web::{HttpResponse, web};
 use modelgate_core::{
     Column, Condition, DomainError, Model, ModelQuery, ModelRef, Op, Sort, Value,
 };
-use modelgate_http::{AuthFailure, BodyFailure, Caller, Dialect, Services};
+use modelgate_http::nul::NUL_SENTENCE;
+use modelgate_http::{AuthFailure, BodyFailure, Caller, Dialect, NulFound, Services};
 use serde_json::json;
 
 pub struct OpenAi;
@@ -64,6 +65,12 @@ impl Dialect for OpenAi {
 
     fn unknown_path() -> HttpResponse {
         error(StatusCode::NOT_FOUND, "Unknown request URL.", None, Some("unknown_url"))
+    }
+
+    /// OpenAI reports one problem, naming the parameter.
+    fn nul_refused(found: &[NulFound]) -> HttpResponse {
+        let param = found.first().map(NulFound::dotted);
+        error(StatusCode::BAD_REQUEST, NUL_SENTENCE, param.as_deref(), None)
     }
 }
 

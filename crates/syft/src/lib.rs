@@ -9,12 +9,12 @@ mod wire;
 
 use std::sync::LazyLock;
 
-use actix_web::http::StatusCode;
+use actix_web::http::{Method, StatusCode};
 use actix_web::{HttpRequest, HttpResponse, web};
 use modelgate_core::Ctx;
 use modelgate_http::routes::{Routes, openapi_document};
 use modelgate_http::{
-    AuthFailure, BodyFailure, Dialect, Services, default_service_failure, detail,
+    AuthFailure, BodyFailure, Dialect, NulFound, Services, default_service_failure, detail,
     fastapi_body_failure,
 };
 use serde_json::Value;
@@ -32,6 +32,11 @@ impl Dialect for Syft {
 
     fn body_failure(failure: BodyFailure) -> HttpResponse {
         fastapi_body_failure(failure)
+    }
+
+    /// With `ctx.error` as `{}`, like Syft's other value errors.
+    fn nul_refused(found: &[NulFound]) -> HttpResponse {
+        errors::unprocessable(&modelgate_http::nul::issues(found))
     }
 }
 
@@ -83,7 +88,9 @@ pub fn routes() -> Routes {
         // Before `{slug}`, which would take it for a slug. Its other methods reach the endpoint
         // whose slug is `validate-slug`, as `{slug}` would.
         .resource(["/api/v1/endpoints/validate-slug"], |r| {
-            r.post(endpoints::validate_slug).fallback(endpoints::validate_slug_as_endpoint)
+            r.post(endpoints::validate_slug)
+                .fallback(endpoints::validate_slug_as_endpoint)
+                .allows(&[Method::GET, Method::PATCH, Method::DELETE])
         })
         .resource(["/api/v1/endpoints/{slug}"], |r| {
             r.get(endpoints::get).patch(endpoints::update).delete(endpoints::delete)
