@@ -7,6 +7,7 @@ pub mod app;
 pub mod auth;
 pub mod body;
 pub mod cors;
+pub mod health;
 pub mod input;
 pub mod middleware;
 pub mod nul;
@@ -21,6 +22,7 @@ use serde_json::json;
 
 pub use auth::{AuthFailure, Caller};
 pub use body::{BodyFailure, JsonBody};
+pub use health::DatabaseHealth;
 pub use nul::NulFound;
 
 /// Default JSON body limit: 1 MiB.
@@ -30,21 +32,41 @@ pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
 pub struct Services {
     pub registry: Arc<dyn Registry>,
     pub body_limit: usize,
+    /// The server's database monitor; `None` (tests, tools) calls the registry unguarded.
+    pub health: Option<Arc<DatabaseHealth>>,
 }
 
 impl Services {
     pub fn new(registry: Arc<dyn Registry>, body_limit: usize) -> Self {
-        Self { registry, body_limit }
+        Self { registry, body_limit, health: None }
     }
 
-    /// Runs `f` with the registry on the blocking pool (see [`blocking`]).
+    /// Fails calls fast while `health` reports the database down.
+    pub fn with_health(mut self, health: Arc<DatabaseHealth>) -> Self {
+        self.health = Some(health);
+        self
+    }
+
+    /// Runs `f` with the registry on the blocking pool (see [`blocking`]). While the database is
+    /// down it answers `Unavailable` without touching the pool, and a call already waiting on a
+    /// database that goes down is answered the same way at that moment (its thread finishes on
+    /// its own; a write may still commit if the database comes back, as after any timeout).
     pub async fn call<T, F>(&self, f: F) -> DomainResult<T>
     where
         F: FnOnce(&dyn Registry) -> DomainResult<T> + Send + 'static,
         T: Send + 'static,
     {
         let registry = self.registry.clone();
-        blocking(move || f(registry.as_ref())).await
+        let Some(health) = &self.health else {
+            return blocking(move || f(registry.as_ref())).await;
+        };
+        if !health.is_up() {
+            return Err(DatabaseHealth::unavailable());
+        }
+        tokio::select! {
+            result = blocking(move || f(registry.as_ref())) => result,
+            () = health.down() => Err(DatabaseHealth::unavailable()),
+        }
     }
 }
 

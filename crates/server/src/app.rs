@@ -2,8 +2,8 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
-use modelgate_http::Services;
 use modelgate_http::app::mount;
+use modelgate_http::{DatabaseHealth, Services};
 use modelgate_openwebui::OpenWebUi;
 use modelgate_respan::Respan;
 use modelgate_syft::Syft;
@@ -18,15 +18,29 @@ async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "ok" }))
 }
 
-/// The database answers; 503 when it does not.
+/// The database answers; 503 when it does not, within about a second either way: the server's
+/// health monitor answers at once while the database is down and otherwise runs a fresh probe
+/// bounded by its timeout. Without a monitor (SQLite, tests), a ping bounded by the same timeout.
 async fn readyz(services: web::Data<Services>) -> HttpResponse {
-    match services.call(move |registry| registry.ping()).await {
-        Ok(()) => HttpResponse::Ok().json(json!({ "status": "ready" })),
-        Err(error) => {
-            modelgate_http::log_failure(&error);
-            HttpResponse::build(StatusCode::SERVICE_UNAVAILABLE)
-                .json(json!({ "status": "unavailable", "detail": "database unreachable" }))
+    let ready = match &services.health {
+        Some(health) => health.check().await,
+        None => {
+            let ping = services.call(move |registry| registry.ping());
+            match actix_web::rt::time::timeout(DatabaseHealth::TIMEOUT, ping).await {
+                Ok(Ok(())) => true,
+                Ok(Err(error)) => {
+                    modelgate_http::log_failure(&error);
+                    false
+                }
+                Err(_) => false,
+            }
         }
+    };
+    if ready {
+        HttpResponse::Ok().json(json!({ "status": "ready" }))
+    } else {
+        HttpResponse::build(StatusCode::SERVICE_UNAVAILABLE)
+            .json(json!({ "status": "unavailable", "detail": "database unreachable" }))
     }
 }
 

@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use actix_web::{HttpServer, web};
 use modelgate_core::{Bootstrapped, DomainError, Registry, Secret};
-use modelgate_http::Services;
 use modelgate_http::cors::CorsOrigins;
-use modelgate_store::{Store, StoreError, StoreOptions};
+use modelgate_http::{DatabaseHealth, Services};
+use modelgate_store::{Backend, Cipher, Store, StoreError, StoreOptions};
 use tracing_subscriber::EnvFilter;
 
 use crate::app::{self, DialectListener};
@@ -28,6 +28,8 @@ pub enum StartError {
     Io(#[from] std::io::Error),
     #[error("not ready")]
     Unhealthy,
+    #[error("cannot start the database health monitor: {0}")]
+    Health(std::io::Error),
 }
 
 fn registry_error(context: &'static str) -> impl FnOnce(DomainError) -> StartError {
@@ -112,7 +114,13 @@ pub fn announce(done: &Bootstrapped, key_was_given: bool) {
 /// Runs the main listener and any dialect listeners until a shutdown signal (SIGINT/SIGTERM),
 /// then lets in-flight requests finish for up to `shutdown_timeout` seconds.
 pub async fn serve(config: Config, registry: Arc<dyn Registry>) -> Result<(), StartError> {
-    let services = web::Data::new(Services::new(registry, config.body_limit));
+    let url = config.database_url();
+    let mut services = Services::new(registry, config.body_limit);
+    // SQLite is a local file: it fails or answers, it does not hang on a network.
+    if Backend::of_url(&url) == Backend::Postgres {
+        services = services.with_health(health_monitor(&url, config.cipher()?)?);
+    }
+    let services = web::Data::new(services);
     let mut running = Vec::new();
 
     let mut listeners: Vec<(String, Option<DialectListener>)> = vec![(config.listen.clone(), None)];
@@ -155,6 +163,24 @@ pub async fn serve(config: Config, registry: Arc<dyn Registry>) -> Result<(), St
     futures_util::future::try_join_all(running).await?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Starts the database health monitor (see [`modelgate_http::health`]) on the current actix
+/// runtime. It probes through a store of its own with one connection: probes queued behind busy
+/// request connections would report a loaded database as down, and a probe stuck in a hang would
+/// hold one of the requests' connections.
+pub fn health_monitor(url: &str, cipher: Cipher) -> Result<Arc<DatabaseHealth>, StartError> {
+    // A checkout gives up a little before the probe times out, so that a database refusing
+    // connections is logged with its own error rather than as a hang.
+    let connect_timeout = DatabaseHealth::TIMEOUT * 3 / 4;
+    let options = StoreOptions { pool_size: 1, connect_timeout };
+    let probe = Store::open(url, cipher, options)?;
+    DatabaseHealth::start(
+        Box::new(move || probe.ping()),
+        DatabaseHealth::INTERVAL,
+        DatabaseHealth::TIMEOUT,
+    )
+    .map_err(StartError::Health)
 }
 
 /// Whether the server listening on `listen` answers `GET /readyz` with 200. A wildcard address

@@ -67,8 +67,52 @@ pub struct Manager {
 
 impl Manager {
     pub fn new(url: &str) -> Self {
-        Self { url: url.to_owned(), backend: Backend::of_url(url) }
+        let backend = Backend::of_url(url);
+        let url = match backend {
+            Backend::Postgres => with_pg_defaults(url),
+            Backend::Sqlite => url.to_owned(),
+        };
+        Self { url, backend }
     }
+}
+
+/// libpq settings that make a database that stops answering visible to the operating system,
+/// added to a Postgres URL that does not set them itself (the operator's choice wins; so does
+/// `PGCONNECT_TIMEOUT`). The server's health monitor answers requests fast during a hang; these
+/// bound how long a connection stays stuck in one:
+/// - `connect_timeout`: a connection attempt (TCP and the startup handshake) gives up after 2 s
+///   (libpq's minimum) instead of waiting for the kernel's SYN retries;
+/// - keepalives: an idle connection to a vanished peer is closed after about 45 s, so the pool
+///   never hands a dead one to a request;
+/// - `tcp_user_timeout`: a query whose packets go unacknowledged for 15 s closes its connection
+///   instead of retransmitting for up to 15 minutes. A slow query is unaffected: the server's
+///   kernel acknowledges the packets whatever the query does.
+const PG_DEFAULTS: &[(&str, &str)] = &[
+    ("connect_timeout", "2"),
+    ("keepalives", "1"),
+    ("keepalives_idle", "30"),
+    ("keepalives_interval", "5"),
+    ("keepalives_count", "3"),
+    ("tcp_user_timeout", "15000"),
+];
+
+fn with_pg_defaults(url: &str) -> String {
+    let query = url.split_once('?').map_or("", |(_, q)| q);
+    let given: Vec<&str> =
+        query.split('&').map(|pair| pair.split_once('=').map_or(pair, |(k, _)| k)).collect();
+    let mut url = url.to_owned();
+    for (key, value) in PG_DEFAULTS {
+        if given.contains(key)
+            || (*key == "connect_timeout" && std::env::var_os("PGCONNECT_TIMEOUT").is_some())
+        {
+            continue;
+        }
+        url.push(if url.contains('?') { '&' } else { '?' });
+        url.push_str(key);
+        url.push('=');
+        url.push_str(value);
+    }
+    url
 }
 
 // Foreign keys are off by default in SQLite; WAL lets readers run beside the one writer; the
@@ -184,5 +228,21 @@ pub fn lock_provider(conn: &mut DbConn, seq: i64) -> QueryResult<bool> {
             .optional()
             .map(|row| row.is_some()),
         DbConn::Sqlite(_) => Ok(true),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_pg_defaults;
+
+    #[test]
+    fn postgres_urls_get_timeouts_unless_they_set_them() {
+        let plain = with_pg_defaults("postgres://u@h/db");
+        assert!(plain.starts_with("postgres://u@h/db?connect_timeout="), "{plain}");
+        assert!(plain.contains("&tcp_user_timeout=15000"), "{plain}");
+        let chosen = with_pg_defaults("postgres://u@h/db?sslmode=require&tcp_user_timeout=0");
+        assert!(chosen.starts_with("postgres://u@h/db?sslmode=require&tcp_user_timeout=0&"));
+        assert_eq!(chosen.matches("tcp_user_timeout").count(), 1, "{chosen}");
+        assert!(chosen.contains("&keepalives=1"), "{chosen}");
     }
 }

@@ -9,8 +9,8 @@ use actix_web::http::Method;
 use actix_web::http::header::HeaderMap;
 use actix_web::test::{self, TestRequest};
 use actix_web::web;
-use modelgate_http::Services;
 use modelgate_http::cors::CorsOrigins;
+use modelgate_http::{DatabaseHealth, Services};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -89,13 +89,34 @@ impl TestApp {
         Self::build(db, modelgate_http::DEFAULT_BODY_LIMIT, origins, configure).await
     }
 
+    /// The app with the server's database health monitor (see `modelgate_http::health`).
+    pub async fn with_health(
+        db: TestDb,
+        health: Arc<DatabaseHealth>,
+        configure: impl FnOnce(&mut web::ServiceConfig),
+    ) -> Self {
+        let services =
+            Services::new(db.store.clone(), modelgate_http::DEFAULT_BODY_LIMIT).with_health(health);
+        Self::with_services(db, services, &CorsOrigins::Off, configure).await
+    }
+
     async fn build(
         db: TestDb,
         body_limit: usize,
         origins: &CorsOrigins,
         configure: impl FnOnce(&mut web::ServiceConfig),
     ) -> Self {
-        let services = web::Data::new(Services::new(db.store.clone(), body_limit));
+        let services = Services::new(db.store.clone(), body_limit);
+        Self::with_services(db, services, origins, configure).await
+    }
+
+    async fn with_services(
+        db: TestDb,
+        services: Services,
+        origins: &CorsOrigins,
+        configure: impl FnOnce(&mut web::ServiceConfig),
+    ) -> Self {
+        let services = web::Data::new(services);
         let app = modelgate_http::app::build(services, origins.clone()).configure(configure);
         let service = test::init_service(app).await;
         Self { db, service: boxed(service), contracts: Default::default() }

@@ -8,6 +8,7 @@
 
 mod app;
 pub mod openapi;
+pub mod proxy;
 
 use std::sync::Arc;
 
@@ -17,6 +18,7 @@ use modelgate_store::{Cipher, Store, StoreOptions};
 
 pub use app::{TestApp, TestResponse};
 pub use modelgate_store::Backend;
+pub use proxy::HangingProxy;
 
 /// The Postgres server tests use: `MODELGATE_TEST_DATABASE_URL`, by default the local one.
 pub fn postgres_admin_url() -> String {
@@ -145,6 +147,16 @@ impl TestDb {
         let url = url_for_database(&postgres_admin_url(), &name);
         let store = Self::open(&url);
         Self { store: Arc::new(store), url, cleanup: Cleanup::Postgres(name) }
+    }
+
+    /// A fresh Postgres database like [`TestDb::postgres`], whose `url` and `store` reach it
+    /// through `proxy` (creating and dropping it does not).
+    pub fn postgres_through(proxy: &HangingProxy) -> Self {
+        let mut db = Self::postgres();
+        db.url = proxy.url_through(&db.url);
+        // The direct store has not connected yet (pools connect lazily); replace it.
+        db.store = Arc::new(Self::open(&db.url));
+        db
     }
 
     /// A database with nothing in it: not even migrated.
