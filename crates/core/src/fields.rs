@@ -427,7 +427,7 @@ pub fn apply_change(
     }
     if let Some(v) = api_key {
         fields.api_key = match v {
-            Some(secret) if !secret.expose().is_empty() => Some(sealer.seal(&secret)?),
+            Some(secret) if !secret.expose().is_empty() => Some(sealer.seal(&secret, "api_key")?),
             _ => None,
         };
     }
@@ -491,8 +491,12 @@ mod tests {
 
     struct PlainSealer;
     impl Sealer for PlainSealer {
-        fn seal(&self, secret: &Secret) -> DomainResult<SealedSecret> {
-            Ok(SealedSecret { ciphertext: format!("enc:{}", secret.expose()), mask: secret.mask() })
+        fn seal(&self, secret: &Secret, field: &str) -> DomainResult<SealedSecret> {
+            Ok(SealedSecret {
+                ciphertext: format!("enc:{}", secret.expose()),
+                mask: secret.mask(),
+                slot: field.to_owned(),
+            })
         }
     }
 

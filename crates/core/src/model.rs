@@ -158,6 +158,9 @@ impl fmt::Debug for Secret {
 pub struct SealedSecret {
     pub ciphertext: String,
     pub mask: String,
+    /// Which row and field the secret belongs to, given by the store from the row it was read
+    /// from (never from stored data): the ciphertext only opens in that slot.
+    pub slot: String,
 }
 
 impl fmt::Debug for SealedSecret {
@@ -175,9 +178,11 @@ impl Serialize for SealedSecret {
     }
 }
 
-/// Turns plaintext secrets into stored ones. Implemented by the store (AES-256-GCM).
+/// Turns plaintext secrets into stored ones, for one row: `field` names the secret's place in it
+/// (`api_key`, `extra_kwargs/headers/Authorization`). Implemented by the store (AES-256-GCM,
+/// bound to the row and field).
 pub trait Sealer {
-    fn seal(&self, secret: &Secret) -> Result<SealedSecret, crate::DomainError>;
+    fn seal(&self, secret: &Secret, field: &str) -> Result<SealedSecret, crate::DomainError>;
 }
 
 /// The canonical fields a caller may write. Everything else on [`Model`] is managed by the
@@ -322,7 +327,11 @@ mod tests {
 
     #[test]
     fn sealed_secret_serializes_as_a_marker_only() {
-        let sealed = SealedSecret { ciphertext: "CIPHER".into(), mask: "sk-...abcd".into() };
+        let sealed = SealedSecret {
+            ciphertext: "CIPHER".into(),
+            mask: "sk-...abcd".into(),
+            slot: "model/x/api_key".into(),
+        };
         assert_eq!(serde_json::to_string(&sealed).ok().as_deref(), Some("\"[secret]\""));
     }
 

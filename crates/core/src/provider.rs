@@ -290,6 +290,11 @@ pub struct SealedExtra {
     pub changed: Vec<String>,
 }
 
+/// The field name a settings secret is sealed under: its pointer inside `extra_kwargs`.
+pub fn extra_field(pointer: &str) -> String {
+    format!("extra_kwargs{pointer}")
+}
+
 /// Seals the credential-bearing values of `sent` (settings as a client sent them, or as a
 /// change left them). A value equal to the mask of the secret stored at the same pointer keeps
 /// that secret: clients send back what they were shown. `same` says whether a stored secret
@@ -312,7 +317,7 @@ pub fn seal_extra(
             Some(old) => old,
             None => {
                 changed.push(pointer.to_owned());
-                sealer.seal(&Secret::new(text.as_str()))?
+                sealer.seal(&Secret::new(text.as_str()), &extra_field(pointer))?
             }
         };
         *value = Value::String(sealed.mask.clone());
@@ -342,10 +347,11 @@ mod tests {
     struct Reverse;
 
     impl Sealer for Reverse {
-        fn seal(&self, secret: &Secret) -> Result<SealedSecret, DomainError> {
+        fn seal(&self, secret: &Secret, field: &str) -> Result<SealedSecret, DomainError> {
             Ok(SealedSecret {
                 ciphertext: secret.expose().chars().rev().collect(),
                 mask: secret.mask(),
+                slot: field.to_owned(),
             })
         }
     }
@@ -499,7 +505,9 @@ mod tests {
             provider_id: "p".into(),
             name: "P".into(),
             owner_id: None,
-            api_key: Some(Reverse.seal(&Secret::new("sk-top-secret-value-9999")).unwrap()),
+            api_key: Some(
+                Reverse.seal(&Secret::new("sk-top-secret-value-9999"), "api_key").unwrap(),
+            ),
             extra: sealed.extra,
             extra_secrets: sealed.secrets,
             created_at: at,

@@ -33,6 +33,11 @@ pub struct Config {
     #[arg(long, env = "MODELGATE_SECRET_KEY", global = true, hide_env_values = true)]
     pub secret_key: Option<String>,
 
+    /// Keys that sealed secrets before the current one (comma-separated base64): still read
+    /// while `modelgate rotate-secret-key` moves every secret to the current key.
+    #[arg(long, env = "MODELGATE_PREVIOUS_SECRET_KEYS", global = true, hide_env_values = true)]
+    pub previous_secret_keys: Option<String>,
+
     /// On first start (no user yet): the API key of the admin user to create (at least
     /// [`MIN_BOOTSTRAP_KEY_LEN`] characters).
     #[arg(long, env = "MODELGATE_BOOTSTRAP_ADMIN_KEY", global = true, hide_env_values = true)]
@@ -177,8 +182,22 @@ impl Config {
         }
     }
 
-    /// The cipher for provider secrets (see `--secret-key`).
+    /// The cipher for provider secrets (see `--secret-key`), reading what previous keys sealed.
     pub fn cipher(&self) -> Result<Cipher, ConfigError> {
+        let previous: Vec<&str> = self
+            .previous_secret_keys
+            .as_deref()
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+            .collect();
+        self.current_cipher()?
+            .with_previous_base64(previous)
+            .map_err(|e| ConfigError::Invalid(e.to_string()))
+    }
+
+    fn current_cipher(&self) -> Result<Cipher, ConfigError> {
         if let Some(key) = self.secret_key.as_deref().filter(|k| !k.trim().is_empty()) {
             return Cipher::from_base64(key).map_err(|e| ConfigError::Invalid(e.to_string()));
         }
@@ -291,6 +310,18 @@ mod tests {
     }
 
     #[test]
+    fn previous_keys_are_read_for_rotation() {
+        let old = Cipher::generate_key_base64();
+        let sealed = Cipher::from_base64(&old).unwrap().encrypt("value", "slot").unwrap();
+        let new = Cipher::generate_key_base64();
+        let rotating =
+            parse(&["--secret-key", &new, "--previous-secret-keys", &format!(" {old} ,")]);
+        assert_eq!(rotating.cipher().unwrap().decrypt(&sealed, "slot").unwrap().expose(), "value");
+        let bad = parse(&["--secret-key", &new, "--previous-secret-keys", "short"]);
+        assert!(matches!(bad.cipher(), Err(ConfigError::Invalid(m)) if m.contains("PREVIOUS")));
+    }
+
+    #[test]
     fn a_short_bootstrap_key_is_refused() {
         let short = parse(&["--bootstrap-admin-key", "mg_short_key"]);
         assert!(matches!(short.bootstrap_key(), Err(ConfigError::Invalid(m)) if m.contains("32")));
@@ -332,9 +363,9 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("modelgate-key-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let config = parse(&["--data-dir", dir.to_str().unwrap()]);
-        let first = config.cipher().unwrap().encrypt("value").unwrap();
+        let first = config.cipher().unwrap().encrypt("value", "slot").unwrap();
         // A second start reads the same key back and can decrypt what the first wrote.
-        assert_eq!(config.cipher().unwrap().decrypt(&first).unwrap().expose(), "value");
+        assert_eq!(config.cipher().unwrap().decrypt(&first, "slot").unwrap().expose(), "value");
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;

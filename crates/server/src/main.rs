@@ -28,6 +28,9 @@ enum Command {
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Encrypt every stored secret again with the current MODELGATE_SECRET_KEY (old values are
+    /// read with MODELGATE_PREVIOUS_SECRET_KEYS); safe beside a running server.
+    RotateSecretKey,
     /// Manage orgs.
     #[command(subcommand)]
     Org(OrgCommand),
@@ -124,6 +127,18 @@ fn run(cli: Cli) -> Result<(), StartError> {
         Command::Migrate => {
             startup::open_store(&config, Duration::from_secs(60))?;
             println!("modelgate: database is up to date");
+            Ok(())
+        }
+        Command::RotateSecretKey => {
+            let store = startup::open_store(&config, Duration::ZERO)?;
+            let done = store.reseal_secrets().map_err(registry_failure)?;
+            println!(
+                "modelgate: {} secrets now under key {} ({} were already); the previous keys are \
+                 no longer needed",
+                done.resealed,
+                store.cipher().current_key_id(),
+                done.already_current
+            );
             Ok(())
         }
         Command::Org(OrgCommand::Create { name, id }) => {

@@ -86,6 +86,12 @@ pub fn prepare(config: &Config, store: &Store) -> Result<Option<Bootstrapped>, S
         unchanged = report.unchanged,
         "catalog synced"
     );
+    // Secrets under a previous key, or written by versions that did not bind them to their row,
+    // are sealed again under the current key (cheap when there is nothing to do).
+    let resealed = store.reseal_secrets().map_err(registry_error("reseal secrets"))?;
+    if resealed.resealed > 0 {
+        tracing::info!(resealed = resealed.resealed, "secrets sealed again under the current key");
+    }
     let admin_key = config.bootstrap_key()?;
     store.bootstrap(admin_key.map(Secret::new)).map_err(registry_error("bootstrap"))
 }

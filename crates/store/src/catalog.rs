@@ -34,7 +34,9 @@ impl Store {
             validate_key(&entry.key).map_err(DomainError::invalid)?;
             // A built-in model is exactly what the catalog says: start from defaults each time.
             let mut fields = ModelFields::default();
-            apply_change(&mut fields, entry.change, DIALECT, None, &self.cipher)?;
+            let uuid = existing.get(&entry.key).map_or_else(uuid::Uuid::new_v4, |m| m.uuid);
+            let sealer = self.cipher.bound(crate::cipher::model_object(&uuid));
+            apply_change(&mut fields, entry.change, DIALECT, None, &sealer)?;
             match existing.remove(&entry.key) {
                 Some(before) if before.fields == fields => report.unchanged += 1,
                 Some(before) => {
@@ -56,7 +58,8 @@ impl Store {
                     report.updated += 1;
                 }
                 None => {
-                    let model = insert_model(conn, None, entry.key, Source::Builtin, None, fields)?;
+                    let model =
+                        insert_model(conn, uuid, None, entry.key, Source::Builtin, None, fields)?;
                     auditor.record(
                         conn,
                         "model",

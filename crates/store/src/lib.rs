@@ -13,6 +13,7 @@ pub mod error;
 mod identity;
 mod models;
 mod providers;
+mod reseal;
 pub mod rows;
 pub mod schema;
 
@@ -77,6 +78,15 @@ fn create_private_file(path: &std::path::Path) -> std::io::Result<()> {
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
         Err(e) => Err(e),
     }
+}
+
+/// What [`Store::reseal_secrets`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Resealed {
+    /// Secrets sealed again under the current key.
+    pub resealed: usize,
+    /// Secrets that were already under the current key.
+    pub already_current: usize,
 }
 
 pub struct Store {

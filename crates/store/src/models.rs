@@ -157,6 +157,7 @@ fn write_grants(conn: &mut DbConn, seq: i64, grants: &[Grant]) -> StoreResult<()
 /// with its `seq`.
 pub(crate) fn insert_model(
     conn: &mut DbConn,
+    uuid: Uuid,
     org_id: Option<String>,
     key: String,
     source: Source,
@@ -166,7 +167,7 @@ pub(crate) fn insert_model(
     let at = now();
     let mut model = Model {
         seq: 0,
-        uuid: Uuid::new_v4(),
+        uuid,
         org_id,
         key,
         source,
@@ -217,10 +218,12 @@ fn lock_for_write(conn: &mut DbConn, ctx: &Ctx, reference: &ModelRef) -> StoreRe
 
 impl Store {
     /// Applies `change` to a copy of `fields`, resolving references and sealing secrets.
+    /// `fields` after `change`, for the model `uuid` (its secrets are sealed to it).
     fn changed_fields(
         &self,
         conn: &mut DbConn,
         ctx: &Ctx,
+        uuid: &Uuid,
         fields: &ModelFields,
         change: ModelChange,
     ) -> StoreResult<ModelFields> {
@@ -234,7 +237,8 @@ impl Store {
             change.api_key = None;
         }
         let mut next = fields.clone();
-        apply_change(&mut next, change, ctx.dialect, provider_ref, &self.cipher)?;
+        let sealer = self.cipher.bound(crate::cipher::model_object(uuid));
+        apply_change(&mut next, change, ctx.dialect, provider_ref, &sealer)?;
         Ok(next)
     }
 
@@ -251,10 +255,13 @@ impl Store {
         if key_taken(conn, &ctx.actor.org_id, &key, None)? {
             return Err(DomainError::Conflict { entity: Entity::Model, value: key }.into());
         }
-        let fields = self.changed_fields(conn, ctx, &ModelFields::default(), change)?;
+        // The uuid comes first: secrets are sealed to the model they belong to.
+        let uuid = Uuid::new_v4();
+        let fields = self.changed_fields(conn, ctx, &uuid, &ModelFields::default(), change)?;
         policy::authorize_sharing(&ctx.actor, None, &fields)?;
         let model = insert_model(
             conn,
+            uuid,
             Some(ctx.actor.org_id.clone()),
             key,
             Source::Custom,
@@ -313,7 +320,7 @@ impl Store {
             None => change,
         };
         let mut after = before.clone();
-        after.fields = self.changed_fields(conn, ctx, &before.fields, change)?;
+        after.fields = self.changed_fields(conn, ctx, &before.uuid, &before.fields, change)?;
         policy::authorize_sharing(&ctx.actor, Some(&before.fields), &after.fields)?;
         if let Some(new_key) = rename
             && new_key != before.key

@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use crate::Store;
 use crate::audit::Auditor;
-use crate::cipher::Cipher;
+use crate::cipher::{Cipher, provider_object};
 use crate::conn::{DbConn, lock_provider};
 use crate::error::{StoreError, StoreResult, conflict_on_unique};
 use crate::models::{hydrate, write_model};
@@ -70,6 +70,7 @@ fn lock(conn: &mut DbConn, ctx: &Ctx, reference: &ProviderRef) -> StoreResult<Pr
 /// A new key, unless it is empty (no key) or the stored one again (kept, so nothing changes).
 fn next_key(
     cipher: &Cipher,
+    object: String,
     stored: Option<&SealedSecret>,
     sent: Option<Secret>,
 ) -> DomainResult<Option<SealedSecret>> {
@@ -78,7 +79,7 @@ fn next_key(
         (Some(secret), Some(old)) if cipher.reveal(old)?.expose() == secret.expose() => {
             Ok(Some(old.clone()))
         }
-        (Some(secret), _) => cipher.seal(&secret).map(Some),
+        (Some(secret), _) => cipher.bound(object).seal(&secret, "api_key").map(Some),
         (None, _) => Ok(None),
     }
 }
@@ -86,11 +87,12 @@ fn next_key(
 /// Seals the credentials in `extra`, keeping those sent back as shown (masked) or unchanged.
 fn seal_settings(
     cipher: &Cipher,
+    object: String,
     extra: JsonMap,
     stored: &ExtraSecrets,
 ) -> DomainResult<modelgate_core::provider::SealedExtra> {
     let same = |old: &SealedSecret, sent: &str| Ok(cipher.reveal(old)?.expose() == sent);
-    seal_extra(extra, stored, cipher, &same)
+    seal_extra(extra, stored, &cipher.bound(object), &same)
 }
 
 /// A provider's state for the history, with the pointers of the credentials a write set,
@@ -121,8 +123,9 @@ impl Store {
             "" => slug.clone(),
             name => name.to_owned(),
         };
-        let api_key = next_key(&self.cipher, None, new.api_key)?;
-        let sealed = seal_settings(&self.cipher, new.extra, &ExtraSecrets::new())?;
+        let object = provider_object(&ctx.actor.org_id, &slug);
+        let api_key = next_key(&self.cipher, object.clone(), None, new.api_key)?;
+        let sealed = seal_settings(&self.cipher, object, new.extra, &ExtraSecrets::new())?;
         let at = now();
         let mut provider = Provider {
             seq: 0,
@@ -204,13 +207,15 @@ impl Store {
             after.name = name.to_owned();
         }
         if let Some(api_key) = change.api_key {
-            after.api_key = next_key(&self.cipher, before.api_key.as_ref(), api_key)?;
+            let object = provider_object(&before.org_id, &before.provider_id);
+            after.api_key = next_key(&self.cipher, object, before.api_key.as_ref(), api_key)?;
         }
         if let Some(extra) = change.extra {
             // Applied to the stored settings as shown (masks in place), so a mask sent back or
             // left untouched by a merge keeps its secret.
             let next = extra.apply(Some(before.extra.clone())).unwrap_or_default();
-            let sealed = seal_settings(&self.cipher, next, &before.extra_secrets)?;
+            let object = provider_object(&before.org_id, &before.provider_id);
+            let sealed = seal_settings(&self.cipher, object, next, &before.extra_secrets)?;
             after.extra = sealed.extra;
             after.extra_secrets = sealed.secrets;
             changed = sealed.changed;
@@ -293,7 +298,7 @@ pub(crate) fn seal_plaintext_credentials(conn: &mut DbConn, cipher: &Cipher) -> 
         let sealed = seal_extra(
             provider.extra.clone(),
             &provider.extra_secrets,
-            cipher,
+            &cipher.bound(provider_object(&provider.org_id, &provider.provider_id)),
             &|_: &SealedSecret, _: &str| Ok(false),
         )?;
         if sealed.extra == provider.extra && sealed.secrets == provider.extra_secrets {

@@ -49,8 +49,14 @@ fn parse_uuid(text: &str) -> StoreResult<Uuid> {
     Uuid::parse_str(text).map_err(|e| corrupt("uuid", e))
 }
 
-fn sealed(enc: Option<String>, mask: Option<String>) -> Option<SealedSecret> {
-    enc.map(|ciphertext| SealedSecret { ciphertext, mask: mask.unwrap_or_else(|| "...".into()) })
+/// A stored secret as read from its row: the slot comes from the row's identity, so a ciphertext
+/// moved here from another row or field does not open.
+fn sealed(enc: Option<String>, mask: Option<String>, slot: String) -> Option<SealedSecret> {
+    enc.map(|ciphertext| SealedSecret {
+        ciphertext,
+        mask: mask.unwrap_or_else(|| "...".into()),
+        slot,
+    })
 }
 
 #[derive(Queryable, Selectable, Debug, Clone)]
@@ -93,9 +99,10 @@ impl ModelRow {
     pub fn into_model(self, grants: Vec<Grant>) -> StoreResult<Model> {
         let tags: Vec<String> =
             serde_json::from_str(&self.tags).map_err(|e| corrupt("model tags", e))?;
+        let uuid = parse_uuid(&self.uuid)?;
         Ok(Model {
             seq: self.seq,
-            uuid: parse_uuid(&self.uuid)?,
+            uuid,
             org_id: self.org_id,
             key: self.key,
             source: Source::parse(&self.source)
@@ -110,7 +117,11 @@ impl ModelRow {
                 base_model: self.base_model,
                 category: self.category,
                 base_url: self.base_url,
-                api_key: sealed(self.api_key_enc, self.api_key_mask),
+                api_key: sealed(
+                    self.api_key_enc,
+                    self.api_key_mask,
+                    crate::cipher::model_slot(&uuid, "api_key"),
+                ),
                 params: parse_map("model params", &self.params)?,
                 capabilities: parse_opt_map("model capabilities", self.capabilities.as_deref())?,
                 pricing: Pricing {
@@ -380,20 +391,30 @@ impl ProviderRow {
             .into_iter()
             .map(|(pointer, ciphertext)| {
                 let mask = holder.pointer(&pointer).and_then(|v| v.as_str()).unwrap_or("...");
-                let secret = SealedSecret { ciphertext, mask: mask.to_owned() };
+                let slot = crate::cipher::provider_slot(
+                    &self.org_id,
+                    &self.provider_id,
+                    &modelgate_core::provider::extra_field(&pointer),
+                );
+                let secret = SealedSecret { ciphertext, mask: mask.to_owned(), slot };
                 (pointer, secret)
             })
             .collect();
         let serde_json::Value::Object(extra) = holder else {
             return Err(corrupt("provider extra", "not an object"));
         };
+        let (org_id, provider_id) = (self.org_id.clone(), self.provider_id.clone());
         Ok(Provider {
             seq: self.seq,
             org_id: self.org_id,
             provider_id: self.provider_id,
             name: self.name,
             owner_id: self.owner_id,
-            api_key: sealed(self.api_key_enc, self.api_key_mask),
+            api_key: sealed(
+                self.api_key_enc,
+                self.api_key_mask,
+                crate::cipher::provider_slot(&org_id, &provider_id, "api_key"),
+            ),
             extra,
             extra_secrets,
             created_at: from_db_time(self.created_at),
