@@ -3,7 +3,7 @@
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
-use actix_web::middleware::{ErrorHandlers, from_fn};
+use actix_web::middleware::{Compress, ErrorHandlers, from_fn};
 use actix_web::{App, Scope, web};
 
 use crate::Dialect;
@@ -34,6 +34,9 @@ pub fn build(
         // conversion keeps its headers), and inside the request ids.
         .wrap(cors::middleware(&origins))
         .wrap(ErrorHandlers::new().default_handler(json_error_body))
+        // Outside the error bodies, so what is sent is compressed as finally written; only for
+        // callers that ask (`Accept-Encoding: gzip`).
+        .wrap(Compress::default())
         .wrap(from_fn(request_id))
 }
 

@@ -87,11 +87,13 @@ async fn authenticate<D: Dialect>(
         let error = modelgate_core::DomainError::internal("auth", "Services not configured");
         return Err(into_error(D::service_failure(&error)));
     };
-    let token = token.ok_or_else(|| into_error(D::auth_failure(AuthFailure::Missing)))?;
+    // Every 401 carries the Bearer challenge (RFC 6750), whatever the dialect's body.
+    let refuse = |failure| into_error(crate::bearer_challenge(D::auth_failure(failure)));
+    let token = token.ok_or_else(|| refuse(AuthFailure::Missing))?;
     // Through `call`, so a database that does not answer fails authentication fast too.
     match services.call(move |registry| registry.authenticate(&token)).await {
         Ok(Some(actor)) => Ok(Caller::new(Ctx::new(actor, D::NAME))),
-        Ok(None) => Err(into_error(D::auth_failure(AuthFailure::Invalid))),
+        Ok(None) => Err(refuse(AuthFailure::Invalid)),
         Err(error) => Err(into_error(D::service_failure(&error))),
     }
 }

@@ -102,6 +102,16 @@ pub trait Dialect: 'static {
     }
 }
 
+/// Adds the `WWW-Authenticate: Bearer` challenge (RFC 6750) to a 401: every API here takes a
+/// bearer key.
+pub fn bearer_challenge(mut response: HttpResponse) -> HttpResponse {
+    response.headers_mut().insert(
+        actix_web::http::header::WWW_AUTHENTICATE,
+        actix_web::http::header::HeaderValue::from_static("Bearer"),
+    );
+    response
+}
+
 /// A JSON `{"detail": …}` response: the error shape every dialect shares.
 pub fn detail(status: StatusCode, message: impl Into<String>) -> HttpResponse {
     HttpResponse::build(status).json(json!({ "detail": message.into() }))

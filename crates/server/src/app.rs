@@ -44,9 +44,20 @@ async fn readyz(services: web::Data<Services>) -> HttpResponse {
     }
 }
 
+/// `GET /healthz`'s status without a body.
+async fn healthz_head() -> HttpResponse {
+    HttpResponse::Ok().finish()
+}
+
+/// `GET /readyz`'s status without a body.
+async fn readyz_head(services: web::Data<Services>) -> HttpResponse {
+    HttpResponse::build(readyz(services).await.status()).finish()
+}
+
 fn health(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/healthz").get(healthz))
-        .service(web::resource("/readyz").get(readyz));
+    // HEAD too: load balancers and uptime checks often probe with it.
+    cfg.service(web::resource("/healthz").get(healthz).route(web::head().to(healthz_head)))
+        .service(web::resource("/readyz").get(readyz).route(web::head().to(readyz_head)));
 }
 
 /// The main listener: health, the admin API and every dialect under its prefix.

@@ -12,7 +12,6 @@ pub mod render;
 pub mod request;
 
 use actix_web::http::StatusCode;
-use actix_web::http::header::WWW_AUTHENTICATE;
 use std::sync::LazyLock;
 
 use actix_web::{HttpResponse, web};
@@ -29,11 +28,8 @@ impl Dialect for Xagent {
             AuthFailure::Missing => "Not authenticated",
             AuthFailure::Invalid => "Invalid token",
         };
-        let mut response = detail(StatusCode::UNAUTHORIZED, message);
-        response
-            .headers_mut()
-            .insert(WWW_AUTHENTICATE, actix_web::http::header::HeaderValue::from_static("Bearer"));
-        response
+        // The shared authentication adds `WWW-Authenticate: Bearer`, as Xagent sends it.
+        detail(StatusCode::UNAUTHORIZED, message)
     }
 
     fn body_failure(failure: BodyFailure) -> HttpResponse {
