@@ -3,6 +3,8 @@
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
 COPY . .
+# The build context has no .git: pass the commit for /version (`--build-arg MODELGATE_GIT_COMMIT=$(git rev-parse --short=12 HEAD)`).
+ARG MODELGATE_GIT_COMMIT=unknown
 RUN cargo build --release --locked -p modelgate-server \
  && install -m 0755 target/release/modelgate /usr/local/bin/modelgate
 

@@ -44,6 +44,31 @@ async fn readyz(services: web::Data<Services>) -> HttpResponse {
     }
 }
 
+/// `modelgate --version`: the release and the commit it was built from.
+pub const VERSION_LINE: &str =
+    concat!(env!("CARGO_PKG_VERSION"), " (", env!("MODELGATE_GIT_COMMIT"), ")");
+
+#[derive(serde::Serialize)]
+struct Version {
+    version: &'static str,
+    commit: &'static str,
+    /// RFC 3339, UTC.
+    build_date: String,
+}
+
+/// What is running: release, commit and build date (no authentication, like the probes).
+async fn version() -> HttpResponse {
+    let epoch = env!("MODELGATE_BUILD_EPOCH").parse::<i64>().unwrap_or_default();
+    let build_date = chrono::DateTime::from_timestamp(epoch, 0)
+        .map(|at| at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_default();
+    HttpResponse::Ok().json(Version {
+        version: env!("CARGO_PKG_VERSION"),
+        commit: env!("MODELGATE_GIT_COMMIT"),
+        build_date,
+    })
+}
+
 /// `GET /healthz`'s status without a body.
 async fn healthz_head() -> HttpResponse {
     HttpResponse::Ok().finish()
@@ -57,7 +82,8 @@ async fn readyz_head(services: web::Data<Services>) -> HttpResponse {
 fn health(cfg: &mut web::ServiceConfig) {
     // HEAD too: load balancers and uptime checks often probe with it.
     cfg.service(web::resource("/healthz").get(healthz).route(web::head().to(healthz_head)))
-        .service(web::resource("/readyz").get(readyz).route(web::head().to(readyz_head)));
+        .service(web::resource("/readyz").get(readyz).route(web::head().to(readyz_head)))
+        .service(web::resource("/version").get(version));
 }
 
 /// The main listener: health, the admin API and every dialect under its prefix.

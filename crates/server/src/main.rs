@@ -12,7 +12,7 @@ use modelgate_server::startup::{self, StartError};
 #[derive(Parser)]
 #[command(
     name = "modelgate",
-    version,
+    version = modelgate_server::app::VERSION_LINE,
     about = "One model registry that speaks Open WebUI, Xagent, Syft Space and Respan."
 )]
 struct Cli {

@@ -53,3 +53,19 @@ backend_app_tests! {
         assert!(gzipped.bytes.len() < plain.bytes.len() / 2, "{} vs {}", gzipped.bytes.len(), plain.bytes.len());
     }
 }
+
+#[actix_web::test]
+async fn version_says_what_is_running() {
+    let app = app(TestDb::sqlite()).await;
+    let version = app.get("/version", None).await;
+    assert_eq!(version.status, 200, "{version:?}");
+    assert_eq!(version.json["version"], env!("CARGO_PKG_VERSION"));
+    let commit = version.json["commit"].as_str().unwrap();
+    assert!(!commit.is_empty());
+    assert_eq!(
+        modelgate_server::app::VERSION_LINE,
+        format!("{} ({commit})", env!("CARGO_PKG_VERSION"))
+    );
+    let built = version.json["build_date"].as_str().unwrap();
+    assert!(chrono::DateTime::parse_from_rfc3339(built).is_ok(), "{built}");
+}
