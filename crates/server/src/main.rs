@@ -42,6 +42,23 @@ enum Command {
     Key(KeyCommand),
     /// Exit 0 when the local server answers `GET /readyz` with 200 (for container health checks).
     Healthcheck,
+    /// Recover admin access.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Issue a new API key for an org admin (the first one unless --user is given) and print it:
+    /// for when the bootstrap key is lost.
+    ResetKey {
+        /// The org's id.
+        #[arg(long, default_value = "default")]
+        org: String,
+        /// The admin's user id.
+        #[arg(long)]
+        user: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -54,6 +71,8 @@ enum OrgCommand {
         #[arg(long)]
         id: Option<String>,
     },
+    /// List every org as JSON.
+    List,
 }
 
 #[derive(Subcommand)]
@@ -74,6 +93,12 @@ enum UserCommand {
         #[arg(long, default_value = "member", value_parser = ["admin", "member", "viewer"])]
         role: String,
     },
+    /// List the users of an org as JSON.
+    List {
+        /// The org's id.
+        #[arg(long, default_value = "default")]
+        org: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -89,6 +114,23 @@ enum KeyCommand {
         #[arg(long, default_value = "cli")]
         name: String,
     },
+    /// List an org's API keys as JSON (display prefixes only, never the keys).
+    List {
+        /// The org's id.
+        #[arg(long, default_value = "default")]
+        org: String,
+        /// Only this user's keys.
+        #[arg(long)]
+        user: Option<String>,
+    },
+    /// Revoke an API key by its id (see `key list`): refused from the next request on.
+    Revoke {
+        /// The org's id.
+        #[arg(long, default_value = "default")]
+        org: String,
+        /// The key's id.
+        id: String,
+    },
 }
 
 fn print_json(value: &impl serde::Serialize) {
@@ -100,6 +142,19 @@ fn print_json(value: &impl serde::Serialize) {
 
 fn console(org: &str) -> Ctx {
     Ctx::new(Actor::system(org), "cli")
+}
+
+/// The console acting in `org`, once the org is known to exist (so a typo is "no org 'x'",
+/// not a database constraint error).
+fn org_console(store: &modelgate_store::Store, org: &str) -> Result<Ctx, StartError> {
+    let ctx = console(org);
+    match store.get_org(&ctx, org) {
+        Ok(_) => Ok(ctx),
+        Err(modelgate_core::DomainError::NotFound(_)) => {
+            Err(StartError::Command(format!("no org '{org}' (see `modelgate org list`)")))
+        }
+        Err(e) => Err(registry_failure(e)),
+    }
 }
 
 fn registry_failure(e: modelgate_core::DomainError) -> StartError {
@@ -141,6 +196,53 @@ fn run(cli: Cli) -> Result<(), StartError> {
             );
             Ok(())
         }
+        Command::Org(OrgCommand::List) => {
+            let store = startup::open_store(&config, Duration::ZERO)?;
+            print_json(&store.list_orgs(&console("default")).map_err(registry_failure)?);
+            Ok(())
+        }
+        Command::User(UserCommand::List { org }) => {
+            let store = startup::open_store(&config, Duration::ZERO)?;
+            let ctx = org_console(&store, &org)?;
+            print_json(&store.list_users(&ctx).map_err(registry_failure)?);
+            Ok(())
+        }
+        Command::Key(KeyCommand::List { org, user }) => {
+            let store = startup::open_store(&config, Duration::ZERO)?;
+            let ctx = org_console(&store, &org)?;
+            let mut keys = store.list_api_keys(&ctx).map_err(registry_failure)?;
+            if let Some(user) = user {
+                keys.retain(|k| k.user_id == user);
+            }
+            print_json(&keys);
+            Ok(())
+        }
+        Command::Key(KeyCommand::Revoke { org, id }) => {
+            let store = startup::open_store(&config, Duration::ZERO)?;
+            let ctx = org_console(&store, &org)?;
+            print_json(&store.revoke_api_key(&ctx, &id).map_err(registry_failure)?);
+            Ok(())
+        }
+        Command::Admin(AdminCommand::ResetKey { org, user }) => {
+            let store = startup::open_store(&config, Duration::ZERO)?;
+            let ctx = org_console(&store, &org)?;
+            let users = store.list_users(&ctx).map_err(registry_failure)?;
+            let admin = users.iter().find(|u| {
+                u.role == Role::Admin && user.as_deref().is_none_or(|wanted| u.id == wanted)
+            });
+            let Some(admin) = admin else {
+                return Err(StartError::Command(match user {
+                    Some(user) => format!("'{user}' is not an admin of org '{org}'"),
+                    None => format!("org '{org}' has no admin"),
+                }));
+            };
+            let issued = store
+                .create_api_key(&ctx, Some(admin.id.clone()), "reset-key".into())
+                .map_err(registry_failure)?;
+            eprintln!("modelgate: new API key for admin '{}' of org '{org}':", admin.id);
+            println!("{}", issued.plaintext.expose());
+            Ok(())
+        }
         Command::Org(OrgCommand::Create { name, id }) => {
             let store = startup::open_store(&config, Duration::ZERO)?;
             let org = store.create_org(&console("default"), id, name).map_err(registry_failure)?;
@@ -149,6 +251,7 @@ fn run(cli: Cli) -> Result<(), StartError> {
         }
         Command::User(UserCommand::Create { org, name, id, email, role }) => {
             let store = startup::open_store(&config, Duration::ZERO)?;
+            org_console(&store, &org)?;
             let role = Role::parse(&role).unwrap_or(Role::Member);
             let user = store
                 .create_user(
@@ -161,8 +264,8 @@ fn run(cli: Cli) -> Result<(), StartError> {
         }
         Command::Key(KeyCommand::Create { org, user, name }) => {
             let store = startup::open_store(&config, Duration::ZERO)?;
-            let issued =
-                store.create_api_key(&console(&org), Some(user), name).map_err(registry_failure)?;
+            let ctx = org_console(&store, &org)?;
+            let issued = store.create_api_key(&ctx, Some(user), name).map_err(registry_failure)?;
             println!("{}", issued.plaintext.expose());
             Ok(())
         }

@@ -22,14 +22,59 @@ pub enum StartError {
     Catalog(#[from] CatalogError),
     #[error("database: {0}")]
     Store(#[from] StoreError),
-    #[error("{context}: {error:?}")]
+    #[error("{context}: {}", describe(.error))]
     Registry { context: &'static str, error: DomainError },
     #[error("cannot listen: {0}")]
     Io(#[from] std::io::Error),
     #[error("not ready")]
     Unhealthy,
+    /// A console command that cannot be done, said in one sentence.
+    #[error("{0}")]
+    Command(String),
     #[error("cannot start the database health monitor: {0}")]
     Health(std::io::Error),
+}
+
+/// One sentence for an operator at the console (the cause of an internal error included: the
+/// console is not a client).
+pub fn describe(error: &DomainError) -> String {
+    use modelgate_core::{Denied, Entity};
+    let entity = |e: &Entity| match e {
+        Entity::Org => "org",
+        Entity::User => "user",
+        Entity::Group => "group",
+        Entity::ApiKey => "API key",
+        Entity::Model => "model",
+        Entity::Provider => "provider",
+        Entity::Endpoint => "endpoint",
+        Entity::UserDefault => "default model",
+        _ => "record",
+    };
+    match error {
+        DomainError::NotFound(e) => format!("no such {} there", entity(e)),
+        DomainError::Conflict { entity: e, value } => {
+            format!("{} '{value}' already exists", entity(e))
+        }
+        DomainError::Denied(Denied::Admin) => "only an org admin may do that".to_owned(),
+        DomainError::Denied(reason) => format!("not allowed ({reason:?})"),
+        DomainError::Invalid(fields) => {
+            let parts: Vec<String> = fields
+                .iter()
+                .map(|f| {
+                    let name = match &f.subject {
+                        modelgate_core::Subject::Model(field) => field.name().to_owned(),
+                        modelgate_core::Subject::Named(name) => (*name).to_owned(),
+                    };
+                    format!("{name}: {:?}", f.violation)
+                })
+                .collect();
+            format!("invalid input ({})", parts.join("; "))
+        }
+        DomainError::VersionMismatch => "it changed meanwhile; try again".to_owned(),
+        DomainError::Unavailable(_) => "the database cannot be reached".to_owned(),
+        DomainError::Internal(cause) => format!("internal error ({cause:?})"),
+        _ => error.to_string(),
+    }
 }
 
 fn registry_error(context: &'static str) -> impl FnOnce(DomainError) -> StartError {

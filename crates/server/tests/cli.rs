@@ -1,0 +1,99 @@
+//! The console commands an operator runs beside a server, through the real binary, on SQLite
+//! and on Postgres: listing orgs, users and keys, revoking a key, recovering admin access, and
+//! errors said in one sentence.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::process::Output;
+
+use modelgate_core::Registry;
+use modelgate_testkit::{TEST_SECRET_KEY, TestDb, backend_tests};
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_modelgate");
+
+fn base64_key() -> String {
+    // 32 bytes of 42 ('*'), base64 by hand: the test kit's fixed key.
+    assert_eq!(TEST_SECRET_KEY, [42; 32]);
+    "KioqKioqKioqKioqKioqKioqKioqKioqKioqKioqKio=".to_owned()
+}
+
+fn cli(db: &TestDb, args: &[&str]) -> Output {
+    std::process::Command::new(BIN)
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DATABASE_URL", &db.url)
+        .env("MODELGATE_SECRET_KEY", base64_key())
+        .env("MODELGATE_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
+fn ok(db: &TestDb, args: &[&str]) -> String {
+    let out = cli(db, args);
+    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn json(db: &TestDb, args: &[&str]) -> Value {
+    serde_json::from_str(&ok(db, args)).unwrap()
+}
+
+/// The one line a failing command prints.
+fn refused(db: &TestDb, args: &[&str]) -> String {
+    let out = cli(db, args);
+    assert!(!out.status.success(), "{args:?} succeeded");
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    let lines: Vec<&str> = stderr.lines().filter(|l| l.starts_with("modelgate: ")).collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    lines[0].to_owned()
+}
+
+backend_tests! {
+    fn the_console_lists_revokes_and_recovers(db) {
+        db.bootstrap();
+        let orgs = json(&db, &["org", "list"]);
+        assert!(orgs.as_array().unwrap().iter().any(|o| o["id"] == "default"), "{orgs}");
+
+        ok(&db, &["user", "create", "--org", "default", "--id", "alice", "--name", "Alice"]);
+        let users = json(&db, &["user", "list", "--org", "default"]);
+        assert!(users.as_array().unwrap().iter().any(|u| u["id"] == "alice" && u["role"] == "member"));
+
+        let key = ok(&db, &["key", "create", "--org", "default", "--user", "alice"]).trim().to_owned();
+        assert!(db.store.authenticate(&key).unwrap().is_some());
+        let listed = json(&db, &["key", "list", "--org", "default", "--user", "alice"]);
+        let keys = listed.as_array().unwrap();
+        assert_eq!(keys.len(), 1, "{listed}");
+        assert!(!listed.to_string().contains(&key), "a key list never shows a key");
+        let id = keys[0]["id"].as_str().unwrap();
+        let revoked = json(&db, &["key", "revoke", "--org", "default", id]);
+        assert!(revoked["revoked_at"].is_string(), "{revoked}");
+        assert!(db.store.authenticate(&key).unwrap().is_none(), "revoked at once");
+
+        // The bootstrap key is lost: a new one for the org's admin.
+        let fresh = ok(&db, &["admin", "reset-key", "--org", "default"]).trim().to_owned();
+        let actor = db.store.authenticate(&fresh).unwrap().unwrap();
+        assert!(actor.is_admin());
+    }
+
+    fn console_errors_are_one_sentence(db) {
+        db.bootstrap();
+        assert_eq!(
+            refused(&db, &["user", "create", "--org", "nope", "--id", "x", "--name", "X"]),
+            "modelgate: no org 'nope' (see `modelgate org list`)"
+        );
+        assert_eq!(
+            refused(&db, &["key", "revoke", "--org", "default", "no-such-key"]),
+            "modelgate: command: no such API key there"
+        );
+        ok(&db, &["user", "create", "--org", "default", "--id", "bob", "--name", "Bob"]);
+        assert_eq!(
+            refused(&db, &["user", "create", "--org", "default", "--id", "bob", "--name", "Bob"]),
+            "modelgate: command: user 'bob' already exists"
+        );
+        assert_eq!(
+            refused(&db, &["admin", "reset-key", "--org", "default", "--user", "bob"]),
+            "modelgate: 'bob' is not an admin of org 'default'"
+        );
+    }
+}
