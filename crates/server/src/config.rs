@@ -110,6 +110,21 @@ pub enum ConfigError {
     Io { path: PathBuf, source: std::io::Error },
 }
 
+/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`; the query is dropped too
+/// (it may carry a password or key paths).
+fn mask_password(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("postgres", url));
+    let rest = rest.split_once('?').map_or(rest, |(before, _)| before);
+    let masked = match rest.rsplit_once('@') {
+        Some((credentials, host)) => match credentials.split_once(':') {
+            Some((user, _)) => format!("{user}:***@{host}"),
+            None => format!("{credentials}@{host}"),
+        },
+        None => rest.to_owned(),
+    };
+    format!("{scheme}://{masked}")
+}
+
 /// The shortest bootstrap admin key accepted: it is a long-lived admin credential.
 pub const MIN_BOOTSTRAP_KEY_LEN: usize = 32;
 
@@ -173,6 +188,18 @@ impl Config {
             )));
         }
         Ok(Some(key))
+    }
+
+    /// Where the data lives, for logs and the first-run banner: the absolute SQLite path, or the
+    /// Postgres server and database with any password masked.
+    pub fn database_location(&self) -> String {
+        let url = self.database_url();
+        if Backend::of_url(&url) == Backend::Postgres {
+            return mask_password(&url);
+        }
+        let path =
+            url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(&url);
+        std::path::absolute(path).map_or_else(|_| path.to_owned(), |p| p.display().to_string())
     }
 
     pub fn database_url(&self) -> String {
@@ -319,6 +346,20 @@ mod tests {
         assert_eq!(rotating.cipher().unwrap().decrypt(&sealed, "slot").unwrap().expose(), "value");
         let bad = parse(&["--secret-key", &new, "--previous-secret-keys", "short"]);
         assert!(matches!(bad.cipher(), Err(ConfigError::Invalid(m)) if m.contains("PREVIOUS")));
+    }
+
+    #[test]
+    fn the_database_location_is_absolute_and_never_shows_a_password() {
+        let sqlite = parse(&["--data-dir", "rel/data"]).database_location();
+        assert!(Path::new(&sqlite).is_absolute(), "{sqlite}");
+        assert!(sqlite.ends_with("rel/data/modelgate.db"), "{sqlite}");
+        let pg = parse(&[
+            "--database-url",
+            "postgres://mg:s3cret@db.example:5432/modelgate?sslmode=require&password=x",
+        ]);
+        assert_eq!(pg.database_location(), "postgres://mg:***@db.example:5432/modelgate");
+        let no_password = parse(&["--database-url", "postgres://mg@db/modelgate"]);
+        assert_eq!(no_password.database_location(), "postgres://mg@db/modelgate");
     }
 
     #[test]

@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 use modelgate_core::{Actor, Ctx, NewUser, Registry, Role};
 use modelgate_server::config::Config;
 use modelgate_server::startup::{self, StartError};
+use modelgate_store::Backend;
 
 #[derive(Parser)]
 #[command(
@@ -165,9 +166,16 @@ fn run(cli: Cli) -> Result<(), StartError> {
     let config = cli.config.with_secret_files()?;
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
+            let location = config.database_location();
+            tracing::info!(
+                backend = Backend::of_url(&config.database_url()).name(),
+                database = %location,
+                data_dir = %std::path::absolute(&config.data_dir).unwrap_or_else(|_| config.data_dir.clone()).display(),
+                "registry"
+            );
             let store = startup::open_store(&config, Duration::from_secs(60))?;
             if let Some(done) = startup::prepare(&config, &store)? {
-                startup::announce(&done, config.bootstrap_admin_key.is_some());
+                startup::announce(&done, config.bootstrap_admin_key.is_some(), &location);
             }
             let registry: Arc<dyn Registry> = store;
             actix_web::rt::System::new().block_on(startup::serve(config, registry))

@@ -142,18 +142,22 @@ pub fn prepare(config: &Config, store: &Store) -> Result<Option<Bootstrapped>, S
 }
 
 /// The one-time announcement of a generated admin key. It goes to stdout, never to the logs.
-pub fn announce(done: &Bootstrapped, key_was_given: bool) {
-    tracing::info!(org = %done.org.id, admin = %done.admin.id, "bootstrapped org and admin user");
+/// `location` is where the new registry lives: started from another directory by mistake, the
+/// operator sees at once that this is a new, empty registry and where it was made.
+pub fn announce(done: &Bootstrapped, key_was_given: bool, location: &str) {
+    tracing::info!(org = %done.org.id, admin = %done.admin.id, database = %location, "bootstrapped org and admin user");
     if key_was_given {
         println!(
-            "modelgate: created org '{}' and admin user '{}' with MODELGATE_BOOTSTRAP_ADMIN_KEY.",
+            "modelgate: created org '{}' and admin user '{}' with MODELGATE_BOOTSTRAP_ADMIN_KEY \
+             in a new registry at {location}.",
             done.org.name, done.admin.id
         );
         return;
     }
     println!(
         "\n================================================================\n\
-         modelgate: created org '{}' and admin user '{}'.\n\
+         modelgate: a new registry at {location}\n\
+         created org '{}' and admin user '{}'.\n\
          Admin API key (shown only this once; keep it somewhere safe):\n\n    {}\n\n\
          ================================================================\n",
         done.org.name,

@@ -118,6 +118,10 @@ fn first_run_cli_dialect_listener_and_graceful_shutdown() {
         }
     };
     assert!(printed.contains("created org 'default'"), "{printed}");
+    // It says where the new registry is, so a start from the wrong directory is noticed.
+    let db_path = dir.path().join("data/modelgate.db");
+    let shown = std::path::absolute(&db_path).unwrap().display().to_string();
+    assert!(printed.contains(&format!("a new registry at {shown}")), "{printed}");
     assert!(dir.path().join("data/modelgate.db").is_file());
     assert!(dir.path().join("data/secret.key").is_file());
     wait_until_listening(main_port, &mut server);
