@@ -92,7 +92,15 @@ async fn authenticate<D: Dialect>(
     let token = token.ok_or_else(|| refuse(AuthFailure::Missing))?;
     // Through `call`, so a database that does not answer fails authentication fast too.
     match services.call(move |registry| registry.authenticate(&token)).await {
-        Ok(Some(actor)) => Ok(Caller::new(Ctx::new(actor, D::NAME))),
+        Ok(Some(actor)) => {
+            // The request's log lines say who and through which API (the span is the request
+            // middleware's).
+            let span = tracing::Span::current();
+            span.record("dialect", tracing::field::display(D::NAME));
+            span.record("user", tracing::field::display(&actor.user_id));
+            span.record("org", tracing::field::display(&actor.org_id));
+            Ok(Caller::new(Ctx::new(actor, D::NAME)))
+        }
         Ok(None) => Err(refuse(AuthFailure::Invalid)),
         Err(error) => Err(into_error(D::service_failure(&error))),
     }

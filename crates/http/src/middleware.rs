@@ -36,11 +36,15 @@ pub async fn request_id(
     let id = incoming_id(&req).unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     req.extensions_mut().insert(RequestId(id.clone()));
     // The path only: query strings may carry values that do not belong in logs.
+    // Who is asking is filled in once the key is checked (see `auth`); never the key itself.
     let span = tracing::info_span!(
         "request",
         request_id = %id,
         method = %req.method(),
         path = %req.path(),
+        dialect = tracing::field::Empty,
+        user = tracing::field::Empty,
+        org = tracing::field::Empty,
     );
     let started = Instant::now();
     let result = next.call(req).instrument(span.clone()).await;
