@@ -17,7 +17,11 @@ RUN apt-get update \
 COPY --from=build /usr/local/bin/modelgate /usr/local/bin/modelgate
 COPY catalog/models.json /usr/share/modelgate/catalog/models.json
 
-ENV MODELGATE_LISTEN=0.0.0.0:8080 \
+# The OpenSSL built into the binary looks for CA roots under /usr/local/ssl: point it at the
+# system store, so TLS to Postgres (sslmode=verify-full, sslrootcert=system) can verify servers.
+ENV SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt \
+    SSL_CERT_DIR=/etc/ssl/certs \
+    MODELGATE_LISTEN=0.0.0.0:8080 \
     MODELGATE_DATA_DIR=/var/lib/modelgate \
     MODELGATE_CATALOG=/usr/share/modelgate/catalog/models.json \
     MODELGATE_LOG_FORMAT=json
