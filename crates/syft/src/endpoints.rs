@@ -22,7 +22,7 @@ use crate::wire::{
     EndpointCreated, EndpointDetail, EndpointListItem, EndpointResponse, MarketplaceAvailability,
     SlugAvailability,
 };
-use crate::{Syft, check_tenant, wire};
+use crate::{Syft, check_tenant, tenant_and_object, wire};
 
 /// The fixed path segment of `POST /endpoints/validate-slug`; an endpoint may have this slug.
 const VALIDATE_SLUG: &str = "validate-slug";
@@ -263,13 +263,10 @@ pub async fn create(
     body: JsonBody<Syft>,
 ) -> HttpResponse {
     let ctx = caller.ctx;
-    if let Err(response) = check_tenant(&services, &ctx, &req).await {
-        return response;
-    }
-    let body = body.into_inner();
-    if !body.is_object() {
-        return errors::not_an_object(&body);
-    }
+    let body = match tenant_and_object(&services, &ctx, &req, body).await {
+        Ok(body) => body,
+        Err(response) => return response,
+    };
     // Fields in the order of Syft Space's CreateEndpointRequest, so errors come in its order.
     let mut f = Fields::new(&body, &[Loc::from("body")]);
     let mut problems = Errors::new();
@@ -417,14 +414,11 @@ pub async fn update(
     body: JsonBody<Syft>,
 ) -> HttpResponse {
     let ctx = caller.ctx;
-    if let Err(response) = check_tenant(&services, &ctx, &req).await {
-        return response;
-    }
+    let body = match tenant_and_object(&services, &ctx, &req, body).await {
+        Ok(body) => body,
+        Err(response) => return response,
+    };
     let Slug(slug) = slug;
-    let body = body.into_inner();
-    if !body.is_object() {
-        return errors::not_an_object(&body);
-    }
     // Every field is `str | None`: null counts as not sent.
     let mut f = Fields::new(&body, &[Loc::from("body")]);
     let name = f.string("name").value();
@@ -511,13 +505,10 @@ pub async fn validate_slug(
     body: JsonBody<Syft>,
 ) -> HttpResponse {
     let ctx = caller.ctx;
-    if let Err(response) = check_tenant(&services, &ctx, &req).await {
-        return response;
-    }
-    let body = body.into_inner();
-    if !body.is_object() {
-        return errors::not_an_object(&body);
-    }
+    let body = match tenant_and_object(&services, &ctx, &req, body).await {
+        Ok(body) => body,
+        Err(response) => return response,
+    };
     let mut f = Fields::new(&body, &[Loc::from("body")]);
     let mut problems = Errors::new();
     let slug = f.required_string("slug");

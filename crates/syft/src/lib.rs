@@ -61,6 +61,21 @@ async fn check_tenant(
     }
 }
 
+/// The tenant check, then the body, which must be a JSON object: how every Syft write starts.
+async fn tenant_and_object(
+    services: &web::Data<Services>,
+    ctx: &Ctx,
+    req: &HttpRequest,
+    body: modelgate_http::JsonBody<Syft>,
+) -> Result<Value, HttpResponse> {
+    check_tenant(services, ctx, req).await?;
+    let body = body.into_inner();
+    if !body.is_object() {
+        return Err(errors::not_an_object(&body));
+    }
+    Ok(body)
+}
+
 /// The dialect's OpenAPI document (`crates/syft/openapi.json`), served at `/openapi.json`.
 static DOCUMENT: LazyLock<Value> =
     LazyLock::new(|| serde_json::from_str(include_str!("../openapi.json")).unwrap_or_default());

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use crate::errors::{self, About};
 use crate::types::{self, API_KEY};
 use crate::wire::{self, Shape};
-use crate::{Syft, check_tenant};
+use crate::{Syft, check_tenant, tenant_and_object};
 
 /// How often a PATCH re-reads and retries when the model changed between its read and write.
 const PATCH_ATTEMPTS: usize = 5;
@@ -139,13 +139,10 @@ pub async fn create(
     body: JsonBody<Syft>,
 ) -> HttpResponse {
     let ctx = caller.ctx;
-    if let Err(response) = check_tenant(&services, &ctx, &req).await {
-        return response;
-    }
-    let body = body.into_inner();
-    if !body.is_object() {
-        return errors::not_an_object(&body);
-    }
+    let body = match tenant_and_object(&services, &ctx, &req, body).await {
+        Ok(body) => body,
+        Err(response) => return response,
+    };
     let mut f = Fields::new(&body, &body_loc());
     let name = f.required_string("name");
     let dtype = f.required_string("dtype");
@@ -224,14 +221,11 @@ pub async fn update(
     body: JsonBody<Syft>,
 ) -> HttpResponse {
     let ctx = caller.ctx;
-    if let Err(response) = check_tenant(&services, &ctx, &req).await {
-        return response;
-    }
+    let body = match tenant_and_object(&services, &ctx, &req, body).await {
+        Ok(body) => body,
+        Err(response) => return response,
+    };
     let name = name.into_inner();
-    let body = body.into_inner();
-    if !body.is_object() {
-        return errors::not_an_object(&body);
-    }
     let mut f = Fields::new(&body, &body_loc());
     // `null` is "not provided", as for pydantic's `str | None = None`.
     let rename = f.string("name").value();
