@@ -46,6 +46,8 @@ enum Command {
     /// Recover admin access.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Print a shell completion script (e.g. `modelgate completions bash > /etc/bash_completion.d/modelgate`).
+    Completions { shell: clap_complete::Shell },
 }
 
 #[derive(Subcommand)]
@@ -179,6 +181,17 @@ fn run(cli: Cli) -> Result<(), StartError> {
             }
             let registry: Arc<dyn Registry> = store;
             actix_web::rt::System::new().block_on(startup::serve(config, registry))
+        }
+        Command::Completions { shell } => {
+            use clap_complete::Generator;
+            let mut command = <Cli as clap::CommandFactory>::command();
+            command.set_bin_name("modelgate");
+            command.build();
+            // A closed pipe (`| head`) is not a failure worth a panic.
+            match shell.try_generate(&command, &mut std::io::stdout()) {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(StartError::Io(e)),
+                _ => Ok(()),
+            }
         }
         Command::Healthcheck => {
             if startup::healthcheck(&config.listen, Duration::from_secs(3)) {

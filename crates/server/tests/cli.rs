@@ -97,3 +97,13 @@ backend_tests! {
         );
     }
 }
+
+#[test]
+fn shell_completions_are_printed() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = std::process::Command::new(BIN).args(["completions", shell]).output().unwrap();
+        assert!(out.status.success(), "{shell}: {}", String::from_utf8_lossy(&out.stderr));
+        let script = String::from_utf8(out.stdout).unwrap();
+        assert!(script.contains("rotate-secret-key") && script.contains("reset-key"), "{shell}");
+    }
+}
