@@ -45,10 +45,50 @@ fn byte_offset(bytes: &[u8], line: usize, column: usize) -> usize {
     line_start + column.saturating_sub(1)
 }
 
+/// How deeply a body's arrays and objects may nest. Answers echo input a few levels deeper
+/// (pydantic's `input`, a model inside a list page), and JSON parsers commonly stop at 128
+/// levels (serde_json, the test kit's among them): a body at serde_json's own limit would be
+/// stored and echoed in answers its clients cannot parse. Model settings never need more.
+pub const MAX_BODY_DEPTH: usize = 64;
+
+/// The byte offset of the first array or object opened deeper than [`MAX_BODY_DEPTH`].
+fn too_deep(bytes: &[u8]) -> Option<usize> {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for (i, b) in bytes.iter().enumerate() {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_BODY_DEPTH {
+                    return Some(i);
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    None
+}
+
 /// Parses a complete body as JSON.
 pub fn parse_json(bytes: &[u8]) -> Result<Value, BodyFailure> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(BodyFailure::Empty);
+    }
+    if let Some(position) = too_deep(bytes) {
+        return Err(BodyFailure::Invalid {
+            message: format!("nested more than {MAX_BODY_DEPTH} levels deep"),
+            position,
+        });
     }
     serde_json::from_slice(bytes).map_err(|e| BodyFailure::Invalid {
         message: e.to_string(),
@@ -129,5 +169,22 @@ mod tests {
             other => panic!("unexpected {other:?}"),
         }
         assert_eq!(parse_json(b"[1]"), Ok(serde_json::json!([1])));
+    }
+
+    #[test]
+    fn bodies_nested_too_deeply_are_invalid() {
+        let nested = |depth: usize| format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+        assert!(parse_json(nested(MAX_BODY_DEPTH).as_bytes()).is_ok());
+        let deep = format!("{{\"a\": {}}}", nested(MAX_BODY_DEPTH));
+        match parse_json(deep.as_bytes()) {
+            Err(BodyFailure::Invalid { message, position }) => {
+                assert_eq!(message, "nested more than 64 levels deep");
+                assert_eq!(position, 6 + MAX_BODY_DEPTH - 1);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        // Brackets inside strings (escaped quotes included) do not count.
+        let text = format!("{{\"a\": \"\\\"{}\"}}", "[".repeat(200));
+        assert!(parse_json(text.as_bytes()).is_ok());
     }
 }

@@ -8,7 +8,7 @@ use modelgate_core::{
     Denied, DomainError, Entity, FieldError, IssuedKey, NewGroup, NewUser, Role, Subject,
     UserChange, Violation,
 };
-use modelgate_http::input::{Fields, Issue, IssueKind, drf_message};
+use modelgate_http::input::{Fields, Issue, IssueKind, Opt, drf_message};
 use modelgate_http::nul::{NUL_SENTENCE, Place};
 use modelgate_http::{AuthFailure, BodyFailure, Caller, Dialect, JsonBody, NulFound, Services};
 use serde::Serialize;
@@ -197,7 +197,15 @@ fn reply<T: Serialize>(status: StatusCode, result: Result<T, DomainError>) -> Ht
 }
 
 fn role(fields: &mut Fields<'_>, name: &str) -> Option<Role> {
-    let value = fields.string(name).value()?;
+    let value = match fields.string(name) {
+        Opt::Value(value) => value,
+        // A role is never null; left unrecorded, a create would go on without one.
+        Opt::Null => {
+            fields.issue(name, IssueKind::Null, Value::Null);
+            return None;
+        }
+        Opt::Absent => return None,
+    };
     let parsed = Role::parse(&value);
     if parsed.is_none() {
         fields.issue(
