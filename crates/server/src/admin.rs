@@ -414,15 +414,22 @@ async fn create_key(
 }
 
 /// Every change of a model, oldest first: actor, dialect, time, before and after.
+/// A model's history, by its uuid (Syft Space's `id`; also a deleted model's) or by its key
+/// (`model_id`, `model_name`, `id` in the other dialects; keys may contain `/`).
 async fn model_history(
     services: web::Data<Services>,
     caller: Caller<Admin>,
-    uuid: web::Path<String>,
+    model: web::Path<String>,
 ) -> HttpResponse {
-    let Ok(uuid) = uuid.into_inner().parse::<uuid::Uuid>() else {
-        return domain_error(&DomainError::NotFound(Entity::Model));
-    };
-    call!(services, StatusCode::OK, |r| r.model_history(&caller.ctx, uuid))
+    let model = model.into_inner();
+    let ctx = caller.ctx;
+    call!(services, StatusCode::OK, |r| {
+        let uuid = match model.parse::<uuid::Uuid>() {
+            Ok(uuid) => uuid,
+            Err(_) => r.get_model(&ctx, &modelgate_core::ModelRef::Key(model))?.model.uuid,
+        };
+        r.model_history(&ctx, uuid)
+    })
 }
 
 async fn revoke_key(
@@ -445,5 +452,5 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/groups/{id}/members", web::put().to(set_members))
         .service(web::resource("/keys").get(list_keys).post(create_key))
         .route("/keys/{id}", web::delete().to(revoke_key))
-        .route("/models/{uuid}/history", web::get().to(model_history));
+        .route("/models/{model:.+}/history", web::get().to(model_history));
 }

@@ -298,6 +298,21 @@ mod discovery {
             assert_eq!(app.get(&path, Some(&admin_key)).await.status, 200);
             assert_eq!(app.get("/admin/v1/models/not-a-uuid/history", Some(&admin_key)).await.status, 404);
         }
+
+        async fn model_history_by_key(db) {
+            let (admin, admin_key) = db.bootstrap();
+            let (_, stranger_key) = db.user(&admin, "stranger", Role::Member);
+            let created = create(&db, &admin, "team/gpt-4o", ModelChange::default());
+            let app = TestApp::new(db, configure_main).await;
+            let by_key = app.get("/admin/v1/models/team/gpt-4o/history", Some(&admin_key)).await;
+            assert_eq!(by_key.status, 200, "{by_key:?}");
+            let by_uuid = app.get(&format!("/admin/v1/models/{}/history", created.model.uuid), Some(&admin_key)).await;
+            assert_eq!(by_key.json, by_uuid.json);
+            // Unreadable or missing: the same 404 as by uuid.
+            let hidden = app.get("/admin/v1/models/team/gpt-4o/history", Some(&stranger_key)).await;
+            assert_eq!(hidden.status, 404, "{hidden:?}");
+            assert_eq!(app.get("/admin/v1/models/team/nope/history", Some(&admin_key)).await.status, 404);
+        }
     }
 }
 
