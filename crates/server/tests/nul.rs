@@ -90,7 +90,7 @@ backend_app_tests! {
         assert_eq!(got(&app.post("/admin/v1/keys", k, json!({"name": "ci\u{0}"})).await), admin_refused(&["name"]));
         assert_eq!(got(&app.get("/admin/v1/users/a%00b", k).await), admin_refused(&["path.id"]));
         assert_eq!(got(&app.delete("/admin/v1/users/alice%00", k).await), admin_refused(&["path.id"]));
-        assert_eq!(got(&app.get("/admin/v1/models/a%00b/history", k).await), admin_refused(&["path.uuid"]));
+        assert_eq!(got(&app.get("/admin/v1/models/a%00b/history", k).await), admin_refused(&["path.model"]));
         assert_eq!(got(&app.get("/admin/v1/users?q=%00", k).await), admin_refused(&["query.q"]));
         // Authentication answers first.
         assert_eq!(app.get("/admin/v1/users/a%00b", None).await.status, 401);
