@@ -9,6 +9,46 @@ use actix_web::http::{Method, StatusCode};
 use actix_web::{FromRequest, Handler, HttpRequest, HttpResponse, Responder, web};
 use serde_json::Value;
 
+/// Set on a request to a fixed path that also stands for a resource route (Respan's
+/// `/api/models/list/` is the model called `list`; Syft Space's `/endpoints/validate-slug` is the
+/// endpoint with that slug): the value the route's `{param}` would have had.
+#[derive(Clone, Copy)]
+struct StandsFor(&'static str);
+
+/// Marks `req` as naming the resource `value`, before its handlers run through [`call`].
+pub fn stand_for(req: &HttpRequest, value: &'static str) {
+    actix_web::HttpMessage::extensions_mut(req).insert(StandsFor(value));
+}
+
+/// A resource route's single path parameter, decoded as `web::Path` decodes it, or the value a
+/// fixed path stands for (see [`stand_for`]). For a dialect's own `FromRequest` of that parameter.
+pub fn path_or_fixed(
+    req: &HttpRequest,
+    payload: &mut actix_web::dev::Payload,
+) -> Result<String, actix_web::Error> {
+    if let Some(StandsFor(value)) = actix_web::HttpMessage::extensions(req).get().copied() {
+        return Ok(value.to_owned());
+    }
+    web::Path::<String>::from_request(req, payload).into_inner().map(web::Path::into_inner)
+}
+
+/// Runs `handler` as actix would: its arguments extracted from the request, an extraction failure
+/// answered with the failure's own response. For a route answering as another route's handlers.
+pub async fn call<F, Args>(
+    handler: F,
+    req: &HttpRequest,
+    payload: &mut actix_web::dev::Payload,
+) -> HttpResponse
+where
+    F: Handler<Args, Output = HttpResponse>,
+    Args: FromRequest,
+{
+    match Args::from_request(req, payload).await {
+        Ok(args) => handler.call(args).await,
+        Err(error) => HttpResponse::from_error(error),
+    }
+}
+
 /// One resource: the path patterns it answers and a route per method.
 pub struct Resource {
     paths: Vec<&'static str>,

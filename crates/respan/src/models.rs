@@ -4,12 +4,13 @@ use std::future::{Ready, ready};
 
 use actix_web::dev::Payload;
 use actix_web::http::Method;
-use actix_web::{FromRequest, Handler, HttpMessage, HttpRequest, HttpResponse, web};
+use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
 use modelgate_core::policy::may_share_public;
 use modelgate_core::{
     Actor, Column, Ctx, DomainError, DomainResult, Entity, Model, ModelQuery, ModelRef,
     ModelUpdate, ModelView, NewModel, PageRequest, Registry, Sort, Source, UpsertModel,
 };
+use modelgate_http::routes::{call, path_or_fixed, stand_for};
 use modelgate_http::{Caller, Dialect, JsonBody, Services};
 use serde::Serialize;
 use serde_json::Value;
@@ -27,22 +28,12 @@ use crate::render::{CatalogEntry, Counts, Paged, Renderer, Summary, catalog_entr
 /// route), or the name [`named`] fixed for its literal path.
 pub(crate) struct ModelName(String);
 
-/// Set by [`named`]: the request names the model with this fixed name (`list`, `summary`,
-/// `public`).
-#[derive(Clone, Copy)]
-struct FixedName(&'static str);
-
 impl FromRequest for ModelName {
     type Error = actix_web::Error;
     type Future = Ready<Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        if let Some(FixedName(name)) = req.extensions().get::<FixedName>().copied() {
-            return ready(Ok(ModelName(name.to_owned())));
-        }
-        let path = web::Path::<String>::from_request(req, payload).into_inner();
-        ready(path.map(|path| {
-            let raw = path.into_inner();
+        ready(path_or_fixed(req, payload).map(|raw| {
             ModelName(match raw.strip_suffix('/') {
                 Some(name) => name.to_owned(),
                 None => raw,
@@ -76,7 +67,7 @@ pub(crate) async fn named_public(req: HttpRequest, payload: web::Payload) -> Htt
 
 /// Answers a request on a fixed path as the model route of the model called `name`.
 async fn named(name: &'static str, req: HttpRequest, payload: web::Payload) -> HttpResponse {
-    req.extensions_mut().insert(FixedName(name));
+    stand_for(&req, name);
     let mut payload = payload.into_inner();
     match *req.method() {
         Method::GET => call(retrieve, &req, &mut payload).await,
@@ -84,19 +75,6 @@ async fn named(name: &'static str, req: HttpRequest, payload: web::Payload) -> H
         Method::PUT => call(put, &req, &mut payload).await,
         Method::DELETE => call(delete, &req, &mut payload).await,
         _ => crate::method_not_allowed(req).await,
-    }
-}
-
-/// Runs `handler` as actix would: its arguments extracted from the request, an extraction
-/// failure answered with the failure's own response.
-async fn call<F, Args>(handler: F, req: &HttpRequest, payload: &mut Payload) -> HttpResponse
-where
-    F: Handler<Args, Output = HttpResponse>,
-    Args: FromRequest,
-{
-    match Args::from_request(req, payload).await {
-        Ok(args) => handler.call(args).await,
-        Err(error) => HttpResponse::from_error(error),
     }
 }
 

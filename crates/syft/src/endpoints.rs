@@ -6,13 +6,14 @@ use std::future::{Ready, ready};
 
 use actix_web::dev::Payload;
 use actix_web::http::{Method, StatusCode};
-use actix_web::{FromRequest, Handler, HttpMessage, HttpRequest, HttpResponse, web};
+use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
 use modelgate_core::policy::{self, Action};
 use modelgate_core::{
     Column, Condition, Ctx, DomainError, Endpoint, EndpointChange, Entity, Model, ModelQuery,
     ModelRef, NewEndpoint, Op, Registry, ResponseType, Value as QueryValue,
 };
 use modelgate_http::input::{Fields, Issue, IssueKind, Loc, Opt};
+use modelgate_http::routes::{call, path_or_fixed, stand_for};
 use modelgate_http::{Caller, JsonBody, Services, default_service_failure, detail};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -34,20 +35,12 @@ const NO_MARKETPLACE: &str = "Marketplace not found";
 /// other than POST name the endpoint whose slug is `validate-slug`, as in Syft Space.
 pub struct Slug(String);
 
-#[derive(Clone, Copy)]
-struct FixedSlug(&'static str);
-
 impl FromRequest for Slug {
     type Error = actix_web::Error;
     type Future = Ready<Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        if let Some(FixedSlug(slug)) = req.extensions().get::<FixedSlug>().copied() {
-            return ready(Ok(Slug(slug.to_owned())));
-        }
-        // Decoded exactly as `web::Path` decodes it.
-        let path = web::Path::<String>::from_request(req, payload).into_inner();
-        ready(path.map(|slug| Slug(slug.into_inner())))
+        ready(path_or_fixed(req, payload).map(Slug))
     }
 }
 
@@ -560,26 +553,13 @@ pub async fn validate_slug(
 /// Methods other than POST on `/endpoints/validate-slug`: the endpoint whose slug is
 /// `validate-slug` (Syft Space routes them to `/{slug}`).
 pub async fn validate_slug_as_endpoint(req: HttpRequest, payload: web::Payload) -> HttpResponse {
-    req.extensions_mut().insert(FixedSlug(VALIDATE_SLUG));
+    stand_for(&req, VALIDATE_SLUG);
     let mut payload = payload.into_inner();
     match *req.method() {
         Method::GET => call(get, &req, &mut payload).await,
         Method::PATCH => call(update, &req, &mut payload).await,
         Method::DELETE => call(delete, &req, &mut payload).await,
         _ => detail(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed"),
-    }
-}
-
-/// Runs `handler` as actix would: arguments extracted from the request, an extraction failure
-/// answered with the failure's own response.
-async fn call<F, Args>(handler: F, req: &HttpRequest, payload: &mut Payload) -> HttpResponse
-where
-    F: Handler<Args, Output = HttpResponse>,
-    Args: FromRequest,
-{
-    match Args::from_request(req, payload).await {
-        Ok(args) => handler.call(args).await,
-        Err(error) => HttpResponse::from_error(error),
     }
 }
 
