@@ -38,11 +38,24 @@ impl Store {
             let resealed = self.write(|conn| self.reseal_model(conn, seq))?;
             count(&mut done, resealed);
         }
-        let provider_seqs: Vec<i64> = self.read(|conn| {
-            Ok(providers::table.order(providers::seq).select(providers::seq).load(conn)?)
+        // Providers are read once; only those holding a stale secret get a write transaction,
+        // so a start with nothing to do writes nothing.
+        let rows: Vec<ProviderRow> = self.read(|conn| {
+            Ok(providers::table
+                .order(providers::seq)
+                .select(ProviderRow::as_select())
+                .load(conn)?)
         })?;
-        for seq in provider_seqs {
-            let (resealed, current) = self.write(|conn| self.reseal_provider(conn, seq))?;
+        for row in rows {
+            let provider = row.into_provider()?;
+            let secrets: Vec<&SealedSecret> =
+                provider.api_key.iter().chain(provider.extra_secrets.values()).collect();
+            if secrets.iter().all(|s| !self.cipher.needs_reseal(&s.ciphertext)) {
+                done.already_current += secrets.len();
+                continue;
+            }
+            let (resealed, current) =
+                self.write(|conn| self.reseal_provider(conn, provider.seq))?;
             done.resealed += resealed;
             done.already_current += current;
         }
