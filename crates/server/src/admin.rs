@@ -79,7 +79,7 @@ impl Dialect for Admin {
     }
 }
 
-fn entity_name(entity: Entity) -> &'static str {
+pub(crate) fn entity_name(entity: Entity) -> &'static str {
     match entity {
         Entity::Org => "Org",
         Entity::User => "User",
@@ -93,7 +93,7 @@ fn entity_name(entity: Entity) -> &'static str {
     }
 }
 
-fn violation_message(violation: &Violation) -> String {
+pub(crate) fn violation_message(violation: &Violation) -> String {
     match violation {
         Violation::Required => "is required".into(),
         Violation::Empty => "must not be empty".into(),
@@ -107,17 +107,30 @@ fn violation_message(violation: &Violation) -> String {
     }
 }
 
+/// The name a field error is reported under.
+pub(crate) fn field_name(error: &FieldError) -> &'static str {
+    match &error.subject {
+        Subject::Model(field) => field.name(),
+        Subject::Named(name) => name,
+    }
+}
+
+/// The sentence for a refusal.
+pub(crate) fn denied_detail(denied: &Denied) -> &'static str {
+    match denied {
+        Denied::Admin => "Only org admins may do this",
+        Denied::Create | Denied::Write => "Your role does not allow this",
+        Denied::SharePublic => "Only org admins may share models with the whole org",
+        Denied::Builtin => "Built-in catalog models are read-only",
+        _ => "Permission denied",
+    }
+}
+
 fn field_errors(errors: &[FieldError]) -> Value {
     Value::Array(
         errors
             .iter()
-            .map(|e| {
-                let field = match &e.subject {
-                    Subject::Model(field) => field.name(),
-                    Subject::Named(name) => name,
-                };
-                json!({ "field": field, "message": violation_message(&e.violation) })
-            })
+            .map(|e| json!({ "field": field_name(e), "message": violation_message(&e.violation) }))
             .collect(),
     )
 }
@@ -129,14 +142,7 @@ pub fn domain_error(e: &DomainError) -> HttpResponse {
             error(StatusCode::NOT_FOUND, "not_found", format!("{} not found", entity_name(*entity)))
         }
         DomainError::Denied(denied) => {
-            let detail = match denied {
-                Denied::Admin => "Only org admins may do this",
-                Denied::Create | Denied::Write => "Your role does not allow this",
-                Denied::SharePublic => "Only org admins may share models with the whole org",
-                Denied::Builtin => "Built-in catalog models are read-only",
-                _ => "Permission denied",
-            };
-            error(StatusCode::FORBIDDEN, "forbidden", detail)
+            error(StatusCode::FORBIDDEN, "forbidden", denied_detail(denied))
         }
         DomainError::Conflict { entity, value } => error(
             StatusCode::CONFLICT,

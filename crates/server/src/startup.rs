@@ -38,35 +38,28 @@ pub enum StartError {
 /// One sentence for an operator at the console (the cause of an internal error included: the
 /// console is not a client).
 pub fn describe(error: &DomainError) -> String {
-    use modelgate_core::{Denied, Entity};
-    let entity = |e: &Entity| match e {
-        Entity::Org => "org",
-        Entity::User => "user",
-        Entity::Group => "group",
-        Entity::ApiKey => "API key",
-        Entity::Model => "model",
-        Entity::Provider => "provider",
-        Entity::Endpoint => "endpoint",
-        Entity::UserDefault => "default model",
-        _ => "record",
+    use crate::admin::{denied_detail, entity_name, field_name, violation_message};
+    // The admin API's names, as a word inside a sentence: "user", but "API key".
+    let noun = |entity: &modelgate_core::Entity| {
+        let name = entity_name(*entity);
+        let mut chars = name.chars();
+        match (chars.next(), chars.next()) {
+            (Some(first), Some(second)) if second.is_lowercase() => {
+                first.to_lowercase().chain(name.chars().skip(1)).collect()
+            }
+            _ => name.to_owned(),
+        }
     };
     match error {
-        DomainError::NotFound(e) => format!("no such {} there", entity(e)),
+        DomainError::NotFound(e) => format!("no such {} there", noun(e)),
         DomainError::Conflict { entity: e, value } => {
-            format!("{} '{value}' already exists", entity(e))
+            format!("{} '{value}' already exists", noun(e))
         }
-        DomainError::Denied(Denied::Admin) => "only an org admin may do that".to_owned(),
-        DomainError::Denied(reason) => format!("not allowed ({reason:?})"),
+        DomainError::Denied(denied) => denied_detail(denied).to_lowercase(),
         DomainError::Invalid(fields) => {
             let parts: Vec<String> = fields
                 .iter()
-                .map(|f| {
-                    let name = match &f.subject {
-                        modelgate_core::Subject::Model(field) => field.name().to_owned(),
-                        modelgate_core::Subject::Named(name) => (*name).to_owned(),
-                    };
-                    format!("{name}: {:?}", f.violation)
-                })
+                .map(|f| format!("{} {}", field_name(f), violation_message(&f.violation)))
                 .collect();
             format!("invalid input ({})", parts.join("; "))
         }
