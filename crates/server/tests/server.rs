@@ -133,6 +133,16 @@ backend_app_tests! {
         // Users of another org do not exist for it.
         assert_eq!(app.get("/admin/v1/users", acme).await.json.as_array().unwrap().len(), 1);
         assert_eq!(app.get("/admin/v1/orgs", admin).await.json.as_array().unwrap().len(), 2);
+        // Nor do their ids: acme may pick an id the default org uses, and learns nothing by it.
+        let theirs = app.post("/admin/v1/users", admin, json!({"id": "a-member2", "name": "Default's"})).await;
+        assert_eq!(theirs.status, 201, "{theirs:?}");
+        let ours = app.post("/admin/v1/users", acme, json!({"id": "a-member2", "name": "Acme's"})).await;
+        assert_eq!((ours.status, ours.json["org_id"].clone()), (201, json!("acme")), "{ours:?}");
+        let dup = app.post("/admin/v1/users", acme, json!({"id": "a-member2", "name": "Again"})).await;
+        assert_eq!((dup.status, dup.json.clone()), (409, json!({"detail": "User 'a-member2' already exists", "code": "conflict"})));
+        assert_eq!(app.get("/admin/v1/users/a-member2", admin).await.json["name"], "Default's");
+        assert_eq!(app.delete("/admin/v1/users/a-member2", acme).await.status, 204);
+        assert_eq!(app.get("/admin/v1/users/a-member2", admin).await.json["name"], "Default's");
     }
 
     async fn health_and_readiness(db) {

@@ -1,8 +1,10 @@
 //! One connection type over Postgres and SQLite, its pool, migrations and write transactions.
 
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::dsl::sql;
 use diesel::prelude::*;
 use diesel::r2d2::R2D2Connection;
+use diesel::sql_types::BigInt;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 use crate::error::{StoreError, StoreResult};
@@ -69,7 +71,7 @@ impl Manager {
     pub fn new(url: &str) -> Self {
         let backend = Backend::of_url(url);
         let url = match backend {
-            Backend::Postgres => with_pg_defaults(url),
+            Backend::Postgres => pg_url_with_defaults(url),
             Backend::Sqlite => url.to_owned(),
         };
         Self { url, backend }
@@ -96,7 +98,7 @@ const PG_DEFAULTS: &[(&str, &str)] = &[
     ("tcp_user_timeout", "15000"),
 ];
 
-fn with_pg_defaults(url: &str) -> String {
+pub(crate) fn pg_url_with_defaults(url: &str) -> String {
     let query = url.split_once('?').map_or("", |(_, q)| q);
     let given: Vec<&str> =
         query.split('&').map(|pair| pair.split_once('=').map_or(pair, |(k, _)| k)).collect();
@@ -157,7 +159,9 @@ pub type PooledConn = r2d2::PooledConnection<Manager>;
 pub fn run_migrations(conn: &mut DbConn) -> StoreResult<usize> {
     let applied = match conn {
         DbConn::Pg(c) => c.run_pending_migrations(PG_MIGRATIONS).map(|v| v.len()),
-        DbConn::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
+        DbConn::Sqlite(c) => {
+            sqlite_rebuilding(c, |c| c.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len()))?
+        }
     };
     applied.map_err(|e| StoreError::Migration(e.to_string()))
 }
@@ -166,9 +170,42 @@ pub fn run_migrations(conn: &mut DbConn) -> StoreResult<usize> {
 pub fn revert_all_migrations(conn: &mut DbConn) -> StoreResult<usize> {
     let reverted = match conn {
         DbConn::Pg(c) => c.revert_all_migrations(PG_MIGRATIONS).map(|v| v.len()),
-        DbConn::Sqlite(c) => c.revert_all_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
+        DbConn::Sqlite(c) => {
+            sqlite_rebuilding(c, |c| c.revert_all_migrations(SQLITE_MIGRATIONS).map(|v| v.len()))?
+        }
     };
     reverted.map_err(|e| StoreError::Migration(e.to_string()))
+}
+
+/// Reverts the newest migration (tests: a migration must carry existing rows down and up).
+pub fn revert_last_migration(conn: &mut DbConn) -> StoreResult<()> {
+    let reverted = match conn {
+        DbConn::Pg(c) => c.revert_last_migration(PG_MIGRATIONS).map(drop),
+        DbConn::Sqlite(c) => {
+            sqlite_rebuilding(c, |c| c.revert_last_migration(SQLITE_MIGRATIONS).map(drop))?
+        }
+    };
+    reverted.map_err(|e| StoreError::Migration(e.to_string()))
+}
+
+/// Runs SQLite migrations the way SQLite's manual says tables are rebuilt: foreign keys off (they
+/// cannot be switched inside a transaction, and dropping a parent table would otherwise cascade
+/// into its children), each migration still in its own transaction, then every foreign key
+/// checked before they are switched back on.
+fn sqlite_rebuilding<T>(
+    conn: &mut SqliteConnection,
+    migrate: impl FnOnce(&mut SqliteConnection) -> T,
+) -> StoreResult<T> {
+    conn.batch_execute("PRAGMA foreign_keys = OFF")?;
+    let outcome = migrate(conn);
+    let dangling: QueryResult<i64> =
+        diesel::select(sql::<BigInt>("(SELECT COUNT(*) FROM pragma_foreign_key_check)"))
+            .get_result(conn);
+    conn.batch_execute("PRAGMA foreign_keys = ON")?;
+    match dangling? {
+        0 => Ok(outcome),
+        n => Err(StoreError::Migration(format!("{n} rows point at rows that do not exist"))),
+    }
 }
 
 /// Runs `f` in a transaction that is ready to write. On SQLite it begins `IMMEDIATE`, taking the
@@ -233,14 +270,14 @@ pub fn lock_provider(conn: &mut DbConn, seq: i64) -> QueryResult<bool> {
 
 #[cfg(test)]
 mod tests {
-    use super::with_pg_defaults;
+    use super::pg_url_with_defaults;
 
     #[test]
     fn postgres_urls_get_timeouts_unless_they_set_them() {
-        let plain = with_pg_defaults("postgres://u@h/db");
+        let plain = pg_url_with_defaults("postgres://u@h/db");
         assert!(plain.starts_with("postgres://u@h/db?connect_timeout="), "{plain}");
         assert!(plain.contains("&tcp_user_timeout=15000"), "{plain}");
-        let chosen = with_pg_defaults("postgres://u@h/db?sslmode=require&tcp_user_timeout=0");
+        let chosen = pg_url_with_defaults("postgres://u@h/db?sslmode=require&tcp_user_timeout=0");
         assert!(chosen.starts_with("postgres://u@h/db?sslmode=require&tcp_user_timeout=0&"));
         assert_eq!(chosen.matches("tcp_user_timeout").count(), 1, "{chosen}");
         assert!(chosen.contains("&keepalives=1"), "{chosen}");

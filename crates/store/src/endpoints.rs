@@ -20,6 +20,14 @@ use crate::schema::{endpoints, models, user_defaults, users};
 const MAX_SLUG_LEN: usize = 128;
 const MAX_CONFIG_TYPE_LEN: usize = 64;
 
+/// The user a default belongs to: defaults point at users by org and id.
+macro_rules! defaults_user {
+    () => {
+        users::table
+            .on(users::org_id.eq(user_defaults::org_id).and(users::id.eq(user_defaults::user_id)))
+    };
+}
+
 fn invalid(name: &'static str, violation: Violation) -> StoreError {
     DomainError::invalid(FieldError::named(name, violation)).into()
 }
@@ -220,16 +228,16 @@ impl Store {
             return Err(invalid("config_type", Violation::TooLong { max: MAX_CONFIG_TYPE_LEN }));
         }
         let model = self.get_model_in(conn, ctx, model)?;
-        let user_id = ctx.actor.user_id.clone();
+        let (org_id, user_id) = (ctx.actor.org_id.clone(), ctx.actor.user_id.clone());
         let existing: Option<chrono::NaiveDateTime> = user_defaults::table
-            .find((&user_id, config_type))
+            .find((&org_id, &user_id, config_type))
             .select(user_defaults::created_at)
             .first(conn)
             .optional()?;
         let at = now();
         match existing {
             Some(_) => {
-                diesel::update(user_defaults::table.find((&user_id, config_type)))
+                diesel::update(user_defaults::table.find((&org_id, &user_id, config_type)))
                     .set((
                         user_defaults::model_seq.eq(model.model.seq),
                         user_defaults::updated_at.eq(to_db_time(at)),
@@ -239,6 +247,7 @@ impl Store {
             None => {
                 diesel::insert_into(user_defaults::table)
                     .values((
+                        user_defaults::org_id.eq(&org_id),
                         user_defaults::user_id.eq(&user_id),
                         user_defaults::config_type.eq(config_type),
                         user_defaults::model_seq.eq(model.model.seq),
@@ -250,7 +259,8 @@ impl Store {
         }
         // The database numbers new rows (a sequence on Postgres, a trigger on SQLite).
         let (id, user_seq): (i64, i64) = user_defaults::table
-            .inner_join(users::table)
+            .inner_join(defaults_user!())
+            .filter(user_defaults::org_id.eq(&org_id))
             .filter(user_defaults::user_id.eq(&user_id))
             .filter(user_defaults::config_type.eq(config_type))
             .select((user_defaults::id, users::seq))
@@ -282,7 +292,8 @@ impl Store {
         type Row = (i64, i64, String, chrono::NaiveDateTime, chrono::NaiveDateTime, ModelRow);
         let rows: Vec<Row> = user_defaults::table
             .inner_join(models::table)
-            .inner_join(users::table)
+            .inner_join(defaults_user!())
+            .filter(user_defaults::org_id.eq(&ctx.actor.org_id))
             .filter(user_defaults::user_id.eq(&ctx.actor.user_id))
             .order(user_defaults::config_type)
             .select((
@@ -319,8 +330,12 @@ impl Store {
         ctx: &Ctx,
         config_type: &str,
     ) -> StoreResult<()> {
-        let deleted = diesel::delete(user_defaults::table.find((&ctx.actor.user_id, config_type)))
-            .execute(conn)?;
+        let deleted = diesel::delete(user_defaults::table.find((
+            &ctx.actor.org_id,
+            &ctx.actor.user_id,
+            config_type,
+        )))
+        .execute(conn)?;
         if deleted == 0 {
             return Err(DomainError::NotFound(Entity::UserDefault).into());
         }

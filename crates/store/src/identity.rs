@@ -15,7 +15,9 @@ use crate::audit::Auditor;
 use crate::conn::DbConn;
 use crate::error::{StoreError, StoreResult, conflict_on_unique};
 use crate::rows::{ApiKeyRow, GroupRow, OrgRow, UserRow, now, to_db_time};
-use crate::schema::{api_keys, group_members, orgs, user_groups, users};
+use crate::schema::{
+    api_keys, endpoints, group_members, models, orgs, providers, user_groups, users,
+};
 
 /// Name of the org first-run bootstrap creates.
 pub const DEFAULT_ORG: &str = "default";
@@ -144,12 +146,13 @@ fn insert_key(
         key_hash: hash_api_key(plaintext.expose()),
         created_at: to_db_time(now()),
         revoked_at: None,
+        org_id: user.org_id.clone(),
     };
     diesel::insert_into(api_keys::table)
         .values(&row)
         .execute(conn)
         .map_err(conflict_on_unique(Entity::ApiKey, &row.prefix))?;
-    Ok(IssuedKey { key: row.into_key(user.org_id.clone()), plaintext })
+    Ok(IssuedKey { key: row.into_key(), plaintext })
 }
 
 fn admins_left(conn: &mut DbConn, org_id: &str) -> StoreResult<i64> {
@@ -264,7 +267,10 @@ fn target_org(conn: &mut DbConn, actor: &Actor, requested: Option<&str>) -> Stor
 
 pub(crate) fn authenticate(conn: &mut DbConn, plaintext: &str) -> StoreResult<Option<Actor>> {
     let found: Option<(String, String, String, bool)> = api_keys::table
-        .inner_join(users::table)
+        .inner_join(
+            users::table
+                .on(users::org_id.eq(api_keys::org_id).and(users::id.eq(api_keys::user_id))),
+        )
         .inner_join(orgs::table.on(orgs::id.eq(users::org_id)))
         .filter(api_keys::key_hash.eq(hash_api_key(plaintext)))
         .filter(api_keys::revoked_at.is_null())
@@ -447,7 +453,7 @@ pub(crate) fn update_user(
         ));
     }
     after.updated_at = now();
-    diesel::update(users::table.find(&after.id))
+    diesel::update(users::table.find((&after.org_id, &after.id)))
         .set((
             users::name.eq(&after.name),
             users::email.eq(&after.email),
@@ -468,8 +474,29 @@ pub(crate) fn delete_user(conn: &mut DbConn, ctx: &Ctx, id: &str) -> StoreResult
             Violation::Invalid { reason: "an org needs at least one admin".into() },
         ));
     }
-    diesel::delete(users::table.find(&user.id)).execute(conn)?;
+    clear_owner(conn, &user)?;
+    diesel::delete(users::table.find((&user.org_id, &user.id))).execute(conn)?;
     Auditor::of(ctx).record(conn, "user", &user.id, "delete", Some(&user), None)?;
+    Ok(())
+}
+
+/// What a user owned stays, ownerless (only admins write it then): owners are plain columns, as
+/// a composite `ON DELETE SET NULL` would clear the row's org along with its owner.
+fn clear_owner(conn: &mut DbConn, user: &User) -> StoreResult<()> {
+    let (org, id) = (&user.org_id, &user.id);
+    diesel::update(models::table.filter(models::org_id.eq(org)).filter(models::owner_id.eq(id)))
+        .set(models::owner_id.eq(None::<String>))
+        .execute(conn)?;
+    diesel::update(
+        endpoints::table.filter(endpoints::org_id.eq(org)).filter(endpoints::owner_id.eq(id)),
+    )
+    .set(endpoints::owner_id.eq(None::<String>))
+    .execute(conn)?;
+    diesel::update(
+        providers::table.filter(providers::org_id.eq(org)).filter(providers::owner_id.eq(id)),
+    )
+    .set(providers::owner_id.eq(None::<String>))
+    .execute(conn)?;
     Ok(())
 }
 
@@ -551,12 +578,7 @@ pub(crate) fn create_api_key(
 }
 
 fn keys_query(org_id: &str) -> api_keys::BoxedQuery<'static, crate::conn::MultiBackend> {
-    api_keys::table
-        .filter(
-            api_keys::user_id
-                .eq_any(users::table.filter(users::org_id.eq(org_id.to_owned())).select(users::id)),
-        )
-        .into_boxed()
+    api_keys::table.filter(api_keys::org_id.eq(org_id.to_owned())).into_boxed()
 }
 
 pub(crate) fn list_api_keys(conn: &mut DbConn, ctx: &Ctx) -> StoreResult<Vec<ApiKey>> {
@@ -568,7 +590,7 @@ pub(crate) fn list_api_keys(conn: &mut DbConn, ctx: &Ctx) -> StoreResult<Vec<Api
         .order((api_keys::created_at, api_keys::id))
         .select(ApiKeyRow::as_select())
         .load(conn)?;
-    Ok(rows.into_iter().map(|r| r.into_key(ctx.actor.org_id.clone())).collect())
+    Ok(rows.into_iter().map(ApiKeyRow::into_key).collect())
 }
 
 pub(crate) fn revoke_api_key(conn: &mut DbConn, ctx: &Ctx, id: &str) -> StoreResult<ApiKey> {
@@ -581,7 +603,7 @@ pub(crate) fn revoke_api_key(conn: &mut DbConn, ctx: &Ctx, id: &str) -> StoreRes
     if row.user_id != ctx.actor.user_id {
         require(&ctx.actor, Action::Admin)?;
     }
-    let before = row.clone().into_key(ctx.actor.org_id.clone());
+    let before = row.clone().into_key();
     if before.revoked_at.is_some() {
         return Ok(before);
     }

@@ -157,6 +157,11 @@ impl Store {
         conn::revert_all_migrations(&mut *self.pool.get()?)
     }
 
+    pub fn revert_last_migration(&self) -> StoreResult<()> {
+        let _guard = self.write_guard();
+        conn::revert_last_migration(&mut *self.pool.get()?)
+    }
+
     /// A pooled connection, for tools and tests that inspect the database directly.
     pub fn connection(&self) -> StoreResult<conn::PooledConn> {
         Ok(self.pool.get()?)

@@ -346,14 +346,15 @@ pub struct ApiKeyRow {
     pub key_hash: String,
     pub created_at: NaiveDateTime,
     pub revoked_at: Option<NaiveDateTime>,
+    pub org_id: String,
 }
 
 impl ApiKeyRow {
-    pub fn into_key(self, org_id: String) -> ApiKey {
+    pub fn into_key(self) -> ApiKey {
         ApiKey {
             id: self.id,
             user_id: self.user_id,
-            org_id,
+            org_id: self.org_id,
             name: self.name,
             prefix: self.prefix,
             created_at: from_db_time(self.created_at),

@@ -9,6 +9,7 @@ diesel::table! {
         key_hash -> Text,
         created_at -> Timestamp,
         revoked_at -> Nullable<Timestamp>,
+        org_id -> Text,
     }
 }
 
@@ -128,13 +129,14 @@ diesel::table! {
 }
 
 diesel::table! {
-    user_defaults (user_id, config_type) {
+    user_defaults (org_id, user_id, config_type) {
         user_id -> Text,
         config_type -> Text,
         model_seq -> Int8,
         created_at -> Timestamp,
         updated_at -> Timestamp,
         id -> Int8,
+        org_id -> Text,
     }
 }
 
@@ -150,7 +152,7 @@ diesel::table! {
 }
 
 diesel::table! {
-    users (id) {
+    users (org_id, id) {
         id -> Text,
         org_id -> Text,
         name -> Text,
@@ -162,13 +164,11 @@ diesel::table! {
     }
 }
 
-diesel::joinable!(api_keys -> users (user_id));
-diesel::joinable!(group_members -> users (user_id));
 diesel::joinable!(model_grants -> models (model_seq));
 diesel::joinable!(endpoints -> models (model_seq));
 diesel::joinable!(user_defaults -> models (model_seq));
-diesel::joinable!(user_defaults -> users (user_id));
 
+// Rows point at users by (org_id, user_id): joins to users spell that out with `on`.
 diesel::allow_tables_to_appear_in_same_query!(
     api_keys,
     audit_events,

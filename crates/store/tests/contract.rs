@@ -646,8 +646,63 @@ backend_tests! {
         assert!(matches!(db.store.delete_user_default(&member, "general"), Err(DomainError::NotFound(Entity::UserDefault))));
     }
 
+    fn user_ids_name_users_within_their_org(db) {
+        let (root, _) = db.bootstrap();
+        let (alice_a, key_a) = db.user(&root, "alice", Role::Member);
+        create(&db, &alice_a, "a-owned", ModelChange::default());
+        let (org_b, _) = db.other_org(&root, "b");
+        // Org B may pick an id org A uses: the answer says nothing about org A.
+        let (alice_b, key_b) = db.user(&org_b, "alice", Role::Member);
+        assert_eq!((alice_b.actor.org_id.as_str(), alice_b.actor.user_id.as_str()), ("b", "alice"));
+        assert_eq!(db.ctx_for_key(&key_a).actor.org_id, root.actor.org_id);
+        let again = db.store.create_user(&org_b, modelgate_core::NewUser {
+            id: Some("alice".into()), org_id: None, name: "again".into(), email: None, role: Role::Member,
+        });
+        assert!(matches!(again, Err(DomainError::Conflict { .. })), "still unique inside an org");
+        // Same id, different users: nothing of org A's alice applies to org B's.
+        assert!(matches!(db.store.get_model(&alice_b, &key("a-owned")), Err(DomainError::NotFound(_))));
+        let b_owned = create(&db, &alice_b, "b-owned", ModelChange::default());
+        assert_eq!(b_owned.model.owner_id.as_deref(), Some("alice"));
+        db.store.create_group(&org_b, modelgate_core::NewGroup {
+            id: Some("team".into()), name: "team".into(), description: None, member_ids: vec!["alice".into()],
+        }).unwrap();
+        assert_eq!(db.ctx_for_key(&key_b).actor.group_ids, vec!["team".to_owned()]);
+        assert!(db.ctx_for_key(&key_a).actor.group_ids.is_empty());
+        db.store.set_user_default(&alice_b, "general", &key("b-owned")).unwrap();
+        let b_keys = db.store.list_api_keys(&org_b).unwrap();
+        assert!(b_keys.iter().all(|k| k.org_id == "b"));
+        assert_eq!(b_keys.iter().filter(|k| k.user_id == "alice").count(), 1);
+        // Deleting org A's alice leaves org B's alice, its key, model, group and default alone.
+        db.store.delete_user(&root, "alice").unwrap();
+        assert!(db.store.authenticate(&key_a).unwrap().is_none());
+        assert_eq!(db.store.get_model(&root, &key("a-owned")).unwrap().model.owner_id, None);
+        let alice_b = db.ctx_for_key(&key_b);
+        assert_eq!(alice_b.actor.group_ids, vec!["team".to_owned()]);
+        assert_eq!(db.store.get_model(&alice_b, &key("b-owned")).unwrap().model.owner_id.as_deref(), Some("alice"));
+        assert_eq!(db.store.list_user_defaults(&alice_b).unwrap().len(), 1);
+        assert!(db.store.get_user(&org_b, "alice").is_ok());
+    }
+
+    fn newest_migration_carries_rows_down_and_up(db) {
+        let (root, root_key) = db.bootstrap();
+        let (member, member_key) = db.user(&root, "m1", Role::Member);
+        create(&db, &member, "mine", ModelChange::default());
+        db.store.set_user_default(&member, "general", &key("mine")).unwrap();
+        db.store.create_group(&root, modelgate_core::NewGroup {
+            id: Some("team".into()), name: "team".into(), description: None, member_ids: vec!["m1".into()],
+        }).unwrap();
+        db.store.revert_last_migration().unwrap();
+        assert_eq!(db.store.migrate().unwrap(), 1);
+        let member = db.ctx_for_key(&member_key);
+        assert_eq!(member.actor.group_ids, vec!["team".to_owned()]);
+        assert_eq!(db.store.get_model(&member, &key("mine")).unwrap().model.owner_id.as_deref(), Some("m1"));
+        assert_eq!(db.store.list_user_defaults(&member).unwrap()[0].model.model.key, "mine");
+        assert!(db.ctx_for_key(&root_key).actor.instance_admin);
+        assert_eq!(db.store.list_api_keys(&root).unwrap().len(), 2);
+    }
+
     fn migrations_go_up_down_and_up(db) {
-        const MIGRATIONS: usize = 4;
+        const MIGRATIONS: usize = 5;
         let fresh = TestDb::empty(db.backend());
         assert_eq!(fresh.store.migrate().unwrap(), MIGRATIONS);
         assert_eq!(fresh.store.migrate().unwrap(), 0);
