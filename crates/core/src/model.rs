@@ -303,7 +303,7 @@ pub struct ModelView {
 }
 
 /// How a request names a model inside the caller's org (or the catalog).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum ModelRef {
     Key(String),
     Seq(i64),

@@ -1,6 +1,8 @@
 //! Orgs, users, groups, API keys, authentication and first-run bootstrap.
 
+use diesel::dsl::sql;
 use diesel::prelude::*;
+use diesel::sql_types::Text;
 use modelgate_core::identity::{API_KEY_PREFIX, api_key_display_prefix, hash_api_key};
 use modelgate_core::policy::{self, Action};
 use modelgate_core::{
@@ -265,26 +267,34 @@ fn target_org(conn: &mut DbConn, actor: &Actor, requested: Option<&str>) -> Stor
     }
 }
 
-pub(crate) fn authenticate(conn: &mut DbConn, plaintext: &str) -> StoreResult<Option<Actor>> {
-    let found: Option<(String, String, String, bool)> = api_keys::table
+/// The caller behind a key hash, with its groups: one statement.
+pub(crate) fn authenticate(conn: &mut DbConn, key_hash: &str) -> StoreResult<Option<Actor>> {
+    let groups = sql::<Text>(match conn {
+        DbConn::Pg(_) => {
+            "(SELECT COALESCE(json_agg(gm.group_id ORDER BY gm.group_id), '[]')::text \
+             FROM group_members gm WHERE gm.org_id = users.org_id AND gm.user_id = users.id)"
+        }
+        DbConn::Sqlite(_) => {
+            "(SELECT json_group_array(gm.group_id ORDER BY gm.group_id) \
+             FROM group_members gm WHERE gm.org_id = users.org_id AND gm.user_id = users.id)"
+        }
+    });
+    let found: Option<(String, String, String, bool, String)> = api_keys::table
         .inner_join(
             users::table
                 .on(users::org_id.eq(api_keys::org_id).and(users::id.eq(api_keys::user_id))),
         )
         .inner_join(orgs::table.on(orgs::id.eq(users::org_id)))
-        .filter(api_keys::key_hash.eq(hash_api_key(plaintext)))
+        .filter(api_keys::key_hash.eq(key_hash))
         .filter(api_keys::revoked_at.is_null())
-        .select((users::id, users::org_id, users::role, orgs::is_root))
+        .select((users::id, users::org_id, users::role, orgs::is_root, groups))
         .first(conn)
         .optional()?;
-    let Some((user_id, org_id, role, is_root)) = found else { return Ok(None) };
+    let Some((user_id, org_id, role, is_root, group_ids)) = found else { return Ok(None) };
     let role =
         Role::parse(&role).ok_or_else(|| StoreError::Corrupt(format!("user role {role}")))?;
-    let group_ids = group_members::table
-        .filter(group_members::user_id.eq(&user_id))
-        .filter(group_members::org_id.eq(&org_id))
-        .select(group_members::group_id)
-        .load(conn)?;
+    let group_ids = serde_json::from_str(&group_ids)
+        .map_err(|e| StoreError::Corrupt(format!("groups of user {user_id}: {e}")))?;
     Ok(Some(Actor {
         instance_admin: is_root && role == Role::Admin,
         user_id,

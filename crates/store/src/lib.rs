@@ -5,11 +5,13 @@
 //! `version` and `updated_at` and appends an audit row.
 
 mod audit;
+mod cache;
 mod catalog;
 pub mod cipher;
 pub mod conn;
 mod endpoints;
 pub mod error;
+mod fresh;
 mod identity;
 mod models;
 mod providers;
@@ -21,10 +23,11 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use diesel::prelude::*;
+use modelgate_core::identity::hash_api_key;
 use modelgate_core::policy::{self, Action};
 use modelgate_core::{
     Actor, ApiKey, AuditEvent, Bootstrapped, CatalogModel, CatalogSync, Ctx, DomainError,
-    DomainResult, Endpoint, EndpointChange, Entity, Group, IssuedKey, ModelQuery, ModelRef,
+    DomainResult, Endpoint, EndpointChange, Entity, Group, IssuedKey, Model, ModelQuery, ModelRef,
     ModelUpdate, ModelView, NewEndpoint, NewGroup, NewModel, NewProvider, NewUser, Org, Page,
     Provider, ProviderChange, ProviderRef, Registry, SealedSecret, Secret, UpsertModel, Upserted,
     User, UserChange, UserDefault,
@@ -36,7 +39,9 @@ pub use conn::{Backend, DbConn};
 pub use error::{StoreError, StoreResult};
 pub use identity::{DEFAULT_ORG, generate_api_key};
 
+use crate::cache::Cache;
 use crate::conn::{Manager, Pool, write_tx};
+use crate::fresh::Freshness;
 use crate::rows::AuditRow;
 use crate::schema::audit_events;
 
@@ -96,7 +101,18 @@ pub struct Store {
     /// SQLite has one writer at a time: writers of this process queue here instead of spinning
     /// on the busy handler.
     sqlite_writer: Mutex<()>,
+    /// When the caches below may be trusted.
+    fresh: Freshness,
+    /// Key hash → the caller it authenticates (role and groups included).
+    callers: Cache<String, Actor>,
+    /// (org, reference) → the model it names there, with its grants; rights are worked out per
+    /// request.
+    models: Cache<(String, ModelRef), Model>,
 }
+
+/// Enough for every key and model a busy org uses; a full cache starts over.
+const CACHED_CALLERS: usize = 10_000;
+const CACHED_MODELS: usize = 4_096;
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -131,7 +147,15 @@ impl Store {
             .connection_timeout(options.connect_timeout)
             .test_on_check_out(false)
             .build_unchecked(Manager::new(url));
-        Ok(Self { pool, backend, cipher, sqlite_writer: Mutex::new(()) })
+        Ok(Self {
+            pool,
+            backend,
+            cipher,
+            sqlite_writer: Mutex::new(()),
+            fresh: Freshness::new(backend, url),
+            callers: Cache::new(CACHED_CALLERS),
+            models: Cache::new(CACHED_MODELS),
+        })
     }
 
     pub fn backend(&self) -> Backend {
@@ -157,9 +181,16 @@ impl Store {
         conn::revert_all_migrations(&mut *self.pool.get()?)
     }
 
-    pub fn revert_last_migration(&self) -> StoreResult<()> {
+    /// Reverts the `count` newest migrations (tests: migrations must carry rows down and up).
+    pub fn revert_newest_migrations(&self, count: usize) -> StoreResult<()> {
         let _guard = self.write_guard();
-        conn::revert_last_migration(&mut *self.pool.get()?)
+        let mut conn = self.pool.get()?;
+        (0..count).try_for_each(|_| conn::revert_last_migration(&mut conn))
+    }
+
+    /// Reads answered from the caches so far: (callers, models).
+    pub fn cache_hits(&self) -> (u64, u64) {
+        (self.callers.hits(), self.models.hits())
     }
 
     /// A pooled connection, for tools and tests that inspect the database directly.
@@ -183,7 +214,28 @@ impl Store {
     fn write<T>(&self, f: impl FnOnce(&mut DbConn) -> StoreResult<T>) -> DomainResult<T> {
         let _guard = self.write_guard();
         let mut conn = self.pool.get().map_err(StoreError::from)?;
-        write_tx(&mut conn, f).map_err(Into::into)
+        let written = write_tx(&mut conn, f);
+        // After the commit (or rollback): a reader that starts now must not trust older entries.
+        self.fresh.moved();
+        written.map_err(Into::into)
+    }
+
+    /// `load` read through `cache`: served from it when nothing changed since it was read.
+    fn cached<K: Eq + std::hash::Hash, V: Clone>(
+        &self,
+        cache: &Cache<K, V>,
+        key: K,
+        load: impl FnOnce(&mut DbConn) -> StoreResult<Option<V>>,
+    ) -> DomainResult<Option<V>> {
+        let Some(epoch) = self.fresh.current() else { return self.read(load) };
+        if let Some(hit) = cache.get(epoch, &key) {
+            return Ok(Some(hit));
+        }
+        let loaded = self.read(load)?;
+        if let Some(value) = &loaded {
+            cache.put(epoch, self.fresh.seen(), key, value.clone());
+        }
+        Ok(loaded)
     }
 
     fn history_in(&self, conn: &mut DbConn, ctx: &Ctx, uuid: Uuid) -> StoreResult<Vec<AuditEvent>> {
@@ -228,7 +280,8 @@ impl Registry for Store {
     }
 
     fn authenticate(&self, api_key: &str) -> DomainResult<Option<Actor>> {
-        self.read(|conn| identity::authenticate(conn, api_key))
+        let hash = hash_api_key(api_key);
+        self.cached(&self.callers, hash.clone(), |conn| identity::authenticate(conn, &hash))
     }
 
     fn create_org(&self, ctx: &Ctx, id: Option<String>, name: String) -> DomainResult<Org> {
@@ -305,7 +358,13 @@ impl Registry for Store {
     }
 
     fn get_model(&self, ctx: &Ctx, model: &ModelRef) -> DomainResult<ModelView> {
-        self.read(|conn| self.get_model_in(conn, ctx, model))
+        let org = ctx.actor.org_id.clone();
+        let found = self.cached(&self.models, (org.clone(), model.clone()), |conn| {
+            models::load_by_ref(conn, &org, model)
+        })?;
+        let model = found.ok_or(DomainError::NotFound(Entity::Model))?;
+        let rights = policy::authorize_model(&ctx.actor, &model, Action::Read)?;
+        Ok(ModelView { model, rights })
     }
 
     fn update_model(

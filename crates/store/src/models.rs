@@ -2,7 +2,8 @@
 
 use std::collections::HashMap;
 
-use diesel::dsl::exists;
+use diesel::dsl::{exists, sql};
+use diesel::expression::SqlLiteral;
 use diesel::prelude::*;
 use diesel::sql_types::{Bool, Nullable, Text};
 use modelgate_core::fields::{apply_change, validate_key};
@@ -64,6 +65,56 @@ pub(crate) fn load_model(conn: &mut DbConn, seq: i64) -> StoreResult<Option<Mode
         Some(row) => hydrate(conn, vec![row])?.pop(),
         None => None,
     })
+}
+
+/// A model's grants as one JSON array of `[principal_type, principal_id, permission]`, in
+/// their stored order: a column of the model's own row, so one statement reads both.
+fn grants_column(conn: &DbConn) -> SqlLiteral<Text> {
+    sql::<Text>(match conn {
+        DbConn::Pg(_) => {
+            "(SELECT COALESCE(json_agg(json_build_array(g.principal_type, g.principal_id, \
+             g.permission) ORDER BY g.position), '[]')::text \
+             FROM model_grants g WHERE g.model_seq = models.seq)"
+        }
+        DbConn::Sqlite(_) => {
+            "(SELECT json_group_array(json_array(g.principal_type, g.principal_id, g.permission) \
+             ORDER BY g.position) FROM model_grants g WHERE g.model_seq = models.seq)"
+        }
+    })
+}
+
+/// The model a reference names in the caller's org, or among the built-in models (the org's
+/// own first), with its grants: one statement.
+pub(crate) fn load_by_ref(
+    conn: &mut DbConn,
+    org_id: &str,
+    reference: &ModelRef,
+) -> StoreResult<Option<Model>> {
+    let mut query = models::table
+        .filter(models::org_id.eq(org_id.to_owned()).or(models::org_id.is_null()))
+        .into_boxed();
+    query = match reference {
+        ModelRef::Key(key) => query.filter(models::key.eq(key.clone())),
+        ModelRef::Seq(seq) => query.filter(models::seq.eq(*seq)),
+        ModelRef::Uuid(uuid) => query.filter(models::uuid.eq(uuid.to_string())),
+    };
+    let grants = grants_column(conn);
+    let found: Option<(ModelRow, String)> = query
+        .order(models::org_id.is_null())
+        .select((ModelRow::as_select(), grants))
+        .first(conn)
+        .optional()?;
+    let Some((row, grants)) = found else { return Ok(None) };
+    let triples: Vec<(String, String, String)> = serde_json::from_str(&grants)
+        .map_err(|e| StoreError::Corrupt(format!("grants of model {}: {e}", row.seq)))?;
+    let grants = triples
+        .into_iter()
+        .map(|(principal_type, principal_id, permission)| {
+            GrantRow { model_seq: row.seq, principal_type, principal_id, permission, position: 0 }
+                .into_grant()
+        })
+        .collect::<StoreResult<Vec<_>>>()?;
+    row.into_model(grants).map(Some)
 }
 
 /// The `seq` a reference names in the caller's org, or among the built-in models. A key names

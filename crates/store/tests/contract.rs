@@ -683,7 +683,7 @@ backend_tests! {
         assert!(db.store.get_user(&org_b, "alice").is_ok());
     }
 
-    fn newest_migration_carries_rows_down_and_up(db) {
+    fn newest_migrations_carry_rows_down_and_up(db) {
         let (root, root_key) = db.bootstrap();
         let (member, member_key) = db.user(&root, "m1", Role::Member);
         create(&db, &member, "mine", ModelChange::default());
@@ -691,7 +691,7 @@ backend_tests! {
         db.store.create_group(&root, modelgate_core::NewGroup {
             id: Some("team".into()), name: "team".into(), description: None, member_ids: vec!["m1".into()],
         }).unwrap();
-        db.store.revert_last_migration().unwrap();
+        db.store.revert_newest_migrations(1).unwrap();
         assert_eq!(db.store.migrate().unwrap(), 1);
         let member = db.ctx_for_key(&member_key);
         assert_eq!(member.actor.group_ids, vec!["team".to_owned()]);

@@ -159,6 +159,11 @@ impl TestDb {
         db
     }
 
+    /// A second store on the same database: another replica (or the CLI beside a server).
+    pub fn replica(&self) -> Arc<Store> {
+        Arc::new(Self::open(&self.url))
+    }
+
     /// A database with nothing in it: not even migrated.
     pub fn empty(backend: Backend) -> Self {
         match backend {

@@ -1,0 +1,99 @@
+//! Small read caches whose entries are only as good as the [`Freshness`] epoch they were read at.
+//!
+//! [`Freshness`]: crate::fresh::Freshness
+
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+pub(crate) struct Cache<K, V> {
+    entries: Mutex<Entries<K, V>>,
+    capacity: usize,
+    hits: AtomicU64,
+}
+
+struct Entries<K, V> {
+    epoch: u64,
+    map: HashMap<K, V>,
+}
+
+impl<K: Eq + Hash, V: Clone> Cache<K, V> {
+    pub(crate) fn new(capacity: usize) -> Self {
+        Self {
+            entries: Mutex::new(Entries { epoch: 0, map: HashMap::new() }),
+            capacity,
+            hits: AtomicU64::new(0),
+        }
+    }
+
+    /// How many reads it has answered.
+    pub(crate) fn hits(&self) -> u64 {
+        self.hits.load(Ordering::Relaxed)
+    }
+
+    /// The value cached for `key`, if it was read at `epoch` (the caller's current one).
+    pub(crate) fn get(&self, epoch: u64, key: &K) -> Option<V> {
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        if epoch > entries.epoch {
+            // Something changed since these were read: all of them go.
+            entries.map.clear();
+            entries.epoch = epoch;
+            return None;
+        }
+        if epoch < entries.epoch {
+            return None;
+        }
+        let hit = entries.map.get(key).cloned();
+        if hit.is_some() {
+            self.hits.fetch_add(1, Ordering::Relaxed);
+        }
+        hit
+    }
+
+    /// Keeps `value`, read from the database at `read_at`, unless the epoch has moved since
+    /// (`now`): it may then describe something that has changed.
+    pub(crate) fn put(&self, read_at: u64, now: u64, key: K, value: V) {
+        if read_at != now {
+            return;
+        }
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        if read_at < entries.epoch {
+            return;
+        }
+        if read_at > entries.epoch || entries.map.len() >= self.capacity {
+            // Bounded memory without bookkeeping: a full cache starts over.
+            entries.map.clear();
+            entries.epoch = read_at;
+        }
+        entries.map.insert(key, value);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_live_for_their_epoch_only() {
+        let cache = Cache::new(2);
+        cache.put(1, 1, "a", 10);
+        assert_eq!(cache.get(1, &"a"), Some(10));
+        assert_eq!(cache.get(0, &"a"), None, "an older reader does not trust newer entries");
+        assert_eq!(cache.get(2, &"a"), None);
+        assert_eq!(cache.get(2, &"a"), None, "moving on dropped it");
+        cache.put(2, 3, "b", 20);
+        assert_eq!(cache.get(2, &"b"), None, "read before a change: not kept");
+        cache.put(1, 1, "c", 30);
+        assert_eq!(cache.get(2, &"c"), None, "a late writer from an older epoch is ignored");
+    }
+
+    #[test]
+    fn a_full_cache_starts_over() {
+        let cache = Cache::new(2);
+        cache.put(0, 0, 1, 1);
+        cache.put(0, 0, 2, 2);
+        cache.put(0, 0, 3, 3);
+        assert_eq!((cache.get(0, &1), cache.get(0, &3)), (None, Some(3)));
+    }
+}

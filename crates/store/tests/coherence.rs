@@ -1,0 +1,104 @@
+//! Caches across replicas: two stores on one database (two servers on one Postgres, or the CLI
+//! beside a server on SQLite). A change acknowledged by one is what the other serves on its very
+//! next call; on SQLite the caches are really in use (their hit counters move).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use modelgate_core::{
+    Ctx, DomainError, Grant, ModelChange, ModelRef, ModelUpdate, NewGroup, NewModel, Permission,
+    PrincipalKind, Registry, Role,
+};
+use modelgate_store::{Backend, Store};
+use modelgate_testkit::{TestDb, backend_tests};
+use std::sync::Arc;
+
+fn key(k: &str) -> ModelRef {
+    ModelRef::Key(k.to_owned())
+}
+
+fn described(text: &str) -> ModelChange {
+    ModelChange { description: Some(Some(text.to_owned())), ..Default::default() }
+}
+
+fn description(store: &Store, ctx: &Ctx, k: &str) -> Option<String> {
+    store.get_model(ctx, &key(k)).unwrap().model.fields.description
+}
+
+/// `ctx` as `store` authenticates `api_key` now.
+fn as_seen_by(store: &Store, api_key: &str) -> Option<Ctx> {
+    store.authenticate(api_key).unwrap().map(|actor| Ctx::new(actor, "test"))
+}
+
+/// Reads `k` through `store` twice. On SQLite the second read must come from the cache, or the
+/// checks that follow would prove nothing; Postgres has no caches (see the store's `fresh`).
+fn warm(store: &Store, ctx: &Ctx, k: &str) {
+    store.get_model(ctx, &key(k)).unwrap();
+    let before = store.cache_hits().1;
+    store.get_model(ctx, &key(k)).unwrap();
+    let cached = store.cache_hits().1 > before;
+    assert_eq!(cached, store.backend() == Backend::Sqlite, "{k} served from the cache");
+}
+
+fn replicas(db: &TestDb) -> (Arc<Store>, Arc<Store>) {
+    (Arc::clone(&db.store), db.replica())
+}
+
+backend_tests! {
+    fn a_change_on_one_replica_is_served_by_the_other_at_once(db) {
+        let (a, b) = replicas(&db);
+        let (admin, admin_key) = db.bootstrap();
+        a.create_model(&admin, NewModel { key: "m".into(), change: described("one") }).unwrap();
+        let on_b = as_seen_by(&b, &admin_key).unwrap();
+        warm(&b, &on_b, "m");
+        warm(&a, &admin, "m");
+
+        a.update_model(&admin, &key("m"), ModelUpdate::patch(described("two"))).unwrap();
+        assert_eq!(description(&b, &on_b, "m").as_deref(), Some("two"));
+        b.update_model(&on_b, &key("m"), ModelUpdate::patch(described("three"))).unwrap();
+        assert_eq!(description(&a, &admin, "m").as_deref(), Some("three"));
+        assert_eq!(description(&b, &on_b, "m").as_deref(), Some("three"));
+
+        a.delete_model(&admin, &key("m")).unwrap();
+        assert!(matches!(b.get_model(&on_b, &key("m")), Err(DomainError::NotFound(_))));
+    }
+
+    fn a_key_revoked_on_one_replica_is_refused_by_the_other_at_once(db) {
+        let (a, b) = replicas(&db);
+        let (admin, _) = db.bootstrap();
+        let (_, member_key) = db.user(&admin, "m1", Role::Member);
+        let hits = b.cache_hits().0;
+        assert!(as_seen_by(&b, &member_key).is_some());
+        assert!(as_seen_by(&b, &member_key).is_some());
+        let key_id = a.list_api_keys(&admin).unwrap().into_iter().find(|k| k.user_id == "m1").unwrap().id;
+        a.revoke_api_key(&admin, &key_id).unwrap();
+        assert!(as_seen_by(&b, &member_key).is_none());
+        assert!(as_seen_by(&a, &member_key).is_none());
+        assert_eq!(b.cache_hits().0 > hits, db.backend() == Backend::Sqlite, "the caller cache");
+    }
+
+    fn a_grant_or_membership_removed_on_one_replica_is_seen_by_the_other_at_once(db) {
+        let (a, b) = replicas(&db);
+        let (admin, _) = db.bootstrap();
+        let (_, member_key) = db.user(&admin, "m1", Role::Member);
+        a.create_group(&admin, NewGroup {
+            id: Some("devs".into()), name: "devs".into(), description: None, member_ids: vec!["m1".into()],
+        }).unwrap();
+        let grant = |kind, id: &str| Grant::new(kind, id, Permission::Read);
+        let by_group = ModelChange { grants: Some(vec![grant(PrincipalKind::Group, "devs")]), ..Default::default() };
+        let by_user = ModelChange { grants: Some(vec![grant(PrincipalKind::User, "m1")]), ..Default::default() };
+        a.create_model(&admin, NewModel { key: "by-group".into(), change: by_group }).unwrap();
+        a.create_model(&admin, NewModel { key: "by-user".into(), change: by_user }).unwrap();
+        let member = as_seen_by(&b, &member_key).unwrap();
+        assert_eq!(member.actor.group_ids, vec!["devs".to_owned()]);
+        warm(&b, &member, "by-group");
+        warm(&b, &member, "by-user");
+
+        a.set_group_members(&admin, "devs", vec![]).unwrap();
+        let member = as_seen_by(&b, &member_key).unwrap();
+        assert!(member.actor.group_ids.is_empty());
+        assert!(matches!(b.get_model(&member, &key("by-group")), Err(DomainError::NotFound(_))));
+
+        let no_grants = ModelChange { grants: Some(vec![]), ..Default::default() };
+        a.update_model(&admin, &key("by-user"), ModelUpdate::patch(no_grants)).unwrap();
+        assert!(matches!(b.get_model(&member, &key("by-user")), Err(DomainError::NotFound(_))));
+    }
+}

@@ -1,0 +1,71 @@
+//! What a read costs in statements sent to the database: one for the caller, one for a model,
+//! and none at all on SQLite when nothing was committed since they were cached. One test in
+//! this binary, since the statement counter is process-wide.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use diesel::connection::{Instrumentation, InstrumentationEvent, set_default_instrumentation};
+use modelgate_core::{ModelChange, ModelRef, ModelUpdate, NewModel, Registry};
+use modelgate_store::Backend;
+use modelgate_testkit::TestDb;
+
+static STATEMENTS: AtomicUsize = AtomicUsize::new(0);
+
+fn counting() -> Option<Box<dyn Instrumentation>> {
+    Some(Box::new(|event: InstrumentationEvent<'_>| {
+        // `data_version` is SQLite's look at its shared memory, made before each cached read.
+        if let InstrumentationEvent::StartQuery { query, .. } = event
+            && !query.to_string().contains("data_version")
+        {
+            STATEMENTS.fetch_add(1, Ordering::SeqCst);
+        }
+    }))
+}
+
+fn statements_of<T>(f: impl FnOnce() -> T) -> usize {
+    let before = STATEMENTS.load(Ordering::SeqCst);
+    f();
+    STATEMENTS.load(Ordering::SeqCst) - before
+}
+
+fn reads_cost(backend: Backend) {
+    let db = TestDb::new(backend);
+    let (admin, key) = db.bootstrap();
+    let model = ModelRef::Key("m".into());
+    db.store
+        .create_model(&admin, NewModel { key: "m".into(), change: ModelChange::default() })
+        .unwrap();
+    let again = usize::from(backend == Backend::Postgres);
+
+    assert_eq!(statements_of(|| db.store.authenticate(&key).unwrap().unwrap()), 1, "{backend:?}");
+    assert_eq!(statements_of(|| db.store.get_model(&admin, &model).unwrap()), 1, "{backend:?}");
+    assert_eq!(
+        statements_of(|| db.store.authenticate(&key).unwrap().unwrap()),
+        again,
+        "{backend:?}"
+    );
+    assert_eq!(statements_of(|| db.store.get_model(&admin, &model).unwrap()), again, "{backend:?}");
+    // A catalog model costs the same, through the org's scope.
+    let builtin = ModelRef::Key("builtin-model".into());
+    assert!(statements_of(|| db.store.get_model(&admin, &builtin).is_err()) == 1, "{backend:?}");
+    // A write ends what was cached; the next read goes to the database once.
+    db.store
+        .update_model(
+            &admin,
+            &model,
+            ModelUpdate::patch(ModelChange {
+                description: Some(Some("d".into())),
+                ..Default::default()
+            }),
+        )
+        .unwrap();
+    assert_eq!(statements_of(|| db.store.get_model(&admin, &model).unwrap()), 1, "{backend:?}");
+}
+
+#[test]
+fn a_read_costs_one_statement_per_thing_read_and_none_when_cached() {
+    set_default_instrumentation(counting).unwrap();
+    reads_cost(Backend::Sqlite);
+    reads_cost(Backend::Postgres);
+}
