@@ -11,8 +11,8 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use modelgate_core::{
-    Column, Condition, Ctx, DomainResult, Model, ModelQuery, Op, Provider, Registry, Source,
-    Value as QueryValue,
+    Column, Condition, Ctx, DomainError, DomainResult, Model, ModelQuery, ModelRef, Op, Provider,
+    Registry, Source, Value as QueryValue,
 };
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -105,13 +105,25 @@ impl Renderer {
             if wanted.is_empty() {
                 break;
             }
-            let names = wanted.drain(..).map(QueryValue::Text).collect();
-            let query = ModelQuery::default().filter(Condition::column(
-                Column::Key,
-                Op::In,
-                QueryValue::List(names),
-            ));
-            for view in registry.list_models(ctx, &query)?.items {
+            let found = if let [name] = wanted.as_slice() {
+                // One model's base (a GET): a lookup by key, not a listing.
+                let found = match registry.get_model(ctx, &ModelRef::Key(name.clone())) {
+                    Ok(view) => vec![view],
+                    Err(DomainError::NotFound(_)) => Vec::new(),
+                    Err(other) => return Err(other),
+                };
+                wanted.clear();
+                found
+            } else {
+                let names = wanted.drain(..).map(QueryValue::Text).collect();
+                let query = ModelQuery::default().filter(Condition::column(
+                    Column::Key,
+                    Op::In,
+                    QueryValue::List(names),
+                ));
+                registry.list_models(ctx, &query)?.items
+            };
+            for view in found {
                 let model = view.model;
                 wanted.extend(base_of(&model));
                 // A key can name both an org model and a built-in one; the org's wins, as it

@@ -125,9 +125,14 @@ impl Store {
         &self,
         conn: &mut DbConn,
         ctx: &Ctx,
+        model_seq: Option<i64>,
     ) -> StoreResult<Vec<Endpoint>> {
-        endpoints::table
-            .filter(endpoints::org_id.eq(&ctx.actor.org_id))
+        let mut query =
+            endpoints::table.filter(endpoints::org_id.eq(ctx.actor.org_id.clone())).into_boxed();
+        if let Some(seq) = model_seq {
+            query = query.filter(endpoints::model_seq.eq(seq));
+        }
+        query
             .order((endpoints::created_at, endpoints::id))
             .select(EndpointRow::as_select())
             .load(conn)?

@@ -448,7 +448,11 @@ impl Registry for Store {
     }
 
     fn list_endpoints(&self, ctx: &Ctx) -> DomainResult<Vec<Endpoint>> {
-        self.read(|conn| self.list_endpoints_in(conn, ctx))
+        self.read(|conn| self.list_endpoints_in(conn, ctx, None))
+    }
+
+    fn model_endpoints(&self, ctx: &Ctx, model_seq: i64) -> DomainResult<Vec<Endpoint>> {
+        self.read(|conn| self.list_endpoints_in(conn, ctx, Some(model_seq)))
     }
 
     fn update_endpoint(

@@ -3,8 +3,8 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use modelgate_core::{
-    Column, DomainError, DomainResult, Endpoint, Entity, ModelChange, ModelQuery, ModelRef,
-    ModelUpdate, ModelView, NewModel, Registry, Sort, Source,
+    Column, DomainError, DomainResult, Entity, ModelChange, ModelQuery, ModelRef, ModelUpdate,
+    ModelView, NewModel, Registry, Sort, Source,
 };
 use modelgate_http::input::{Fields, Loc, Opt};
 use modelgate_http::{Caller, JsonBody, Services};
@@ -28,10 +28,6 @@ fn syft_model(view: ModelView) -> DomainResult<ModelView> {
         return Err(DomainError::NotFound(Entity::Model));
     }
     Ok(view)
-}
-
-fn connected(endpoints: &[Endpoint], seq: i64) -> Vec<&Endpoint> {
-    endpoints.iter().filter(|e| e.model_seq == Some(seq)).collect()
 }
 
 /// A string field with a default: absent is the default, `null` is a type error (as pydantic
@@ -119,13 +115,14 @@ pub async fn get(
     let result = services
         .call(move |r| {
             let view = syft_model(r.get_model(&ctx, &ModelRef::Key(key))?)?;
-            Ok((view, r.list_endpoints(&ctx)?))
+            let served = r.model_endpoints(&ctx, view.model.seq)?;
+            Ok((view, served))
         })
         .await;
     match result {
         Ok((view, endpoints)) => HttpResponse::Ok().json(wire::model(
             &view.model,
-            &connected(&endpoints, view.model.seq),
+            &endpoints.iter().collect::<Vec<_>>(),
             Shape::WithEndpoints,
         )),
         Err(e) => errors::domain(&e, About::Model(&name), None),
@@ -271,7 +268,10 @@ pub async fn update(
                     replace: None,
                 };
                 match r.update_model(&ctx, &ModelRef::Uuid(view.model.uuid), update) {
-                    Ok(view) => return Ok(Ok((view, r.list_endpoints(&ctx)?))),
+                    Ok(view) => {
+                        let served = r.model_endpoints(&ctx, view.model.seq)?;
+                        return Ok(Ok((view, served)));
+                    }
                     Err(DomainError::VersionMismatch) if attempt < PATCH_ATTEMPTS => continue,
                     Err(e) => return Err(e),
                 }
@@ -281,7 +281,7 @@ pub async fn update(
     match result {
         Ok(Ok((view, endpoints))) => HttpResponse::Ok().json(wire::model(
             &view.model,
-            &connected(&endpoints, view.model.seq),
+            &endpoints.iter().collect::<Vec<_>>(),
             Shape::WithEndpoints,
         )),
         Ok(Err(Refusal::Immutable)) => {
