@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use crate::Store;
 use crate::audit::Auditor;
-use crate::conn::{DbConn, MultiBackend, lock_model};
+use crate::conn::{DbConn, MultiBackend};
 use crate::error::{StoreError, StoreResult, conflict_on_unique};
 use crate::rows::{GrantRow, ModelRow, ModelWrite, now};
 use crate::schema::{endpoints, model_grants, models, providers};
@@ -59,14 +59,6 @@ pub(crate) fn hydrate(conn: &mut DbConn, rows: Vec<ModelRow>) -> StoreResult<Vec
         .collect()
 }
 
-pub(crate) fn load_model(conn: &mut DbConn, seq: i64) -> StoreResult<Option<Model>> {
-    let row = models::table.find(seq).select(ModelRow::as_select()).first(conn).optional()?;
-    Ok(match row {
-        Some(row) => hydrate(conn, vec![row])?.pop(),
-        None => None,
-    })
-}
-
 /// A model's grants as one JSON array of `[principal_type, principal_id, permission]`, in
 /// their stored order: a column of the model's own row, so one statement reads both.
 fn grants_column(conn: &DbConn) -> SqlLiteral<Text> {
@@ -104,7 +96,25 @@ pub(crate) fn load_by_ref(
         .select((ModelRow::as_select(), grants))
         .first(conn)
         .optional()?;
-    let Some((row, grants)) = found else { return Ok(None) };
+    found.map(with_grants).transpose()
+}
+
+/// Locks a model row until the transaction ends and reads it with its grants, in one statement.
+/// On SQLite the immediate transaction already holds the database's write lock.
+pub(crate) fn lock_and_load(conn: &mut DbConn, seq: i64) -> StoreResult<Option<Model>> {
+    let grants = grants_column(conn);
+    let row = models::table.find(seq);
+    let found: Option<(ModelRow, String)> = match conn {
+        DbConn::Pg(pg) => {
+            row.select((ModelRow::as_select(), grants)).for_update().first(pg).optional()?
+        }
+        DbConn::Sqlite(_) => row.select((ModelRow::as_select(), grants)).first(conn).optional()?,
+    };
+    found.map(with_grants).transpose()
+}
+
+/// A model from its row and its grants' JSON column (see [`grants_column`]).
+fn with_grants((row, grants): (ModelRow, String)) -> StoreResult<Model> {
     let triples: Vec<(String, String, String)> = serde_json::from_str(&grants)
         .map_err(|e| StoreError::Corrupt(format!("grants of model {}: {e}", row.seq)))?;
     let grants = triples
@@ -114,7 +124,7 @@ pub(crate) fn load_by_ref(
                 .into_grant()
         })
         .collect::<StoreResult<Vec<_>>>()?;
-    row.into_model(grants).map(Some)
+    row.into_model(grants)
 }
 
 /// The `seq` a reference names in the caller's org, or among the built-in models. A key names
@@ -255,10 +265,7 @@ pub(crate) fn write_model(conn: &mut DbConn, before: &Model, after: &Model) -> S
 fn lock_for_write(conn: &mut DbConn, ctx: &Ctx, reference: &ModelRef) -> StoreResult<Model> {
     let not_found = || StoreError::Domain(DomainError::NotFound(Entity::Model));
     let seq = resolve_seq(conn, &ctx.actor.org_id, reference)?.ok_or_else(not_found)?;
-    if !lock_model(conn, seq)? {
-        return Err(not_found());
-    }
-    let model = load_model(conn, seq)?.ok_or_else(not_found)?;
+    let model = lock_and_load(conn, seq)?.ok_or_else(not_found)?;
     // A concurrent rename may have moved the key away while we waited for the lock.
     if !matches_ref(&model, reference) {
         return Err(not_found());
@@ -500,9 +507,8 @@ impl Store {
         ctx: &Ctx,
         reference: &ModelRef,
     ) -> StoreResult<ModelView> {
-        let not_found = || StoreError::Domain(DomainError::NotFound(Entity::Model));
-        let seq = resolve_seq(conn, &ctx.actor.org_id, reference)?.ok_or_else(not_found)?;
-        let model = load_model(conn, seq)?.ok_or_else(not_found)?;
+        let model = load_by_ref(conn, &ctx.actor.org_id, reference)?
+            .ok_or(DomainError::NotFound(Entity::Model))?;
         let rights = policy::authorize_model(&ctx.actor, &model, Action::Read)?;
         Ok(ModelView { model, rights })
     }
