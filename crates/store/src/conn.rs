@@ -117,6 +117,14 @@ pub(crate) fn pg_url_with_defaults(url: &str) -> String {
     url
 }
 
+// diesel prepares each statement once per connection. After five runs Postgres may switch it to a
+// generic plan, costed with the statistics of that moment and kept for the life of the
+// connection: a lookup first prepared while `models` held 60 rows went on scanning the whole
+// table at 100,000 when nothing refreshed the statistics (autovacuum off, as on some managed and
+// CI servers). A plan made for each execution weighs the table's current size; for statements
+// this small, planning costs far less than a wrong plan.
+const PG_SETUP: &str = "SET plan_cache_mode = force_custom_plan";
+
 // Foreign keys are off by default in SQLite; WAL lets readers run beside the one writer; the
 // busy timeout makes a second process (the CLI beside a running server) wait instead of failing.
 // `synchronous = FULL` syncs the write-ahead log at every commit, so an acknowledged write
@@ -132,9 +140,12 @@ impl r2d2::ManageConnection for Manager {
 
     fn connect(&self) -> Result<DbConn, Self::Error> {
         match self.backend {
-            Backend::Postgres => PgConnection::establish(&self.url)
-                .map(DbConn::Pg)
-                .map_err(diesel::r2d2::Error::ConnectionError),
+            Backend::Postgres => {
+                let mut conn = PgConnection::establish(&self.url)
+                    .map_err(diesel::r2d2::Error::ConnectionError)?;
+                conn.batch_execute(PG_SETUP).map_err(diesel::r2d2::Error::QueryError)?;
+                Ok(DbConn::Pg(conn))
+            }
             Backend::Sqlite => {
                 let mut conn = SqliteConnection::establish(sqlite_path(&self.url))
                     .map_err(diesel::r2d2::Error::ConnectionError)?;

@@ -144,6 +144,9 @@ impl Store {
         let pool = r2d2::Pool::builder()
             .max_size(options.pool_size.max(1))
             .min_idle(Some(0))
+            // Recycled every half hour: nothing a connection holds (prepared statements, caches
+            // of the server's backend) outlives that.
+            .max_lifetime(Some(Duration::from_secs(30 * 60)))
             .connection_timeout(options.connect_timeout)
             .test_on_check_out(false)
             .build_unchecked(Manager::new(url));

@@ -1,0 +1,96 @@
+//! Plans that age well: a statement a connection prepared while the table was small must not
+//! keep a plan made for a small table once it has grown, even when nothing refreshes the
+//! statistics (autovacuum off, as on some managed and CI servers). Postgres only: SQLite plans
+//! from its indexes, not from statistics.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use diesel::prelude::*;
+use diesel::sql_types::Text;
+use modelgate_core::{
+    Column, Condition, ModelChange, ModelQuery, ModelRef, ModelUpdate, NewModel, Op, Registry,
+    Value,
+};
+use modelgate_store::{Cipher, DbConn, Store, StoreOptions};
+use modelgate_testkit::{TEST_SECRET_KEY, TestDb};
+
+#[derive(QueryableByName)]
+struct Line {
+    #[diesel(sql_type = Text)]
+    #[diesel(column_name = "QUERY PLAN")]
+    text: String,
+}
+
+#[derive(QueryableByName)]
+struct Prepared {
+    #[diesel(sql_type = Text)]
+    name: String,
+}
+
+fn pg(conn: &mut DbConn) -> &mut PgConnection {
+    match conn {
+        DbConn::Pg(pg) => pg,
+        DbConn::Sqlite(_) => panic!("a Postgres test"),
+    }
+}
+
+#[test]
+fn a_statement_prepared_on_a_small_table_uses_an_index_once_it_has_grown() {
+    let db = TestDb::postgres();
+    // One connection, so the statement prepared below is the one looked at afterwards.
+    let options = StoreOptions { pool_size: 1, ..StoreOptions::default() };
+    let store = Store::open(&db.url, Cipher::new(&TEST_SECRET_KEY), options).unwrap();
+    let (admin, _) = db.bootstrap();
+    {
+        let mut conn = store.connection().unwrap();
+        diesel::sql_query("ALTER TABLE models SET (autovacuum_enabled = off)")
+            .execute(pg(&mut conn))
+            .unwrap();
+    }
+    for i in 0..60 {
+        store
+            .create_model(&admin, NewModel { key: format!("m{i}"), change: ModelChange::default() })
+            .unwrap();
+    }
+    let mut conn = store.connection().unwrap();
+    diesel::sql_query("ANALYZE models").execute(pg(&mut conn)).unwrap();
+    drop(conn);
+    // Enough executions for Postgres to settle on a generic plan, were it allowed to: a listing
+    // filtered by key counts its rows with a statement whose generic plan scans the table.
+    let patch = |i: usize| {
+        let change = ModelChange { description: Some(Some(format!("v{i}"))), ..Default::default() };
+        ModelUpdate::patch(change)
+    };
+    let by_key = ModelQuery::default().filter(Condition::column(
+        Column::Key,
+        Op::Eq,
+        Value::Text("m1".into()),
+    ));
+    for i in 0..10 {
+        store.update_model(&admin, &ModelRef::Key("m1".into()), patch(i)).unwrap();
+        assert_eq!(store.list_models(&admin, &by_key).unwrap().total, 1);
+    }
+
+    let mut conn = store.connection().unwrap();
+    let conn = pg(&mut conn);
+    diesel::sql_query(
+        "INSERT INTO models (uuid, org_id, key, source, tags, params, extra, is_active, \
+         public_read, created_at, updated_at, version) \
+         SELECT gen_random_uuid()::text, 'default', 'grown-' || n, 'custom', '[]', '{}', '{}', \
+         TRUE, FALSE, now(), now(), 1 FROM generate_series(1, 100000) AS n",
+    )
+    .execute(conn)
+    .unwrap();
+    // The same connection, the same prepared statement: how would it run now?
+    let lookup: Prepared = diesel::sql_query(
+        "SELECT name FROM pg_prepared_statements WHERE statement LIKE \
+         'SELECT COUNT(*) FROM \"models\"%'",
+    )
+    .get_result(conn)
+    .expect("the key lookup of the write path is a prepared statement");
+    let plan: Vec<Line> =
+        diesel::sql_query(format!("EXPLAIN EXECUTE {}('default', 'm1')", lookup.name))
+            .load(conn)
+            .unwrap();
+    let plan: Vec<String> = plan.into_iter().map(|l| l.text).collect();
+    assert!(!plan.iter().any(|l| l.contains("Seq Scan")), "{plan:#?}");
+}
