@@ -23,7 +23,9 @@ pub use model::{
 };
 pub use policy::Action;
 pub use provider::{NewProvider, Provider, ProviderChange, ProviderRef};
-pub use query::{Column, Condition, ModelQuery, Op, Page, PageRequest, Sort, Target, Value};
+pub use query::{
+    Column, Condition, ModelQuery, Op, Page, PageRequest, ScanCursor, Sort, Target, Value,
+};
 pub use registry::{
     Bootstrapped, CatalogModel, CatalogSync, IssuedKey, ModelUpdate, NewGroup, NewModel, NewUser,
     Registry, UpsertModel, Upserted, UserChange,

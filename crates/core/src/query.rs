@@ -106,6 +106,33 @@ pub struct PageRequest {
     pub limit: i64,
 }
 
+/// Where a scan of models resumes: just after the model whose sort value and `seq` these are.
+/// Scans read long lists in batches, each starting where the last ended, so that their cost does
+/// not grow with the position (as an offset's would).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScanCursor {
+    pub value: Value,
+    pub seq: i64,
+}
+
+impl ScanCursor {
+    /// The columns a scan may be sorted by: unique enough with `seq` to break ties, never null.
+    pub fn scannable(column: Column) -> bool {
+        matches!(column, Column::Key | Column::CreatedAt | Column::Seq)
+    }
+
+    /// The cursor just after `model` in a scan sorted by `column` (`Seq` when unsorted).
+    pub fn after(model: &crate::Model, column: Column) -> Option<Self> {
+        let value = match column {
+            Column::Key => Value::Text(model.key.clone()),
+            Column::CreatedAt => Value::Time(model.created_at),
+            Column::Seq => Value::Int(model.seq),
+            _ => return None,
+        };
+        Some(Self { value, seq: model.seq })
+    }
+}
+
 /// Which models to list. Only models the caller may read are ever returned.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ModelQuery {

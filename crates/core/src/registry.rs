@@ -13,7 +13,7 @@ use crate::fields::{FieldSet, ModelChange};
 use crate::identity::{Actor, ApiKey, Ctx, Group, Org, Role, User};
 use crate::model::{ModelRef, ModelView, SealedSecret, Secret};
 use crate::provider::{NewProvider, Provider, ProviderChange, ProviderRef};
-use crate::query::{ModelQuery, Page};
+use crate::query::{ModelQuery, Page, ScanCursor};
 
 /// A model to create in the caller's org, owned by the caller.
 #[derive(Clone, Debug)]
@@ -183,6 +183,16 @@ pub trait Registry: Send + Sync + 'static {
     /// transaction (each with its audit row). Catalog models stay. Returns how many went.
     fn delete_org_models(&self, ctx: &Ctx) -> DomainResult<usize>;
     fn list_models(&self, ctx: &Ctx, query: &ModelQuery) -> DomainResult<Page<ModelView>>;
+    /// Up to `limit` models of `query` after `after`, for reading a long list in batches: sorted
+    /// by the query's one ascending sort column (see [`ScanCursor::scannable`]; `seq` when it
+    /// has none), ties by `seq`. No total, and the query's page is ignored.
+    fn scan_models(
+        &self,
+        ctx: &Ctx,
+        query: &ModelQuery,
+        after: Option<&ScanCursor>,
+        limit: i64,
+    ) -> DomainResult<Vec<ModelView>>;
     /// Whether a model exists in the caller's org (or the catalog), whether or not the caller may
     /// read it. For dialects whose wire format answers "not yours" differently from "missing";
     /// another org's models never exist.

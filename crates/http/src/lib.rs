@@ -12,6 +12,7 @@ pub mod input;
 pub mod middleware;
 pub mod nul;
 pub mod routes;
+pub mod stream;
 
 use std::sync::Arc;
 

@@ -11,6 +11,7 @@ use modelgate_core::{
     Sort, Source, Target, UpsertModel, Value as QueryValue,
 };
 use modelgate_http::input::{Fields, Issue, IssueKind, Loc, Opt};
+use modelgate_http::stream::{ModelList, stream_models};
 use modelgate_http::{Caller, JsonBody, Services, detail};
 use serde_json::{Value, json};
 
@@ -119,12 +120,22 @@ fn tag_names(views: &[ModelView]) -> Value {
 
 // ---- reads ----
 
-/// `GET /`: every custom model the caller can read (the pre-paging list).
-pub async fn list_legacy(svc: Svc, me: Me) -> HttpResponse {
-    match custom_models(&svc, me).await {
-        Ok(views) => ok(Value::Array(views.iter().map(model).collect())),
+/// Answers `queries` as one JSON array of `item`s, written as it is read.
+async fn stream_array(
+    svc: Svc,
+    me: Me,
+    queries: Vec<ModelQuery>,
+    item: impl Fn(&ModelView) -> Option<Value> + Send + Sync + 'static,
+) -> HttpResponse {
+    match stream_models(svc, me.ctx, ModelList::array(queries, item)).await {
+        Ok(response) => response,
         Err(e) => domain_error(Op::List, &e, None),
     }
+}
+
+/// `GET /`: every custom model the caller can read (the pre-paging list).
+pub async fn list_legacy(svc: Svc, me: Me) -> HttpResponse {
+    stream_array(svc, me, vec![custom_query()], |view| Some(model(view))).await
 }
 
 /// `GET /list`: one page of the custom models the caller can read, with `write_access`.
@@ -184,18 +195,11 @@ pub async fn base(svc: Svc, me: Me, req: HttpRequest) -> HttpResponse {
         return refused;
     }
     let tag = query(&req).remove("tag").filter(|tag| !tag.is_empty());
-    let ctx = me.ctx;
     let q = catalog_query(tag.clone());
-    match svc.call(move |r| r.list_models(&ctx, &q)).await {
-        Ok(page) => {
-            // The store's tag filter narrows the rows, but SQLite's LIKE ignores ASCII case:
-            // checking again here keeps the match exact on every backend.
-            let exact =
-                |v: &&ModelView| tag.as_ref().is_none_or(|t| v.model.fields.tags.contains(t));
-            ok(Value::Array(page.items.iter().filter(exact).map(model).collect()))
-        }
-        Err(e) => domain_error(Op::List, &e, None),
-    }
+    // The store's tag filter narrows the rows; checking again here keeps the match exact
+    // whatever a backend's LIKE does with case.
+    let exact = move |v: &ModelView| tag.as_ref().is_none_or(|t| v.model.fields.tags.contains(t));
+    stream_array(svc, me, vec![q], move |view| exact(view).then(|| model(view))).await
 }
 
 /// `GET /base/tags`: the sorted tag names of the catalog models, for admins.
@@ -218,18 +222,8 @@ pub async fn all(svc: Svc, me: Me) -> HttpResponse {
     if let Some(refused) = refuse_non_admin(&me) {
         return refused;
     }
-    let ctx = me.ctx;
-    let found = svc
-        .call(move |r| {
-            let mut views = r.list_models(&ctx, &custom_query())?.items;
-            views.extend(r.list_models(&ctx, &catalog_query(None))?.items);
-            Ok(views)
-        })
-        .await;
-    match found {
-        Ok(views) => ok(Value::Array(views.iter().map(model).collect())),
-        Err(e) => domain_error(Op::List, &e, None),
-    }
+    let queries = vec![custom_query(), catalog_query(None)];
+    stream_array(svc, me, queries, |view| Some(model(view))).await
 }
 
 /// `GET /tags`: the sorted tag names of the custom models the caller can read.
@@ -274,14 +268,7 @@ pub async fn export(svc: Svc, me: Me, req: HttpRequest) -> HttpResponse {
         let ids = ids.into_iter().map(QueryValue::Text).collect();
         q = q.filter(Condition::column(Column::Key, Cmp::In, QueryValue::List(ids)));
     }
-    let ctx = me.ctx;
-    match svc.call(move |r| r.list_models(&ctx, &q)).await {
-        Ok(page) => {
-            let writable = page.items.iter().filter(|v| v.rights.write);
-            ok(Value::Array(writable.map(model).collect()))
-        }
-        Err(e) => domain_error(Op::List, &e, None),
-    }
+    stream_array(svc, me, vec![q], |view| view.rights.write.then(|| model(view))).await
 }
 
 // ---- writes ----

@@ -3,10 +3,13 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
+use std::sync::Arc;
+
 use modelgate_core::{
-    Column, Condition, DomainError, Model, ModelQuery, ModelRef, Op, Sort, Value,
+    Column, Condition, DomainError, Model, ModelQuery, ModelRef, ModelView, Op, Sort, Value,
 };
 use modelgate_http::nul::NUL_SENTENCE;
+use modelgate_http::stream::{ModelList, stream_models};
 use modelgate_http::{AuthFailure, BodyFailure, Caller, Dialect, NulFound, Services};
 use serde_json::json;
 
@@ -96,11 +99,14 @@ async fn list(services: web::Data<Services>, caller: Caller<OpenAi>) -> HttpResp
         sort: vec![Sort::asc(Column::Key)],
         ..ModelQuery::default()
     };
-    match services.call(move |registry| registry.list_models(&caller.ctx, &query)).await {
-        Ok(page) => HttpResponse::Ok().json(json!({
-            "object": "list",
-            "data": page.items.iter().map(|v| model_object(&v.model)).collect::<Vec<_>>(),
-        })),
+    let list = ModelList {
+        queries: vec![query],
+        head: r#"{"object":"list","data":["#,
+        tail: "]}",
+        item: Arc::new(|view: &ModelView| Some(model_object(&view.model))),
+    };
+    match stream_models(services, caller.ctx, list).await {
+        Ok(response) => response,
         Err(e) => OpenAi::service_failure(&e),
     }
 }

@@ -279,6 +279,26 @@ mod discovery {
             assert_eq!((wrong.status, wrong.json["error"]["code"].clone()), (401, json!("invalid_api_key")));
         }
 
+        async fn unpaged_lists_longer_than_a_batch_come_whole_and_in_order(db) {
+            let (admin, admin_key) = db.bootstrap();
+            let count = modelgate_http::stream::SCAN_BATCH as usize + 3;
+            for i in (0..count).rev() {
+                create(&db, &admin, &format!("m{i:04}"), ModelChange::default());
+            }
+            let app = TestApp::new(db, configure_main).await;
+            let expected: Vec<String> = (0..count).map(|i| format!("m{i:04}")).collect();
+
+            let listed = app.get("/v1/models", Some(&admin_key)).await;
+            assert_eq!(listed.status, 200);
+            let ids: Vec<&str> = listed.json["data"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap()).collect();
+            assert_eq!(ids, expected, "by key, each once");
+            // Open WebUI's unpaged list: oldest first, so the reverse of the keys here.
+            let legacy = app.get("/openwebui/api/models/", Some(&admin_key)).await;
+            assert_eq!(legacy.status, 200);
+            let ids: Vec<&str> = legacy.json.as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap()).collect();
+            assert_eq!(ids, expected.iter().rev().map(String::as_str).collect::<Vec<_>>());
+        }
+
         async fn model_history_shows_every_change(db) {
             let (admin, admin_key) = db.bootstrap();
             let (member, member_key) = db.user(&admin, "member", Role::Member);

@@ -29,8 +29,8 @@ use modelgate_core::{
     Actor, ApiKey, AuditEvent, Bootstrapped, CatalogModel, CatalogSync, Ctx, DomainError,
     DomainResult, Endpoint, EndpointChange, Entity, Group, IssuedKey, Model, ModelQuery, ModelRef,
     ModelUpdate, ModelView, NewEndpoint, NewGroup, NewModel, NewProvider, NewUser, Org, Page,
-    Provider, ProviderChange, ProviderRef, Registry, SealedSecret, Secret, UpsertModel, Upserted,
-    User, UserChange, UserDefault,
+    Provider, ProviderChange, ProviderRef, Registry, ScanCursor, SealedSecret, Secret, UpsertModel,
+    Upserted, User, UserChange, UserDefault,
 };
 use uuid::Uuid;
 
@@ -452,6 +452,16 @@ impl Registry for Store {
 
     fn list_endpoints(&self, ctx: &Ctx) -> DomainResult<Vec<Endpoint>> {
         self.read(|conn| self.list_endpoints_in(conn, ctx, None))
+    }
+
+    fn scan_models(
+        &self,
+        ctx: &Ctx,
+        query: &ModelQuery,
+        after: Option<&ScanCursor>,
+        limit: i64,
+    ) -> DomainResult<Vec<ModelView>> {
+        self.read(|conn| self.scan_models_in(conn, ctx, query, after, limit))
     }
 
     fn model_endpoints(&self, ctx: &Ctx, model_seq: i64) -> DomainResult<Vec<Endpoint>> {

@@ -10,8 +10,8 @@ use modelgate_core::fields::{apply_change, validate_key};
 use modelgate_core::policy::{self, Action, ReadScope};
 use modelgate_core::{
     Column, Ctx, DomainError, Entity, Field, FieldError, Grant, Model, ModelChange, ModelFields,
-    ModelQuery, ModelRef, ModelUpdate, ModelView, Op, Page, ProviderRefInput, Source, Target,
-    UpsertModel, Upserted, Value, Violation,
+    ModelQuery, ModelRef, ModelUpdate, ModelView, Op, Page, ProviderRefInput, ScanCursor, Source,
+    Target, UpsertModel, Upserted, Value, Violation,
 };
 use uuid::Uuid;
 
@@ -548,6 +548,38 @@ impl Store {
         };
         let items = hydrate(conn, rows)?.into_iter().map(|m| view(&ctx.actor, m)).collect();
         Ok(Page { items, total })
+    }
+}
+
+impl Store {
+    pub(crate) fn scan_models_in(
+        &self,
+        conn: &mut DbConn,
+        ctx: &Ctx,
+        query: &ModelQuery,
+        after: Option<&ScanCursor>,
+        limit: i64,
+    ) -> StoreResult<Vec<ModelView>> {
+        let column = match query.sort.as_slice() {
+            [] => Column::Seq,
+            [sort] if !sort.descending && ScanCursor::scannable(sort.column) => sort.column,
+            _ => return Err(bad_filter("a scan is sorted by key, created_at or seq".into())),
+        };
+        let scope = policy::read_scope(&ctx.actor);
+        let mut select = filtered(&scope, query)?;
+        if let Some(after) = after {
+            let tied = column_predicate(column, Op::Eq, &after.value)?;
+            select = select.filter(
+                column_predicate(column, Op::Gt, &after.value)?
+                    .or(tied.and(models::seq.gt(after.seq).nullable())),
+            );
+        }
+        let rows: Vec<ModelRow> = order_by(select, column, false)
+            .then_order_by(models::seq.asc())
+            .limit(limit.max(0))
+            .select(ModelRow::as_select())
+            .load(conn)?;
+        Ok(hydrate(conn, rows)?.into_iter().map(|m| view(&ctx.actor, m)).collect())
     }
 }
 

@@ -503,6 +503,49 @@ backend_tests! {
         assert!(history.last().unwrap().after.is_none());
     }
 
+    fn scans_walk_a_list_in_batches_in_the_order_a_listing_has(db) {
+        let (admin, _) = db.bootstrap();
+        for k in ["d", "b", "e", "a", "c", "f", "g"] {
+            create(&db, &admin, k, named(k));
+        }
+        // Half of them created at the same instant: ties are broken by seq, across batches too.
+        {
+            let mut conn = db.store.connection().unwrap();
+            diesel::update(models::table.filter(models::key.eq_any(["b", "e", "a", "c"])))
+                .set(models::created_at.eq(chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap().and_hms_opt(0, 0, 0).unwrap()))
+                .execute(&mut *conn)
+                .unwrap();
+        }
+        let keys = |views: Vec<modelgate_core::ModelView>| views.into_iter().map(|v| v.model.key).collect::<Vec<_>>();
+        let scanned = |q: &ModelQuery| {
+            let mut all = Vec::new();
+            let mut after: Option<modelgate_core::ScanCursor> = None;
+            let column = q.sort.first().map_or(Column::Seq, |s| s.column);
+            loop {
+                let batch = db.store.scan_models(&admin, q, after.as_ref(), 2).unwrap();
+                let Some(last) = batch.last() else { break };
+                after = modelgate_core::ScanCursor::after(&last.model, column);
+                all.extend(keys(batch));
+            }
+            all
+        };
+        let not_f = Condition::column(Column::Key, Op::Ne, Value::Text("f".into()));
+        for q in [
+            ModelQuery::custom_only(),
+            ModelQuery { sort: vec![Sort::asc(Column::Key)], ..ModelQuery::custom_only() },
+            ModelQuery { sort: vec![Sort::asc(Column::CreatedAt)], ..ModelQuery::custom_only() },
+            ModelQuery { sort: vec![Sort::asc(Column::CreatedAt)], ..ModelQuery::custom_only() }.filter(not_f.clone()),
+        ] {
+            let listed = keys(db.store.list_models(&admin, &q).unwrap().items);
+            assert_eq!(listed.len(), if q.conditions.is_empty() { 7 } else { 6 });
+            assert_eq!(scanned(&q), listed, "{q:?}");
+        }
+        let by_key = ModelQuery { sort: vec![Sort::asc(Column::Key)], ..ModelQuery::custom_only() };
+        assert_eq!(scanned(&by_key), ["a", "b", "c", "d", "e", "f", "g"]);
+        let descending = ModelQuery { sort: vec![Sort::desc(Column::Key)], ..ModelQuery::custom_only() };
+        assert!(matches!(db.store.scan_models(&admin, &descending, None, 2), Err(DomainError::Invalid(_))));
+    }
+
     fn list_filters_sorts_and_pages(db) {
         let (admin, _) = db.bootstrap();
         for (k, cost, tags, vision) in [

@@ -1,0 +1,148 @@
+//! Lists a dialect serves without pages (`/v1/models`, Open WebUI's arrays and exports): read
+//! from the registry in batches and written out as they come, so memory stays flat however many
+//! models there are and however many such requests run at once.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use actix_web::http::header::ContentType;
+use actix_web::web::{Bytes, Data};
+use actix_web::{HttpResponse, error};
+use futures_util::{StreamExt, stream};
+use modelgate_core::{Column, Ctx, DomainResult, ModelQuery, ModelView, ScanCursor};
+use serde_json::Value;
+
+use crate::Services;
+
+/// Models read per registry call.
+pub const SCAN_BATCH: i64 = 1000;
+
+/// A model as it goes out, or `None` to leave it out.
+pub type RenderModel = Arc<dyn Fn(&ModelView) -> Option<Value> + Send + Sync>;
+
+/// How one list is written: `head`, the rendered models separated by commas, `tail`.
+pub struct ModelList {
+    /// Read one after another, each in its own order (Open WebUI's `/all`: custom models by
+    /// creation, then the catalog by id). Each is sorted by at most one scannable column.
+    pub queries: Vec<ModelQuery>,
+    /// What comes before the first model, e.g. `{"object":"list","data":[`.
+    pub head: &'static str,
+    pub tail: &'static str,
+    pub item: RenderModel,
+}
+
+impl ModelList {
+    /// A bare JSON array.
+    pub fn array(
+        queries: Vec<ModelQuery>,
+        item: impl Fn(&ModelView) -> Option<Value> + Send + Sync + 'static,
+    ) -> Self {
+        Self { queries, head: "[", tail: "]", item: Arc::new(item) }
+    }
+}
+
+struct Scan {
+    services: Data<Services>,
+    ctx: Arc<Ctx>,
+    list: ModelList,
+    queries: VecDeque<ModelQuery>,
+    after: Option<ScanCursor>,
+    /// A batch read but not yet written (the first one, read before answering).
+    ready: Option<Vec<ModelView>>,
+    wrote_one: bool,
+    done: bool,
+}
+
+fn sort_column(query: &ModelQuery) -> Column {
+    query.sort.first().map_or(Column::Seq, |sort| sort.column)
+}
+
+impl Scan {
+    /// The next batch of the current query, moving on to the next query when it is exhausted;
+    /// `None` when every query is.
+    async fn next_batch(&mut self) -> DomainResult<Option<Vec<ModelView>>> {
+        if let Some(ready) = self.ready.take() {
+            return Ok(Some(ready));
+        }
+        while let Some(query) = self.queries.front().cloned() {
+            let column = sort_column(&query);
+            let (ctx, after) = (Arc::clone(&self.ctx), self.after.clone());
+            let batch = self
+                .services
+                .call(move |r| r.scan_models(&ctx, &query, after.as_ref(), SCAN_BATCH))
+                .await?;
+            match batch.last() {
+                Some(last) => {
+                    self.after = ScanCursor::after(&last.model, column);
+                    if (batch.len() as i64) < SCAN_BATCH {
+                        self.next_query();
+                    }
+                    return Ok(Some(batch));
+                }
+                None => self.next_query(),
+            }
+        }
+        Ok(None)
+    }
+
+    fn next_query(&mut self) {
+        self.queries.pop_front();
+        self.after = None;
+    }
+
+    fn render(&mut self, batch: &[ModelView]) -> Bytes {
+        let mut out = Vec::new();
+        for value in batch.iter().filter_map(|view| (self.list.item)(view)) {
+            if self.wrote_one {
+                out.push(b',');
+            }
+            self.wrote_one = true;
+            // Writing a `Value` into a Vec cannot fail.
+            let _ = serde_json::to_writer(&mut out, &value);
+        }
+        Bytes::from(out)
+    }
+}
+
+/// Answers `list` as one JSON document written batch by batch. The first batch is read before
+/// answering, so a failure then (database down) is still the caller's own error response; a
+/// failure later ends the response early, the only thing left to do once a 200 has gone out.
+pub async fn stream_models(
+    services: Data<Services>,
+    ctx: Ctx,
+    mut list: ModelList,
+) -> DomainResult<HttpResponse> {
+    let queries = std::mem::take(&mut list.queries).into();
+    let mut scan = Scan {
+        services,
+        ctx: Arc::new(ctx),
+        list,
+        queries,
+        after: None,
+        ready: None,
+        wrote_one: false,
+        done: false,
+    };
+    scan.ready = scan.next_batch().await?;
+    let head = Bytes::from_static(scan.list.head.as_bytes());
+    let body = stream::unfold(scan, |mut scan| async move {
+        if scan.done {
+            return None;
+        }
+        let chunk = match scan.next_batch().await {
+            Ok(Some(batch)) => Ok(scan.render(&batch)),
+            Ok(None) => {
+                scan.done = true;
+                Ok(Bytes::from_static(scan.list.tail.as_bytes()))
+            }
+            Err(e) => {
+                crate::log_failure(&e);
+                scan.done = true;
+                Err(error::ErrorInternalServerError("the list could not be read to its end"))
+            }
+        };
+        Some((chunk, scan))
+    });
+    let body = stream::once(async move { Ok::<_, actix_web::Error>(head) }).chain(body);
+    Ok(HttpResponse::Ok().content_type(ContentType::json()).streaming(body))
+}
