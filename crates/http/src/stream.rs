@@ -9,7 +9,7 @@ use actix_web::http::header::ContentType;
 use actix_web::web::{Bytes, Data};
 use actix_web::{HttpResponse, error};
 use futures_util::{StreamExt, stream};
-use modelgate_core::{Column, Ctx, DomainResult, ModelQuery, ModelView, ScanCursor};
+use modelgate_core::{Column, Ctx, DomainResult, ModelQuery, ModelView, Registry, ScanCursor};
 use serde_json::Value;
 
 use crate::Services;
@@ -38,6 +38,28 @@ impl ModelList {
         item: impl Fn(&ModelView) -> Option<Value> + Send + Sync + 'static,
     ) -> Self {
         Self { queries, head: "[", tail: "]", item: Arc::new(item) }
+    }
+}
+
+/// Runs `each` on every model `query` finds, one batch at a time, on the calling thread (a
+/// registry call): for answers built from all of them that keep far less (tag names).
+pub fn scan_all(
+    registry: &dyn Registry,
+    ctx: &Ctx,
+    query: &ModelQuery,
+    mut each: impl FnMut(Vec<ModelView>),
+) -> DomainResult<()> {
+    let column = sort_column(query);
+    let mut after = None;
+    loop {
+        let batch = registry.scan_models(ctx, query, after.as_ref(), SCAN_BATCH)?;
+        let Some(last) = batch.last() else { return Ok(()) };
+        after = ScanCursor::after(&last.model, column);
+        let complete = (batch.len() as i64) < SCAN_BATCH;
+        each(batch);
+        if complete {
+            return Ok(());
+        }
     }
 }
 

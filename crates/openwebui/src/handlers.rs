@@ -6,12 +6,12 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use modelgate_core::policy::{self, Action};
 use modelgate_core::{
-    Column, Condition, DomainError, DomainResult, Entity, FieldSet, JsonMap, MapChange,
-    ModelChange, ModelQuery, ModelRef, ModelUpdate, ModelView, NewModel, Op as Cmp, PageRequest,
-    Sort, Source, Target, UpsertModel, Value as QueryValue,
+    Column, Condition, DomainError, Entity, FieldSet, JsonMap, MapChange, ModelChange, ModelQuery,
+    ModelRef, ModelUpdate, ModelView, NewModel, Op as Cmp, PageRequest, Sort, Source, Target,
+    UpsertModel, Value as QueryValue,
 };
 use modelgate_http::input::{Fields, Issue, IssueKind, Loc, Opt};
-use modelgate_http::stream::{ModelList, stream_models};
+use modelgate_http::stream::{ModelList, scan_all, stream_models};
 use modelgate_http::{Caller, JsonBody, Services, detail};
 use serde_json::{Value, json};
 
@@ -87,13 +87,6 @@ fn custom_query() -> ModelQuery {
     ModelQuery { sort: vec![Sort::asc(Column::CreatedAt)], ..ModelQuery::custom_only() }
 }
 
-/// Every custom model the caller can read, oldest first.
-async fn custom_models(svc: &Svc, me: Me) -> DomainResult<Vec<ModelView>> {
-    let ctx = me.ctx;
-    let query = custom_query();
-    svc.call(move |r| r.list_models(&ctx, &query)).await.map(|page| page.items)
-}
-
 /// The built-in catalog (Open WebUI's "base models") by id, optionally only those with `tag`.
 fn catalog_query(tag: Option<String>) -> ModelQuery {
     let mut q = ModelQuery {
@@ -111,11 +104,23 @@ fn catalog_query(tag: Option<String>) -> ModelQuery {
     q
 }
 
-/// The sorted, de-duplicated tag names of `views`.
-fn tag_names(views: &[ModelView]) -> Value {
-    let tags: BTreeSet<&str> =
-        views.iter().flat_map(|v| v.model.fields.tags.iter().map(String::as_str)).collect();
-    json!(tags)
+/// The sorted, de-duplicated tag names of the models `query` finds, read in batches so that only
+/// the names are kept.
+async fn tag_names(svc: &Svc, me: Me, query: ModelQuery) -> HttpResponse {
+    let ctx = me.ctx;
+    let found = svc
+        .call(move |r| {
+            let mut tags = BTreeSet::new();
+            scan_all(r, &ctx, &query, |batch| {
+                tags.extend(batch.into_iter().flat_map(|v| v.model.fields.tags));
+            })?;
+            Ok(tags)
+        })
+        .await;
+    match found {
+        Ok(tags) => ok(json!(tags)),
+        Err(e) => domain_error(Op::List, &e, None),
+    }
 }
 
 // ---- reads ----
@@ -207,12 +212,7 @@ pub async fn base_tags(svc: Svc, me: Me) -> HttpResponse {
     if let Some(refused) = refuse_non_admin(&me) {
         return refused;
     }
-    let ctx = me.ctx;
-    let q = catalog_query(None);
-    match svc.call(move |r| r.list_models(&ctx, &q)).await {
-        Ok(page) => ok(tag_names(&page.items)),
-        Err(e) => domain_error(Op::List, &e, None),
-    }
+    tag_names(&svc, me, catalog_query(None)).await
 }
 
 /// `GET /all`: every model of the org, for admins: the custom models of every owner (oldest
@@ -228,10 +228,7 @@ pub async fn all(svc: Svc, me: Me) -> HttpResponse {
 
 /// `GET /tags`: the sorted tag names of the custom models the caller can read.
 pub async fn tags(svc: Svc, me: Me) -> HttpResponse {
-    match custom_models(&svc, me).await {
-        Ok(views) => ok(tag_names(&views)),
-        Err(e) => domain_error(Op::List, &e, None),
-    }
+    tag_names(&svc, me, custom_query()).await
 }
 
 /// `GET /model?id=`: one model, with `write_access`. Like upstream, a model of the org the

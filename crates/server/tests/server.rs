@@ -283,7 +283,9 @@ mod discovery {
             let (admin, admin_key) = db.bootstrap();
             let count = modelgate_http::stream::SCAN_BATCH as usize + 3;
             for i in (0..count).rev() {
-                create(&db, &admin, &format!("m{i:04}"), ModelChange::default());
+                // Tags on the first and the last made: the first and the last batch of a scan.
+                let tags = match i { 0 => vec!["newest".to_owned()], i if i == count - 1 => vec!["oldest".to_owned()], _ => vec![] };
+                create(&db, &admin, &format!("m{i:04}"), ModelChange { tags: Some(tags), ..Default::default() });
             }
             let app = TestApp::new(db, configure_main).await;
             let expected: Vec<String> = (0..count).map(|i| format!("m{i:04}")).collect();
@@ -297,6 +299,8 @@ mod discovery {
             assert_eq!(legacy.status, 200);
             let ids: Vec<&str> = legacy.json.as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap()).collect();
             assert_eq!(ids, expected.iter().rev().map(String::as_str).collect::<Vec<_>>());
+            let tags = app.get("/openwebui/api/models/tags", Some(&admin_key)).await;
+            assert_eq!((tags.status, tags.json.clone()), (200, json!(["newest", "oldest"])));
         }
 
         async fn model_history_shows_every_change(db) {
