@@ -224,8 +224,8 @@ pub trait Registry: Send + Sync + 'static {
     fn get_endpoint(&self, ctx: &Ctx, slug: &str) -> DomainResult<Endpoint>;
     /// Every endpoint of the org, oldest first.
     fn list_endpoints(&self, ctx: &Ctx) -> DomainResult<Vec<Endpoint>>;
-    /// The org's endpoints serving one model (by its `seq`), oldest first.
-    fn model_endpoints(&self, ctx: &Ctx, model_seq: i64) -> DomainResult<Vec<Endpoint>>;
+    /// The org's endpoints serving any of these models (by `seq`), oldest first.
+    fn model_endpoints(&self, ctx: &Ctx, model_seqs: &[i64]) -> DomainResult<Vec<Endpoint>>;
     /// A partial change, by the endpoint's owner or an org admin.
     fn update_endpoint(
         &self,

@@ -17,8 +17,10 @@ use crate::Services;
 /// Models read per registry call.
 pub const SCAN_BATCH: i64 = 1000;
 
-/// A model as it goes out, or `None` to leave it out.
-pub type RenderModel = Arc<dyn Fn(&ModelView) -> Option<Value> + Send + Sync>;
+/// Turns a batch of models into what goes out, on the blocking pool with the registry at hand
+/// (Syft shows each model's endpoints: one more query per batch, not per model).
+pub type RenderBatch =
+    Arc<dyn Fn(&dyn Registry, &Ctx, Vec<ModelView>) -> DomainResult<Vec<Value>> + Send + Sync>;
 
 /// How one list is written: `head`, the rendered models separated by commas, `tail`.
 pub struct ModelList {
@@ -28,16 +30,27 @@ pub struct ModelList {
     /// What comes before the first model, e.g. `{"object":"list","data":[`.
     pub head: &'static str,
     pub tail: &'static str,
-    pub item: RenderModel,
+    pub render: RenderBatch,
 }
 
 impl ModelList {
+    /// `head`, then each model as `item` renders it (`None` leaves it out), then `tail`.
+    pub fn new(
+        queries: Vec<ModelQuery>,
+        (head, tail): (&'static str, &'static str),
+        item: impl Fn(&ModelView) -> Option<Value> + Send + Sync + 'static,
+    ) -> Self {
+        let render: RenderBatch =
+            Arc::new(move |_, _, batch| Ok(batch.iter().filter_map(&item).collect()));
+        Self { queries, head, tail, render }
+    }
+
     /// A bare JSON array.
     pub fn array(
         queries: Vec<ModelQuery>,
         item: impl Fn(&ModelView) -> Option<Value> + Send + Sync + 'static,
     ) -> Self {
-        Self { queries, head: "[", tail: "]", item: Arc::new(item) }
+        Self::new(queries, ("[", "]"), item)
     }
 }
 
@@ -66,11 +79,11 @@ pub fn scan_all(
 struct Scan {
     services: Data<Services>,
     ctx: Arc<Ctx>,
-    list: ModelList,
+    render: RenderBatch,
     queries: VecDeque<ModelQuery>,
     after: Option<ScanCursor>,
     /// A batch read but not yet written (the first one, read before answering).
-    ready: Option<Vec<ModelView>>,
+    ready: Option<Vec<Value>>,
     wrote_one: bool,
     done: bool,
 }
@@ -80,29 +93,33 @@ fn sort_column(query: &ModelQuery) -> Column {
 }
 
 impl Scan {
-    /// The next batch of the current query, moving on to the next query when it is exhausted;
-    /// `None` when every query is.
-    async fn next_batch(&mut self) -> DomainResult<Option<Vec<ModelView>>> {
+    /// The next batch of the current query, rendered, moving on to the next query when it is
+    /// exhausted; `None` when every query is.
+    async fn next_batch(&mut self) -> DomainResult<Option<Vec<Value>>> {
         if let Some(ready) = self.ready.take() {
             return Ok(Some(ready));
         }
         while let Some(query) = self.queries.front().cloned() {
-            let column = sort_column(&query);
-            let (ctx, after) = (Arc::clone(&self.ctx), self.after.clone());
-            let batch = self
+            let (ctx, after, render) =
+                (Arc::clone(&self.ctx), self.after.clone(), Arc::clone(&self.render));
+            let (read, next, values) = self
                 .services
-                .call(move |r| r.scan_models(&ctx, &query, after.as_ref(), SCAN_BATCH))
+                .call(move |r| {
+                    let batch = r.scan_models(&ctx, &query, after.as_ref(), SCAN_BATCH)?;
+                    let next =
+                        batch.last().and_then(|v| ScanCursor::after(&v.model, sort_column(&query)));
+                    Ok((batch.len(), next, render(r, &ctx, batch)?))
+                })
                 .await?;
-            match batch.last() {
-                Some(last) => {
-                    self.after = ScanCursor::after(&last.model, column);
-                    if (batch.len() as i64) < SCAN_BATCH {
-                        self.next_query();
-                    }
-                    return Ok(Some(batch));
-                }
-                None => self.next_query(),
+            if read == 0 {
+                self.next_query();
+                continue;
             }
+            self.after = next;
+            if (read as i64) < SCAN_BATCH {
+                self.next_query();
+            }
+            return Ok(Some(values));
         }
         Ok(None)
     }
@@ -112,15 +129,15 @@ impl Scan {
         self.after = None;
     }
 
-    fn render(&mut self, batch: &[ModelView]) -> Bytes {
+    fn write(&mut self, values: &[Value]) -> Bytes {
         let mut out = Vec::new();
-        for value in batch.iter().filter_map(|view| (self.list.item)(view)) {
+        for value in values {
             if self.wrote_one {
                 out.push(b',');
             }
             self.wrote_one = true;
             // Writing a `Value` into a Vec cannot fail.
-            let _ = serde_json::to_writer(&mut out, &value);
+            let _ = serde_json::to_writer(&mut out, value);
         }
         Bytes::from(out)
     }
@@ -132,30 +149,30 @@ impl Scan {
 pub async fn stream_models(
     services: Data<Services>,
     ctx: Ctx,
-    mut list: ModelList,
+    list: ModelList,
 ) -> DomainResult<HttpResponse> {
-    let queries = std::mem::take(&mut list.queries).into();
+    let ModelList { queries, head, tail, render } = list;
     let mut scan = Scan {
         services,
         ctx: Arc::new(ctx),
-        list,
-        queries,
+        render,
+        queries: queries.into(),
         after: None,
         ready: None,
         wrote_one: false,
         done: false,
     };
     scan.ready = scan.next_batch().await?;
-    let head = Bytes::from_static(scan.list.head.as_bytes());
-    let body = stream::unfold(scan, |mut scan| async move {
+    let head = Bytes::from_static(head.as_bytes());
+    let body = stream::unfold(scan, move |mut scan| async move {
         if scan.done {
             return None;
         }
         let chunk = match scan.next_batch().await {
-            Ok(Some(batch)) => Ok(scan.render(&batch)),
+            Ok(Some(values)) => Ok(scan.write(&values)),
             Ok(None) => {
                 scan.done = true;
-                Ok(Bytes::from_static(scan.list.tail.as_bytes()))
+                Ok(Bytes::from_static(tail.as_bytes()))
             }
             Err(e) => {
                 crate::log_failure(&e);

@@ -3,10 +3,8 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
-use std::sync::Arc;
-
 use modelgate_core::{
-    Column, Condition, DomainError, Model, ModelQuery, ModelRef, ModelView, Op, Sort, Value,
+    Column, Condition, DomainError, Model, ModelQuery, ModelRef, Op, Sort, Value,
 };
 use modelgate_http::nul::NUL_SENTENCE;
 use modelgate_http::stream::{ModelList, stream_models};
@@ -99,12 +97,8 @@ async fn list(services: web::Data<Services>, caller: Caller<OpenAi>) -> HttpResp
         sort: vec![Sort::asc(Column::Key)],
         ..ModelQuery::default()
     };
-    let list = ModelList {
-        queries: vec![query],
-        head: r#"{"object":"list","data":["#,
-        tail: "]}",
-        item: Arc::new(|view: &ModelView| Some(model_object(&view.model))),
-    };
+    let document = (r#"{"object":"list","data":["#, "]}");
+    let list = ModelList::new(vec![query], document, |view| Some(model_object(&view.model)));
     match stream_models(services, caller.ctx, list).await {
         Ok(response) => response,
         Err(e) => OpenAi::service_failure(&e),

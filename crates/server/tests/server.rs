@@ -282,10 +282,12 @@ mod discovery {
         async fn unpaged_lists_longer_than_a_batch_come_whole_and_in_order(db) {
             let (admin, admin_key) = db.bootstrap();
             let count = modelgate_http::stream::SCAN_BATCH as usize + 3;
+            let mut oldest = None;
             for i in (0..count).rev() {
                 // Tags on the first and the last made: the first and the last batch of a scan.
                 let tags = match i { 0 => vec!["newest".to_owned()], i if i == count - 1 => vec!["oldest".to_owned()], _ => vec![] };
-                create(&db, &admin, &format!("m{i:04}"), ModelChange { tags: Some(tags), ..Default::default() });
+                let made = create(&db, &admin, &format!("m{i:04}"), ModelChange { tags: Some(tags), ..Default::default() });
+                oldest.get_or_insert(made.model.uuid);
             }
             let app = TestApp::new(db, configure_main).await;
             let expected: Vec<String> = (0..count).map(|i| format!("m{i:04}")).collect();
@@ -299,6 +301,17 @@ mod discovery {
             assert_eq!(legacy.status, 200);
             let ids: Vec<&str> = legacy.json.as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap()).collect();
             assert_eq!(ids, expected.iter().rev().map(String::as_str).collect::<Vec<_>>());
+            // Syft's unpaged list, each model with the endpoints serving it.
+            let served_oldest = json!({"name": "Oldest", "slug": "oldest", "model_id": oldest.unwrap(), "response_type": "summary"});
+            let made = app.post("/syft/api/v1/endpoints/", Some(&admin_key), served_oldest).await;
+            assert_eq!(made.status, 201, "{made:?}");
+            let syft = app.get("/syft/api/v1/models/", Some(&admin_key)).await;
+            assert_eq!(syft.status, 200);
+            let items = syft.json.as_array().unwrap();
+            let names: Vec<&str> = items.iter().map(|m| m["name"].as_str().unwrap()).collect();
+            assert_eq!(names, expected.iter().rev().map(String::as_str).collect::<Vec<_>>());
+            let slugs = |m: &Value| m["connected_endpoints"].as_array().unwrap().iter().map(|e| e["slug"].clone()).collect::<Vec<_>>();
+            assert_eq!((slugs(&items[0]), slugs(&items[count - 1])), (vec![json!("oldest")], vec![]));
             let tags = app.get("/openwebui/api/models/tags", Some(&admin_key)).await;
             assert_eq!((tags.status, tags.json.clone()), (200, json!(["newest", "oldest"])));
         }

@@ -125,12 +125,12 @@ impl Store {
         &self,
         conn: &mut DbConn,
         ctx: &Ctx,
-        model_seq: Option<i64>,
+        model_seqs: Option<&[i64]>,
     ) -> StoreResult<Vec<Endpoint>> {
         let mut query =
             endpoints::table.filter(endpoints::org_id.eq(ctx.actor.org_id.clone())).into_boxed();
-        if let Some(seq) = model_seq {
-            query = query.filter(endpoints::model_seq.eq(seq));
+        if let Some(seqs) = model_seqs {
+            query = query.filter(endpoints::model_seq.eq_any(seqs.to_vec()));
         }
         query
             .order((endpoints::created_at, endpoints::id))

@@ -464,8 +464,8 @@ impl Registry for Store {
         self.read(|conn| self.scan_models_in(conn, ctx, query, after, limit))
     }
 
-    fn model_endpoints(&self, ctx: &Ctx, model_seq: i64) -> DomainResult<Vec<Endpoint>> {
-        self.read(|conn| self.list_endpoints_in(conn, ctx, Some(model_seq)))
+    fn model_endpoints(&self, ctx: &Ctx, model_seqs: &[i64]) -> DomainResult<Vec<Endpoint>> {
+        self.read(|conn| self.list_endpoints_in(conn, ctx, Some(model_seqs)))
     }
 
     fn update_endpoint(

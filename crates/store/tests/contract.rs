@@ -488,9 +488,9 @@ backend_tests! {
         assert_eq!(endpoint.model_seq, Some(model.model.seq));
         let other = create(&db, &admin, "other", ModelChange::default());
         db.store.create_endpoint(&admin, modelgate_core::NewEndpoint::new("Other", "other", Some(key("other")))).unwrap();
-        let served: Vec<String> = db.store.model_endpoints(&admin, model.model.seq).unwrap().into_iter().map(|e| e.slug).collect();
+        let served: Vec<String> = db.store.model_endpoints(&admin, &[model.model.seq]).unwrap().into_iter().map(|e| e.slug).collect();
         assert_eq!(served, vec!["support".to_owned()]);
-        assert_eq!(db.store.model_endpoints(&admin, other.model.seq).unwrap().len(), 1);
+        assert_eq!(db.store.model_endpoints(&admin, &[other.model.seq, model.model.seq]).unwrap().len(), 2);
         let dup = db.store.create_endpoint(&admin, modelgate_core::NewEndpoint::new("x", "support", None));
         assert!(matches!(dup, Err(DomainError::Conflict { entity: Entity::Endpoint, .. })));
         db.store.delete_model(&admin, &key("m")).unwrap();

@@ -1,5 +1,7 @@
 //! `/api/v1/models`: models of the caller's tenant, and the model types.
 
+use std::sync::Arc;
+
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use modelgate_core::{
@@ -7,6 +9,7 @@ use modelgate_core::{
     ModelView, NewModel, Registry, Sort, Source,
 };
 use modelgate_http::input::{Fields, Loc, Opt};
+use modelgate_http::stream::{ModelList, RenderBatch, stream_models};
 use modelgate_http::{Caller, JsonBody, Services};
 use serde_json::{Value, json};
 
@@ -71,31 +74,27 @@ pub async fn list(
     if let Err(response) = check_tenant(&services, &ctx, &req).await {
         return response;
     }
-    let result = services
-        .call(move |r| {
-            let query = ModelQuery {
-                source: Some(Source::Custom),
-                sort: vec![Sort::asc(Column::CreatedAt)],
-                ..ModelQuery::default()
-            };
-            let models = r.list_models(&ctx, &query)?.items;
-            // One listing for every model's `connected_endpoints`.
-            let endpoints = r.list_endpoints(&ctx)?;
-            Ok((models, endpoints))
-        })
-        .await;
-    match result {
-        Ok((models, endpoints)) => {
-            let grouped = wire::by_model(&endpoints);
-            let items: Vec<Value> = models
-                .iter()
-                .map(|v| {
-                    let served = grouped.get(&v.model.seq).map_or(&[][..], Vec::as_slice);
-                    wire::model(&v.model, served, Shape::ListItem)
-                })
-                .collect();
-            HttpResponse::Ok().json(items)
-        }
+    let query = ModelQuery {
+        source: Some(Source::Custom),
+        sort: vec![Sort::asc(Column::CreatedAt)],
+        ..ModelQuery::default()
+    };
+    // Each batch of models with its `connected_endpoints`: one query per batch.
+    let render: RenderBatch = Arc::new(|r, ctx, batch| {
+        let seqs: Vec<i64> = batch.iter().map(|v| v.model.seq).collect();
+        let endpoints = r.model_endpoints(ctx, &seqs)?;
+        let grouped = wire::by_model(&endpoints);
+        Ok(batch
+            .iter()
+            .map(|v| {
+                let served = grouped.get(&v.model.seq).map_or(&[][..], Vec::as_slice);
+                wire::model(&v.model, served, Shape::ListItem)
+            })
+            .collect())
+    });
+    let list = ModelList { queries: vec![query], head: "[", tail: "]", render };
+    match stream_models(services, ctx, list).await {
+        Ok(response) => response,
         Err(e) => modelgate_http::default_service_failure(&e),
     }
 }
@@ -115,7 +114,7 @@ pub async fn get(
     let result = services
         .call(move |r| {
             let view = syft_model(r.get_model(&ctx, &ModelRef::Key(key))?)?;
-            let served = r.model_endpoints(&ctx, view.model.seq)?;
+            let served = r.model_endpoints(&ctx, &[view.model.seq])?;
             Ok((view, served))
         })
         .await;
@@ -269,7 +268,7 @@ pub async fn update(
                 };
                 match r.update_model(&ctx, &ModelRef::Uuid(view.model.uuid), update) {
                     Ok(view) => {
-                        let served = r.model_endpoints(&ctx, view.model.seq)?;
+                        let served = r.model_endpoints(&ctx, &[view.model.seq])?;
                         return Ok(Ok((view, served)));
                     }
                     Err(DomainError::VersionMismatch) if attempt < PATCH_ATTEMPTS => continue,
