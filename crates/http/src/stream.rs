@@ -54,13 +54,14 @@ impl ModelList {
     }
 }
 
-/// Runs `each` on every model `query` finds, one batch at a time, on the calling thread (a
-/// registry call): for answers built from all of them that keep far less (tag names).
+/// Runs `each` on the models `query` finds, one batch at a time, on the calling thread (a
+/// registry call), until it answers `false`: for answers built from many models that keep far
+/// less of them (tag names, a page of a filter the store cannot apply).
 pub fn scan_all(
     registry: &dyn Registry,
     ctx: &Ctx,
     query: &ModelQuery,
-    mut each: impl FnMut(Vec<ModelView>),
+    mut each: impl FnMut(Vec<ModelView>) -> bool,
 ) -> DomainResult<()> {
     let column = sort_column(query);
     let mut after = None;
@@ -69,8 +70,7 @@ pub fn scan_all(
         let Some(last) = batch.last() else { return Ok(()) };
         after = ScanCursor::after(&last.model, column);
         let complete = (batch.len() as i64) < SCAN_BATCH;
-        each(batch);
-        if complete {
+        if !each(batch) || complete {
             return Ok(());
         }
     }

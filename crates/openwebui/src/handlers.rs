@@ -113,6 +113,7 @@ async fn tag_names(svc: &Svc, me: Me, query: ModelQuery) -> HttpResponse {
             let mut tags = BTreeSet::new();
             scan_all(r, &ctx, &query, |batch| {
                 tags.extend(batch.into_iter().flat_map(|v| v.model.fields.tags));
+                true
             })?;
             Ok(tags)
         })

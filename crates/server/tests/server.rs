@@ -312,6 +312,11 @@ mod discovery {
             assert_eq!(names, expected.iter().rev().map(String::as_str).collect::<Vec<_>>());
             let slugs = |m: &Value| m["connected_endpoints"].as_array().unwrap().iter().map(|e| e["slug"].clone()).collect::<Vec<_>>();
             assert_eq!((slugs(&items[0]), slugs(&items[count - 1])), (vec![json!("oldest")], vec![]));
+            // Xagent's `category=llm` pages through a filter of its own, across batches.
+            let page = app.get("/xagent/api/models?category=llm&skip=999&limit=3", Some(&admin_key)).await;
+            assert_eq!(page.status, 200);
+            let ids: Vec<&str> = page.json.as_array().unwrap().iter().map(|m| m["model_id"].as_str().unwrap()).collect();
+            assert_eq!(ids, ["m0003", "m0002", "m0001"]);
             let tags = app.get("/openwebui/api/models/tags", Some(&admin_key)).await;
             assert_eq!((tags.status, tags.json.clone()), (200, json!(["newest", "oldest"])));
         }

@@ -6,6 +6,7 @@ use modelgate_core::{
     Column, Condition, DomainResult, ModelQuery, ModelUpdate, ModelView, NewModel, Op, PageRequest,
     Value as QueryValue,
 };
+use modelgate_http::stream::scan_all;
 use modelgate_http::{Caller, JsonBody, Services, detail};
 use serde_json::{Map, Value, json};
 
@@ -69,28 +70,41 @@ pub async fn list(
             QueryValue::Text(category.clone()),
         ));
     }
-    if !llm_filter {
-        query.page = Some(PageRequest { offset: q.skip, limit: q.limit });
-    }
     let ctx = caller.ctx;
-    let items = match services.call(move |r| r.list_models(&ctx, &query)).await {
-        Ok(page) => page.items,
-        Err(e) => return domain(&e, Doing::Read, None),
-    };
-    let out: Vec<ModelOut> = if llm_filter {
-        let skip = usize::try_from(q.skip).unwrap_or(usize::MAX);
+    let found = if llm_filter {
+        // Read in batches, keeping only the page: memory does not grow with the models skipped.
+        let mut skip = usize::try_from(q.skip).unwrap_or(usize::MAX);
         let limit = usize::try_from(q.limit).unwrap_or(0);
-        items
-            .iter()
-            .filter(|v| category_of(&v.model.fields) == crate::abilities::DEFAULT_CATEGORY)
-            .skip(skip)
-            .take(limit)
-            .map(ModelOut::of)
-            .collect()
+        services
+            .call(move |r| {
+                let mut page = Vec::new();
+                scan_all(r, &ctx, &query, |batch| {
+                    let llm = batch.into_iter().filter(|v| {
+                        category_of(&v.model.fields) == crate::abilities::DEFAULT_CATEGORY
+                    });
+                    for view in llm {
+                        if page.len() == limit {
+                            break;
+                        }
+                        if skip > 0 {
+                            skip -= 1;
+                        } else {
+                            page.push(view);
+                        }
+                    }
+                    page.len() < limit
+                })?;
+                Ok(page)
+            })
+            .await
     } else {
-        items.iter().map(ModelOut::of).collect()
+        query.page = Some(PageRequest { offset: q.skip, limit: q.limit });
+        services.call(move |r| r.list_models(&ctx, &query)).await.map(|page| page.items)
     };
-    HttpResponse::Ok().json(out)
+    match found {
+        Ok(items) => HttpResponse::Ok().json(items.iter().map(ModelOut::of).collect::<Vec<_>>()),
+        Err(e) => domain(&e, Doing::Read, None),
+    }
 }
 
 /// The raw id of a `/{model_id}` or `/by-id/{model_id:path}` request.
