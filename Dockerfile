@@ -1,7 +1,18 @@
 # ---- build: SQLite, libpq and OpenSSL are compiled into the binary (it needs only libc) ----
 # Plain RUN steps: this builds with BuildKit and with the classic builder alike.
-FROM rust:1.95-bookworm AS build
+# cargo-chef builds the dependencies from the manifests and Cargo.lock alone, in a layer of their
+# own: a change to modelgate's sources rebuilds modelgate, not its dependencies and OpenSSL.
+FROM rust:1.95-bookworm AS chef
+RUN cargo install cargo-chef --locked --version 0.1.77
 WORKDIR /src
+
+FROM chef AS plan
+COPY . .
+RUN cargo chef prepare --recipe-path recipe.json
+
+FROM chef AS build
+COPY --from=plan /src/recipe.json recipe.json
+RUN cargo chef cook --release --locked --package modelgate-server --recipe-path recipe.json
 COPY . .
 # The build context has no .git: pass the commit for /version (`--build-arg MODELGATE_GIT_COMMIT=$(git rev-parse --short=12 HEAD)`).
 ARG MODELGATE_GIT_COMMIT=unknown
