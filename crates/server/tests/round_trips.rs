@@ -1,0 +1,83 @@
+//! What one request costs in statements sent to the database, for each dialect's GET of one
+//! model and for the updates the issue tracker measured. Upper bounds: a change that adds a
+//! statement to one of these paths fails here. One test in this binary, since the statement
+//! counter is process-wide.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use diesel::connection::{Instrumentation, InstrumentationEvent, set_default_instrumentation};
+use modelgate_core::{ModelChange, NewModel, Registry};
+use modelgate_server::app::configure_main;
+use modelgate_testkit::{Backend, TestApp, TestDb, TestResponse};
+use serde_json::{Value, json};
+
+static STATEMENTS: AtomicUsize = AtomicUsize::new(0);
+
+fn counting() -> Option<Box<dyn Instrumentation>> {
+    Some(Box::new(|event: InstrumentationEvent<'_>| {
+        // `data_version` is SQLite's look at its shared memory before a cached read.
+        if let InstrumentationEvent::StartQuery { query, .. } = event
+            && !query.to_string().contains("data_version")
+        {
+            STATEMENTS.fetch_add(1, Ordering::SeqCst);
+        }
+    }))
+}
+
+async fn costs(backend: Backend) -> Vec<(&'static str, usize)> {
+    let db = TestDb::new(backend);
+    let (admin, key) = db.bootstrap();
+    let change = ModelChange { description: Some(Some("d".into())), ..Default::default() };
+    db.store.create_model(&admin, NewModel { key: "m".into(), change }).unwrap();
+    let app = TestApp::new(db, configure_main).await;
+    let key = Some(key.as_str());
+    // Once, so that what a first request sets up (pool connections) is not counted below.
+    assert_eq!(app.get("/v1/models/m", key).await.status, 200);
+
+    let update = json!({"id": "m", "name": "M2", "meta": {}, "params": {}});
+    let mut costs = Vec::new();
+    for (name, method, path, body) in [
+        ("v1 GET", "GET", "/v1/models/m", Value::Null),
+        ("openwebui GET", "GET", "/openwebui/api/models/model?id=m", Value::Null),
+        ("xagent GET", "GET", "/xagent/api/models/by-id/m", Value::Null),
+        ("syft GET", "GET", "/syft/api/v1/models/m", Value::Null),
+        ("respan GET", "GET", "/respan/api/models/m/", Value::Null),
+        ("openwebui update", "POST", "/openwebui/api/models/model/update?id=m", update.clone()),
+        ("respan PATCH", "PATCH", "/respan/api/models/m/", json!({"output_cost": 0.075})),
+    ] {
+        let before = STATEMENTS.load(Ordering::SeqCst);
+        let response: TestResponse = match method {
+            "GET" => app.get(path, key).await,
+            "POST" => app.post(path, key, body).await,
+            _ => app.patch(path, key, body).await,
+        };
+        assert_eq!(response.status, 200, "{name}: {response:?}");
+        costs.push((name, STATEMENTS.load(Ordering::SeqCst) - before));
+    }
+    costs
+}
+
+#[actix_web::test]
+async fn requests_cost_a_bounded_number_of_statements() {
+    set_default_instrumentation(counting).unwrap();
+    let sqlite = costs(Backend::Sqlite).await;
+    let postgres = costs(Backend::Postgres).await;
+    // (request, SQLite, Postgres). On SQLite the caller and the model come from the caches; on
+    // Postgres a GET is the key and the model (Syft adds the model's endpoints), and an update is
+    // the key, then begin, find, lock and read, write, audit, commit.
+    let bounds = [
+        ("v1 GET", 0, 2),
+        ("openwebui GET", 0, 2),
+        ("xagent GET", 0, 2),
+        ("syft GET", 1, 3),
+        ("respan GET", 0, 2),
+        ("openwebui update", 6, 7),
+        // The update before it ended what SQLite had cached: the key is read again.
+        ("respan PATCH", 7, 7),
+    ];
+    for (((name, s), (_, p)), (_, max_s, max_p)) in sqlite.iter().zip(&postgres).zip(bounds) {
+        println!("{name:18} sqlite {s:2}  postgres {p:2}");
+        assert!(*s <= max_s && *p <= max_p, "{name}: {s} on SQLite, {p} on Postgres");
+    }
+}
