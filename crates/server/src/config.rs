@@ -38,8 +38,8 @@ pub struct Config {
     #[arg(long, env = "MODELGATE_PREVIOUS_SECRET_KEYS", global = true, hide_env_values = true)]
     pub previous_secret_keys: Option<String>,
 
-    /// On first start (no user yet): the API key of the admin user to create (at least
-    /// [`MIN_BOOTSTRAP_KEY_LEN`] characters).
+    /// On first start (no user yet): the API key of the admin user to create (at least 32
+    /// characters, `MIN_BOOTSTRAP_KEY_LEN`).
     #[arg(long, env = "MODELGATE_BOOTSTRAP_ADMIN_KEY", global = true, hide_env_values = true)]
     pub bootstrap_admin_key: Option<String>,
 

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::{FromArgMatches, Parser, Subcommand};
 use modelgate_core::{Actor, Ctx, NewUser, Registry, Role};
 use modelgate_server::config::Config;
 use modelgate_server::startup::{self, StartError};
@@ -184,9 +184,8 @@ fn run(cli: Cli) -> Result<(), StartError> {
         }
         Command::Completions { shell } => {
             use clap_complete::Generator;
-            let mut command = <Cli as clap::CommandFactory>::command();
+            let mut command = command();
             command.set_bin_name("modelgate");
-            command.build();
             // A closed pipe (`| head`) is not a failure worth a panic.
             match shell.try_generate(&command, &mut std::io::stdout()) {
                 Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(StartError::Io(e)),
@@ -293,8 +292,60 @@ fn run(cli: Cli) -> Result<(), StartError> {
     }
 }
 
+/// The settings each command reads (`None`: all of them). Its `--help` shows only these; the
+/// others are still accepted, since they are global, so a shared environment or a wrapper script
+/// that passes them everywhere keeps working.
+fn settings_read_by(command: &str) -> Option<&'static [&'static str]> {
+    const STORE: &[&str] = &[
+        "database_url",
+        "database_url_file",
+        "data_dir",
+        "secret_key",
+        "secret_key_file",
+        "previous_secret_keys",
+        "log_format",
+    ];
+    match command {
+        "serve" => None,
+        "healthcheck" => Some(&["listen"]),
+        "completions" => Some(&[]),
+        _ => Some(STORE),
+    }
+}
+
+/// The command line, with each subcommand's unused settings hidden from its help.
+fn command() -> clap::Command {
+    let mut command = <Cli as clap::CommandFactory>::command();
+    // Building copies the global settings into every subcommand, where they can be hidden.
+    command.build();
+    let settings: Vec<String> = command
+        .get_arguments()
+        .filter(|arg| arg.is_global_set())
+        .map(|arg| arg.get_id().to_string())
+        .collect();
+    for sub in command.get_subcommands_mut() {
+        if let Some(read) = settings_read_by(sub.get_name()) {
+            hide_settings(sub, &settings, read);
+        }
+    }
+    command
+}
+
+fn hide_settings(command: &mut clap::Command, settings: &[String], read: &[&str]) {
+    let unused = |id: &str| settings.iter().any(|s| s == id) && !read.contains(&id);
+    let taken = std::mem::replace(command, clap::Command::new("modelgate"));
+    *command = taken.mut_args(|arg| {
+        let hide = unused(arg.get_id().as_str());
+        arg.hide(hide)
+    });
+    for sub in command.get_subcommands_mut() {
+        hide_settings(sub, settings, read);
+    }
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     startup::init_tracing(cli.config.log_format);
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,

@@ -107,3 +107,35 @@ fn shell_completions_are_printed() {
         assert!(script.contains("rotate-secret-key") && script.contains("reset-key"), "{shell}");
     }
 }
+
+/// The options of `modelgate <args> --help`.
+fn options_in_help(args: &[&str]) -> Vec<String> {
+    let out = std::process::Command::new(BIN).args(args).arg("--help").output().unwrap();
+    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    let help = String::from_utf8(out.stdout).unwrap();
+    help.lines()
+        .filter_map(|line| line.trim_start().strip_prefix("--"))
+        .map(|rest| rest.split([' ', ',']).next().unwrap_or_default().to_owned())
+        .collect()
+}
+
+#[test]
+fn each_command_lists_only_the_options_it_reads() {
+    let everything = options_in_help(&[]);
+    assert!(everything.len() > 15, "{everything:?}");
+    assert_eq!(options_in_help(&["serve"]), everything);
+    let console = options_in_help(&["user", "list"]);
+    assert!(console.contains(&"database-url".to_owned()) && console.contains(&"org".to_owned()));
+    for server_only in ["listen", "cors-origins", "workers", "bootstrap-admin-key", "respan-listen"]
+    {
+        assert!(!console.contains(&server_only.to_owned()), "{server_only} in {console:?}");
+    }
+    assert_eq!(options_in_help(&["healthcheck"]), ["listen"]);
+    assert!(options_in_help(&["completions"]).is_empty());
+    // Still accepted where hidden: a script that passes a setting everywhere keeps working.
+    let out = std::process::Command::new(BIN)
+        .args(["completions", "bash", "--listen", "127.0.0.1:9"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
