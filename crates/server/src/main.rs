@@ -1,5 +1,6 @@
 //! The `modelgate` binary.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,7 +9,7 @@ use clap::{FromArgMatches, Parser, Subcommand};
 use modelgate_core::{Actor, Ctx, NewUser, Registry, Role};
 use modelgate_server::config::Config;
 use modelgate_server::startup::{self, StartError};
-use modelgate_store::Backend;
+use modelgate_store::{Backend, StoreError};
 
 #[derive(Parser)]
 #[command(
@@ -41,6 +42,18 @@ enum Command {
     /// Manage API keys.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Write a consistent copy of the SQLite database to FILE, also while servers use it
+    /// (Postgres: use pg_dump). Keep the secret key with it: without it the copy's secrets
+    /// cannot be read.
+    Backup { file: PathBuf },
+    /// Put an SQLite backup in place of the database, then bring it up to date. A database
+    /// that holds data is replaced only with --replace: stop every server using it first.
+    Restore {
+        file: PathBuf,
+        /// Replace a database that holds data.
+        #[arg(long)]
+        replace: bool,
+    },
     /// Exit 0 when the local server answers `GET /readyz` with 200 (for container health checks).
     Healthcheck,
     /// Recover admin access.
@@ -199,6 +212,24 @@ fn run(cli: Cli) -> Result<(), StartError> {
                 Err(StartError::Unhealthy)
             }
         }
+        Command::Backup { file } => {
+            // Refused before opening: opening would migrate the database first.
+            if Backend::of_url(&config.database_url()) == Backend::Postgres {
+                return Err(StartError::Command(POSTGRES_BACKUP.into()));
+            }
+            let store = startup::open_store(&config, Duration::ZERO)?;
+            store.backup_to(&file).map_err(refusal)?;
+            println!("modelgate: {} backed up to {}", config.database_location(), file.display());
+            println!("modelgate: keep {} with it", secret_key_origin(&config));
+            Ok(())
+        }
+        Command::Restore { file, replace } => {
+            modelgate_store::restore_sqlite(&file, &config.database_url(), replace)
+                .map_err(refusal)?;
+            startup::open_store(&config, Duration::ZERO)?;
+            println!("modelgate: {} restored from {}", config.database_location(), file.display());
+            Ok(())
+        }
         Command::Migrate => {
             startup::open_store(&config, Duration::from_secs(60))?;
             println!("modelgate: database is up to date");
@@ -289,6 +320,26 @@ fn run(cli: Cli) -> Result<(), StartError> {
             println!("{}", issued.plaintext.expose());
             Ok(())
         }
+    }
+}
+
+const POSTGRES_BACKUP: &str =
+    "this database is Postgres: back it up with pg_dump and restore it with pg_restore";
+
+/// A refusal said as it is; other store failures keep their prefix.
+fn refusal(error: StoreError) -> StartError {
+    match error {
+        StoreError::Config(sentence) => StartError::Command(sentence),
+        other => other.into(),
+    }
+}
+
+/// Where the key that seals the stored secrets comes from, for the backup reminder.
+fn secret_key_origin(config: &Config) -> String {
+    match (&config.secret_key_file, &config.secret_key) {
+        (Some(file), _) => format!("the secret key file {}", file.display()),
+        (None, Some(_)) => "MODELGATE_SECRET_KEY".to_owned(),
+        (None, None) => format!("the secret key {}", config.data_dir.join("secret.key").display()),
     }
 }
 

@@ -18,11 +18,15 @@ fn base64_key() -> String {
 }
 
 fn cli(db: &TestDb, args: &[&str]) -> Output {
+    cli_on(&db.url, args)
+}
+
+fn cli_on(url: &str, args: &[&str]) -> Output {
     std::process::Command::new(BIN)
         .args(args)
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("DATABASE_URL", &db.url)
+        .env("DATABASE_URL", url)
         .env("MODELGATE_SECRET_KEY", base64_key())
         .env("MODELGATE_LOG", "warn")
         .output()
@@ -138,4 +142,72 @@ fn each_command_lists_only_the_options_it_reads() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn an_sqlite_backup_restores_what_it_held() {
+    use modelgate_core::{ModelChange, ModelRef, NewModel, Role, Secret};
+    let db = TestDb::sqlite();
+    let (admin, _) = db.bootstrap();
+    let (_, member_key) = db.user(&admin, "bob", Role::Member);
+    let sealed =
+        ModelChange { api_key: Some(Some(Secret::new("sk-kept-sealed"))), ..Default::default() };
+    let model =
+        db.store.create_model(&admin, NewModel { key: "m".into(), change: sealed }).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let backup = dir.path().join("backup.db");
+    let backup_arg = backup.to_str().unwrap();
+
+    let said = ok(&db, &["backup", backup_arg]);
+    assert!(
+        said.contains("backed up to") && said.contains("keep MODELGATE_SECRET_KEY with it"),
+        "{said}"
+    );
+    assert_eq!(
+        refused(&db, &["backup", backup_arg]),
+        format!("modelgate: {backup_arg} exists already")
+    );
+    // What happens after the backup is not in it.
+    db.store
+        .create_model(&admin, NewModel { key: "later".into(), change: ModelChange::default() })
+        .unwrap();
+
+    let restored = dir.path().join("elsewhere").join("modelgate.db");
+    let restored_url = restored.to_str().unwrap();
+    let out = cli_on(restored_url, &["restore", backup_arg]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let store = modelgate_store::Store::open(
+        restored_url,
+        modelgate_store::Cipher::new(&TEST_SECRET_KEY),
+        modelgate_store::StoreOptions::default(),
+    )
+    .unwrap();
+    let bob = store.authenticate(&member_key).unwrap().expect("keys come back");
+    assert_eq!(bob.user_id, "bob");
+    let back = store.get_model(&admin, &ModelRef::Key("m".into())).unwrap().model;
+    let sealed = back.fields.api_key.clone().unwrap();
+    assert_eq!(store.cipher().reveal(&sealed).unwrap().expose(), "sk-kept-sealed");
+    assert_eq!(store.model_history(&admin, model.model.uuid).unwrap().len(), 1);
+    assert!(store.get_model(&admin, &ModelRef::Key("later".into())).is_err());
+    drop(store);
+
+    // A database holding data is replaced only when asked.
+    let again = cli_on(restored_url, &["restore", backup_arg]);
+    let stderr = String::from_utf8(again.stderr).unwrap();
+    assert!(!again.status.success() && stderr.contains("holds data already"), "{stderr}");
+    assert!(cli_on(restored_url, &["restore", "--replace", backup_arg]).status.success());
+    let junk = dir.path().join("notes.txt");
+    std::fs::write(&junk, "not a database").unwrap();
+    let not_a_backup = cli_on(restored_url, &["restore", "--replace", junk.to_str().unwrap()]);
+    let stderr = String::from_utf8(not_a_backup.stderr).unwrap();
+    assert!(stderr.contains("notes.txt is not a modelgate backup"), "{stderr}");
+}
+
+#[test]
+fn postgres_is_backed_up_with_its_own_tools() {
+    let db = TestDb::postgres();
+    let sentence = "modelgate: this database is Postgres: back it up with pg_dump and restore it with pg_restore";
+    assert_eq!(refused(&db, &["backup", "/tmp/never-written.db"]), sentence);
+    assert_eq!(refused(&db, &["restore", "/tmp/never-read.db"]), sentence);
+    assert!(!std::path::Path::new("/tmp/never-written.db").exists());
 }

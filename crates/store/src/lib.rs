@@ -5,6 +5,7 @@
 //! `version` and `updated_at` and appends an audit row.
 
 mod audit;
+mod backup;
 mod cache;
 mod catalog;
 pub mod cipher;
@@ -34,6 +35,7 @@ use modelgate_core::{
 };
 use uuid::Uuid;
 
+pub use backup::restore_sqlite;
 pub use cipher::Cipher;
 pub use conn::{Backend, DbConn};
 pub use error::{StoreError, StoreResult};
