@@ -75,27 +75,30 @@ fn grants_column(conn: &DbConn) -> SqlLiteral<Text> {
     })
 }
 
-/// The model a reference names in the caller's org, or among the built-in models (the org's
-/// own first), with its grants: one statement.
+/// The models a reference may name for an org: the org's own and the built-in ones, the org's
+/// first (a key names the org's own model before a built-in one).
+fn named<'a>(org_id: &str, reference: &ModelRef) -> BoxedModels<'a> {
+    let query = models::table
+        .filter(models::org_id.eq(org_id.to_owned()).or(models::org_id.is_null()))
+        .order(models::org_id.is_null())
+        .into_boxed();
+    match reference {
+        ModelRef::Key(key) => query.filter(models::key.eq(key.clone())),
+        ModelRef::Seq(seq) => query.filter(models::seq.eq(*seq)),
+        ModelRef::Uuid(uuid) => query.filter(models::uuid.eq(uuid.to_string())),
+    }
+}
+
+/// The model a reference names in the caller's org, or among the built-in models, with its
+/// grants: one statement.
 pub(crate) fn load_by_ref(
     conn: &mut DbConn,
     org_id: &str,
     reference: &ModelRef,
 ) -> StoreResult<Option<Model>> {
-    let mut query = models::table
-        .filter(models::org_id.eq(org_id.to_owned()).or(models::org_id.is_null()))
-        .into_boxed();
-    query = match reference {
-        ModelRef::Key(key) => query.filter(models::key.eq(key.clone())),
-        ModelRef::Seq(seq) => query.filter(models::seq.eq(*seq)),
-        ModelRef::Uuid(uuid) => query.filter(models::uuid.eq(uuid.to_string())),
-    };
     let grants = grants_column(conn);
-    let found: Option<(ModelRow, String)> = query
-        .order(models::org_id.is_null())
-        .select((ModelRow::as_select(), grants))
-        .first(conn)
-        .optional()?;
+    let found: Option<(ModelRow, String)> =
+        named(org_id, reference).select((ModelRow::as_select(), grants)).first(conn).optional()?;
     found.map(with_grants).transpose()
 }
 
@@ -127,33 +130,13 @@ fn with_grants((row, grants): (ModelRow, String)) -> StoreResult<Model> {
     row.into_model(grants)
 }
 
-/// The `seq` a reference names in the caller's org, or among the built-in models. A key names
-/// the org's own model before a built-in one.
+/// The `seq` a reference names in the caller's org, or among the built-in models (see [`named`]).
 pub(crate) fn resolve_seq(
     conn: &mut DbConn,
     org_id: &str,
     model: &ModelRef,
 ) -> StoreResult<Option<i64>> {
-    let in_scope = models::org_id.eq(org_id.to_owned()).or(models::org_id.is_null());
-    let candidates: Vec<(i64, Option<String>)> = match model {
-        ModelRef::Key(key) => models::table
-            .filter(models::key.eq(key))
-            .filter(in_scope)
-            .select((models::seq, models::org_id))
-            .load(conn)?,
-        ModelRef::Seq(seq) => models::table
-            .filter(models::seq.eq(*seq))
-            .filter(in_scope)
-            .select((models::seq, models::org_id))
-            .load(conn)?,
-        ModelRef::Uuid(uuid) => models::table
-            .filter(models::uuid.eq(uuid.to_string()))
-            .filter(in_scope)
-            .select((models::seq, models::org_id))
-            .load(conn)?,
-    };
-    let own = candidates.iter().find(|(_, org)| org.is_some());
-    Ok(own.or(candidates.first()).map(|(seq, _)| *seq))
+    Ok(named(org_id, model).select(models::seq).first(conn).optional()?)
 }
 
 fn matches_ref(model: &Model, reference: &ModelRef) -> bool {
@@ -549,9 +532,7 @@ impl Store {
         let items = hydrate(conn, rows)?.into_iter().map(|m| view(&ctx.actor, m)).collect();
         Ok(Page { items, total })
     }
-}
 
-impl Store {
     pub(crate) fn scan_models_in(
         &self,
         conn: &mut DbConn,
