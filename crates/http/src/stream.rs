@@ -54,6 +54,20 @@ impl ModelList {
     }
 }
 
+/// One batch of `query` after `after`: its models, where the next batch starts, and whether it
+/// is the last (shorter than a full batch).
+fn read_batch(
+    registry: &dyn Registry,
+    ctx: &Ctx,
+    query: &ModelQuery,
+    after: Option<&ScanCursor>,
+) -> DomainResult<(Vec<ModelView>, Option<ScanCursor>, bool)> {
+    let batch = registry.scan_models(ctx, query, after, SCAN_BATCH)?;
+    let next = batch.last().and_then(|v| ScanCursor::after(&v.model, sort_column(query)));
+    let last = (batch.len() as i64) < SCAN_BATCH;
+    Ok((batch, next, last))
+}
+
 /// Runs `each` on the models `query` finds, one batch at a time, on the calling thread (a
 /// registry call), until it answers `false`: for answers built from many models that keep far
 /// less of them (tag names, a page of a filter the store cannot apply).
@@ -63,16 +77,13 @@ pub fn scan_all(
     query: &ModelQuery,
     mut each: impl FnMut(Vec<ModelView>) -> bool,
 ) -> DomainResult<()> {
-    let column = sort_column(query);
     let mut after = None;
     loop {
-        let batch = registry.scan_models(ctx, query, after.as_ref(), SCAN_BATCH)?;
-        let Some(last) = batch.last() else { return Ok(()) };
-        after = ScanCursor::after(&last.model, column);
-        let complete = (batch.len() as i64) < SCAN_BATCH;
-        if !each(batch) || complete {
+        let (batch, next, last) = read_batch(registry, ctx, query, after.as_ref())?;
+        if batch.is_empty() || !each(batch) || last {
             return Ok(());
         }
+        after = next;
     }
 }
 
@@ -102,24 +113,20 @@ impl Scan {
         while let Some(query) = self.queries.front().cloned() {
             let (ctx, after, render) =
                 (Arc::clone(&self.ctx), self.after.clone(), Arc::clone(&self.render));
-            let (read, next, values) = self
+            let (read, next, last, values) = self
                 .services
                 .call(move |r| {
-                    let batch = r.scan_models(&ctx, &query, after.as_ref(), SCAN_BATCH)?;
-                    let next =
-                        batch.last().and_then(|v| ScanCursor::after(&v.model, sort_column(&query)));
-                    Ok((batch.len(), next, render(r, &ctx, batch)?))
+                    let (batch, next, last) = read_batch(r, &ctx, &query, after.as_ref())?;
+                    Ok((batch.len(), next, last, render(r, &ctx, batch)?))
                 })
                 .await?;
-            if read == 0 {
-                self.next_query();
-                continue;
-            }
             self.after = next;
-            if (read as i64) < SCAN_BATCH {
+            if last {
                 self.next_query();
             }
-            return Ok(Some(values));
+            if read > 0 {
+                return Ok(Some(values));
+            }
         }
         Ok(None)
     }
