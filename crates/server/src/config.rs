@@ -224,6 +224,11 @@ impl Config {
             .map_err(|e| ConfigError::Invalid(e.to_string()))
     }
 
+    /// Where SQLite mode keeps the secret key it generates when none is given.
+    pub fn generated_key_path(&self) -> PathBuf {
+        self.data_dir.join("secret.key")
+    }
+
     fn current_cipher(&self) -> Result<Cipher, ConfigError> {
         if let Some(key) = self.secret_key.as_deref().filter(|k| !k.trim().is_empty()) {
             return Cipher::from_base64(key).map_err(|e| ConfigError::Invalid(e.to_string()));
@@ -235,7 +240,7 @@ impl Config {
                     .into(),
             ));
         }
-        let path = self.data_dir.join("secret.key");
+        let path = self.generated_key_path();
         let key = read_or_create_key(&path)?;
         Cipher::from_base64(&key)
             .map_err(|e| ConfigError::Invalid(format!("{}: {e}", path.display())))

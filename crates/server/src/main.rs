@@ -215,7 +215,7 @@ fn run(cli: Cli) -> Result<(), StartError> {
         Command::Backup { file } => {
             // Refused before opening: opening would migrate the database first.
             if Backend::of_url(&config.database_url()) == Backend::Postgres {
-                return Err(StartError::Command(POSTGRES_BACKUP.into()));
+                return Err(StartError::Command(modelgate_store::POSTGRES_TOOLS.into()));
             }
             let store = startup::open_store(&config, Duration::ZERO)?;
             store.backup_to(&file).map_err(refusal)?;
@@ -323,9 +323,6 @@ fn run(cli: Cli) -> Result<(), StartError> {
     }
 }
 
-const POSTGRES_BACKUP: &str =
-    "this database is Postgres: back it up with pg_dump and restore it with pg_restore";
-
 /// A refusal said as it is; other store failures keep their prefix.
 fn refusal(error: StoreError) -> StartError {
     match error {
@@ -339,7 +336,7 @@ fn secret_key_origin(config: &Config) -> String {
     match (&config.secret_key_file, &config.secret_key) {
         (Some(file), _) => format!("the secret key file {}", file.display()),
         (None, Some(_)) => "MODELGATE_SECRET_KEY".to_owned(),
-        (None, None) => format!("the secret key {}", config.data_dir.join("secret.key").display()),
+        (None, None) => format!("the secret key {}", config.generated_key_path().display()),
     }
 }
 

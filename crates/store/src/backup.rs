@@ -10,7 +10,8 @@ use crate::conn::{DbConn, sqlite_path};
 use crate::error::{StoreError, StoreResult};
 use crate::{Backend, Store};
 
-const POSTGRES_TOOLS: &str =
+/// Why a Postgres database is not backed up or restored here.
+pub const POSTGRES_TOOLS: &str =
     "this database is Postgres: back it up with pg_dump and restore it with pg_restore";
 
 impl Store {

@@ -35,7 +35,7 @@ use modelgate_core::{
 };
 use uuid::Uuid;
 
-pub use backup::restore_sqlite;
+pub use backup::{POSTGRES_TOOLS, restore_sqlite};
 pub use cipher::Cipher;
 pub use conn::{Backend, DbConn};
 pub use error::{StoreError, StoreResult};
