@@ -4,26 +4,11 @@
 //! counter is process-wide.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-
-use diesel::connection::{Instrumentation, InstrumentationEvent, set_default_instrumentation};
 use modelgate_core::{ModelChange, NewModel, Registry};
 use modelgate_server::app::configure_main;
+use modelgate_testkit::statements;
 use modelgate_testkit::{Backend, TestApp, TestDb, TestResponse};
 use serde_json::{Value, json};
-
-static STATEMENTS: AtomicUsize = AtomicUsize::new(0);
-
-fn counting() -> Option<Box<dyn Instrumentation>> {
-    Some(Box::new(|event: InstrumentationEvent<'_>| {
-        // `data_version` is SQLite's look at its shared memory before a cached read.
-        if let InstrumentationEvent::StartQuery { query, .. } = event
-            && !query.to_string().contains("data_version")
-        {
-            STATEMENTS.fetch_add(1, Ordering::SeqCst);
-        }
-    }))
-}
 
 async fn costs(backend: Backend) -> Vec<(&'static str, usize)> {
     let db = TestDb::new(backend);
@@ -46,21 +31,21 @@ async fn costs(backend: Backend) -> Vec<(&'static str, usize)> {
         ("openwebui update", "POST", "/openwebui/api/models/model/update?id=m", update.clone()),
         ("respan PATCH", "PATCH", "/respan/api/models/m/", json!({"output_cost": 0.075})),
     ] {
-        let before = STATEMENTS.load(Ordering::SeqCst);
+        let before = statements::sent();
         let response: TestResponse = match method {
             "GET" => app.get(path, key).await,
             "POST" => app.post(path, key, body).await,
             _ => app.patch(path, key, body).await,
         };
         assert_eq!(response.status, 200, "{name}: {response:?}");
-        costs.push((name, STATEMENTS.load(Ordering::SeqCst) - before));
+        costs.push((name, statements::sent() - before));
     }
     costs
 }
 
 #[actix_web::test]
 async fn requests_cost_a_bounded_number_of_statements() {
-    set_default_instrumentation(counting).unwrap();
+    statements::start_counting();
     let sqlite = costs(Backend::Sqlite).await;
     let postgres = costs(Backend::Postgres).await;
     // (request, SQLite, Postgres). On SQLite the caller and the model come from the caches; on

@@ -1,33 +1,12 @@
 //! What a read costs in statements sent to the database: one for the caller, one for a model,
 //! and none at all on SQLite when nothing was committed since they were cached. One test in
-//! this binary, since the statement counter is process-wide.
+//! this binary, since the statement count is process-wide.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-
-use diesel::connection::{Instrumentation, InstrumentationEvent, set_default_instrumentation};
 use modelgate_core::{ModelChange, ModelRef, ModelUpdate, NewModel, Registry};
 use modelgate_store::Backend;
 use modelgate_testkit::TestDb;
-
-static STATEMENTS: AtomicUsize = AtomicUsize::new(0);
-
-fn counting() -> Option<Box<dyn Instrumentation>> {
-    Some(Box::new(|event: InstrumentationEvent<'_>| {
-        // `data_version` is SQLite's look at its shared memory, made before each cached read.
-        if let InstrumentationEvent::StartQuery { query, .. } = event
-            && !query.to_string().contains("data_version")
-        {
-            STATEMENTS.fetch_add(1, Ordering::SeqCst);
-        }
-    }))
-}
-
-fn statements_of<T>(f: impl FnOnce() -> T) -> usize {
-    let before = STATEMENTS.load(Ordering::SeqCst);
-    f();
-    STATEMENTS.load(Ordering::SeqCst) - before
-}
+use modelgate_testkit::statements::{self, sent_by as statements_of};
 
 fn reads_cost(backend: Backend) {
     let db = TestDb::new(backend);
@@ -67,7 +46,7 @@ fn reads_cost(backend: Backend) {
 
 #[test]
 fn a_read_costs_one_statement_per_thing_read_and_none_when_cached() {
-    set_default_instrumentation(counting).unwrap();
+    statements::start_counting();
     reads_cost(Backend::Sqlite);
     reads_cost(Backend::Postgres);
 }

@@ -9,6 +9,7 @@
 mod app;
 pub mod openapi;
 pub mod proxy;
+pub mod statements;
 
 use std::sync::Arc;
 
