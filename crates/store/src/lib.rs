@@ -367,9 +367,7 @@ impl Registry for Store {
         let found = self.cached(&self.models, (org.clone(), model.clone()), |conn| {
             models::load_by_ref(conn, &org, model)
         })?;
-        let model = found.ok_or(DomainError::NotFound(Entity::Model))?;
-        let rights = policy::authorize_model(&ctx.actor, &model, Action::Read)?;
-        Ok(ModelView { model, rights })
+        models::readable(&ctx.actor, found)
     }
 
     fn update_model(

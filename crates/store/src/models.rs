@@ -9,9 +9,9 @@ use diesel::sql_types::{Bool, Nullable, Text};
 use modelgate_core::fields::{apply_change, validate_key};
 use modelgate_core::policy::{self, Action, ReadScope};
 use modelgate_core::{
-    Column, Ctx, DomainError, Entity, Field, FieldError, Grant, Model, ModelChange, ModelFields,
-    ModelQuery, ModelRef, ModelUpdate, ModelView, Op, Page, ProviderRefInput, ScanCursor, Source,
-    Target, UpsertModel, Upserted, Value, Violation,
+    Column, Ctx, DomainError, DomainResult, Entity, Field, FieldError, Grant, Model, ModelChange,
+    ModelFields, ModelQuery, ModelRef, ModelUpdate, ModelView, Op, Page, ProviderRefInput,
+    ScanCursor, Source, Target, UpsertModel, Upserted, Value, Violation,
 };
 use uuid::Uuid;
 
@@ -100,6 +100,16 @@ pub(crate) fn load_by_ref(
     let found: Option<(ModelRow, String)> =
         named(org_id, reference).select((ModelRow::as_select(), grants)).first(conn).optional()?;
     found.map(with_grants).transpose()
+}
+
+/// The model a lookup found, as `actor` may read it: missing and unreadable are both not found.
+pub(crate) fn readable(
+    actor: &modelgate_core::Actor,
+    found: Option<Model>,
+) -> DomainResult<ModelView> {
+    let model = found.ok_or(DomainError::NotFound(Entity::Model))?;
+    let rights = policy::authorize_model(actor, &model, Action::Read)?;
+    Ok(ModelView { model, rights })
 }
 
 /// Locks a model row until the transaction ends and reads it with its grants, in one statement.
@@ -490,10 +500,7 @@ impl Store {
         ctx: &Ctx,
         reference: &ModelRef,
     ) -> StoreResult<ModelView> {
-        let model = load_by_ref(conn, &ctx.actor.org_id, reference)?
-            .ok_or(DomainError::NotFound(Entity::Model))?;
-        let rights = policy::authorize_model(&ctx.actor, &model, Action::Read)?;
-        Ok(ModelView { model, rights })
+        Ok(readable(&ctx.actor, load_by_ref(conn, &ctx.actor.org_id, reference)?)?)
     }
 
     pub(crate) fn list_models_in(
