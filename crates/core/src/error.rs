@@ -114,6 +114,10 @@ pub enum DomainError {
     Conflict { entity: Entity, value: String },
     #[error("invalid input: {0:?}")]
     Invalid(Vec<FieldError>),
+    /// The caller's key was revoked after this replica cached it (see [`crate::Unconfirmed`]):
+    /// answered as an invalid key.
+    #[error("unknown or revoked API key")]
+    Unauthenticated,
     /// The record changed since the caller read it (`expected_version` did not match).
     #[error("version mismatch")]
     VersionMismatch,

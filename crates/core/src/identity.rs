@@ -1,5 +1,8 @@
 //! Orgs, users, groups, API keys and the authenticated caller.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -138,11 +141,40 @@ pub struct Ctx {
     pub actor: Actor,
     /// `openwebui`, `xagent`, `syft`, `respan`, `admin`, `cli`, `catalog`…
     pub dialect: &'static str,
+    /// Set when `actor` came from a replica's cache of keys: the registry confirms it before it
+    /// acts on it.
+    pub unconfirmed: Option<Unconfirmed>,
 }
 
 impl Ctx {
     pub fn new(actor: Actor, dialect: &'static str) -> Self {
-        Self { actor, dialect }
+        Self { actor, dialect, unconfirmed: None }
+    }
+}
+
+/// A caller taken from a replica's cache of keys, which another replica may have made stale
+/// (a key revoked, a role or membership changed). The registry checks it against the database
+/// in the first statement of the first call that uses it, inside that statement where it can,
+/// so a cached caller costs no round trip of its own and is never trusted stale.
+#[derive(Clone, Debug)]
+pub struct Unconfirmed {
+    pub key_hash: String,
+    /// Shared by the clones of one request's context: once confirmed unchanged, later calls of
+    /// the same request trust it, as they would a caller authenticated at its start.
+    confirmed: Arc<AtomicBool>,
+}
+
+impl Unconfirmed {
+    pub fn new(key_hash: String) -> Self {
+        Self { key_hash, confirmed: Arc::new(AtomicBool::new(false)) }
+    }
+
+    pub fn is_confirmed(&self) -> bool {
+        self.confirmed.load(Ordering::Acquire)
+    }
+
+    pub fn confirm(&self) {
+        self.confirmed.store(true, Ordering::Release);
     }
 }
 

@@ -16,7 +16,7 @@ pub use audit::AuditEvent;
 pub use endpoint::{Endpoint, EndpointChange, NewEndpoint, ResponseType, UserDefault};
 pub use error::{Denied, DomainError, DomainResult, Entity, FieldError, Subject, Violation};
 pub use fields::{Field, FieldSet, MapChange, ModelChange, ProviderRefInput};
-pub use identity::{Actor, ApiKey, Ctx, Group, Org, Role, User};
+pub use identity::{Actor, ApiKey, Ctx, Group, Org, Role, Unconfirmed, User};
 pub use model::{
     Grant, JsonMap, MAX_KEY_LEN, Model, ModelFields, ModelRef, ModelView, Permission, Pricing,
     PrincipalKind, Rights, SealedSecret, Sealer, Secret, Source,

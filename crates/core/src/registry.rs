@@ -135,6 +135,14 @@ pub trait Registry: Send + Sync + 'static {
     /// The caller behind a plaintext API key, or `None` for an unknown or revoked key.
     fn authenticate(&self, api_key: &str) -> DomainResult<Option<Actor>>;
 
+    /// The caller behind a plaintext API key for a request through `dialect`. A registry that
+    /// caches keys may answer from its cache with the caller marked
+    /// [`Unconfirmed`](crate::Unconfirmed): it then confirms it in the request's first call.
+    /// Only for requests that call the registry before answering anything.
+    fn caller(&self, api_key: &str, dialect: &'static str) -> DomainResult<Option<Ctx>> {
+        Ok(self.authenticate(api_key)?.map(|actor| Ctx::new(actor, dialect)))
+    }
+
     fn create_org(&self, ctx: &Ctx, id: Option<String>, name: String) -> DomainResult<Org>;
     fn list_orgs(&self, ctx: &Ctx) -> DomainResult<Vec<Org>>;
     fn get_org(&self, ctx: &Ctx, id: &str) -> DomainResult<Org>;

@@ -18,16 +18,38 @@ pub enum AuthFailure {
     Invalid,
 }
 
-/// The authenticated caller, with the audit context of dialect `D`.
-pub struct Caller<D: Dialect> {
+/// The authenticated caller, with the audit context of dialect `D`; `C` says when its key is
+/// checked against the database.
+pub struct Caller<D: Dialect, C: Confirmation = Checked> {
     pub ctx: Ctx,
-    dialect: PhantomData<D>,
+    dialect: PhantomData<(D, C)>,
 }
 
-impl<D: Dialect> Caller<D> {
+impl<D: Dialect, C: Confirmation> Caller<D, C> {
     pub fn new(ctx: Ctx) -> Self {
         Self { ctx, dialect: PhantomData }
     }
+}
+
+/// When a handler's caller is checked against the database.
+pub trait Confirmation: 'static {
+    const DEFERRED: bool;
+}
+
+/// Before the handler runs: for handlers that may answer from the caller alone.
+pub struct Checked;
+
+/// By the handler's first registry call, which the registry may answer with the check folded
+/// into its own statement (see [`modelgate_core::Unconfirmed`]): only for handlers whose every
+/// answer comes from a registry call. Saves a GET its authentication round trip.
+pub struct Deferred;
+
+impl Confirmation for Checked {
+    const DEFERRED: bool = false;
+}
+
+impl Confirmation for Deferred {
+    const DEFERRED: bool = true;
 }
 
 /// How the caller's authentication ended, for extractors that run beside [`Caller`]: actix polls
@@ -55,7 +77,7 @@ pub fn bearer_token(req: &HttpRequest) -> Option<String> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then(|| token.to_owned())
 }
 
-impl<D: Dialect> FromRequest for Caller<D> {
+impl<D: Dialect, C: Confirmation> FromRequest for Caller<D, C> {
     type Error = actix_web::Error;
     type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
 
@@ -69,7 +91,7 @@ impl<D: Dialect> FromRequest for Caller<D> {
         let (outcome, gate) = tokio::sync::watch::channel(None);
         req.extensions_mut().insert(AuthGate(gate));
         Box::pin(async move {
-            let result = authenticate::<D>(services, token).await.and_then(|caller| {
+            let result = authenticate::<D, C>(services, token).await.and_then(|caller| {
                 if nul.is_empty() { Ok(caller) } else { Err(into_error(D::nul_refused(&nul))) }
             });
             // A refused path or query also keeps a body's own refusal from answering first.
@@ -79,10 +101,10 @@ impl<D: Dialect> FromRequest for Caller<D> {
     }
 }
 
-async fn authenticate<D: Dialect>(
+async fn authenticate<D: Dialect, C: Confirmation>(
     services: Option<web::Data<Services>>,
     token: Option<String>,
-) -> Result<Caller<D>, actix_web::Error> {
+) -> Result<Caller<D, C>, actix_web::Error> {
     let Some(services) = services else {
         let error = modelgate_core::DomainError::internal("auth", "Services not configured");
         return Err(into_error(D::service_failure(&error)));
@@ -91,15 +113,21 @@ async fn authenticate<D: Dialect>(
     let refuse = |failure| into_error(crate::bearer_challenge(D::auth_failure(failure)));
     let token = token.ok_or_else(|| refuse(AuthFailure::Missing))?;
     // Through `call`, so a database that does not answer fails authentication fast too.
-    match services.call(move |registry| registry.authenticate(&token)).await {
-        Ok(Some(actor)) => {
+    let found = services
+        .call(move |registry| match C::DEFERRED {
+            true => registry.caller(&token, D::NAME),
+            false => Ok(registry.authenticate(&token)?.map(|actor| Ctx::new(actor, D::NAME))),
+        })
+        .await;
+    match found {
+        Ok(Some(ctx)) => {
             // The request's log lines say who and through which API (the span is the request
             // middleware's).
             let span = tracing::Span::current();
             span.record("dialect", tracing::field::display(D::NAME));
-            span.record("user", tracing::field::display(&actor.user_id));
-            span.record("org", tracing::field::display(&actor.org_id));
-            Ok(Caller::new(Ctx::new(actor, D::NAME)))
+            span.record("user", tracing::field::display(&ctx.actor.user_id));
+            span.record("org", tracing::field::display(&ctx.actor.org_id));
+            Ok(Caller::new(ctx))
         }
         Ok(None) => Err(refuse(AuthFailure::Invalid)),
         Err(error) => Err(into_error(D::service_failure(&error))),

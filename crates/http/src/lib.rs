@@ -21,7 +21,7 @@ use actix_web::http::StatusCode;
 use modelgate_core::{DomainError, DomainResult, Registry};
 use serde_json::json;
 
-pub use auth::{AuthFailure, Caller};
+pub use auth::{AuthFailure, Caller, Checked, Deferred};
 pub use body::{BodyFailure, JsonBody};
 pub use health::DatabaseHealth;
 pub use nul::NulFound;
@@ -101,6 +101,12 @@ pub trait Dialect: 'static {
     fn nul_refused(found: &[NulFound]) -> HttpResponse {
         HttpResponse::UnprocessableEntity().json(nul::pydantic_body(found))
     }
+}
+
+/// How dialect `D` refuses a caller whose key was revoked after a replica cached it
+/// ([`DomainError::Unauthenticated`]): as an invalid key, challenge included.
+pub fn revoked_key<D: Dialect>() -> HttpResponse {
+    bearer_challenge(D::auth_failure(AuthFailure::Invalid))
 }
 
 /// Adds the `WWW-Authenticate: Bearer` challenge (RFC 6750) to a 401: every API here takes a

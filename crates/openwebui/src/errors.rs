@@ -99,6 +99,7 @@ pub fn domain_error(op: Op, error: &DomainError, body: Option<&Value>) -> HttpRe
         }
         DomainError::Conflict { .. } => detail(StatusCode::BAD_REQUEST, "Already exists"),
         DomainError::Invalid(errors) => field_errors(errors, body),
+        DomainError::Unauthenticated => modelgate_http::revoked_key::<crate::OpenWebUi>(),
         DomainError::VersionMismatch => {
             detail(StatusCode::CONFLICT, "The model was changed meanwhile; retry")
         }

@@ -12,7 +12,7 @@ use modelgate_core::{
 };
 use modelgate_http::input::{Fields, Issue, IssueKind, Loc, Opt};
 use modelgate_http::stream::{ModelList, scan_all, stream_models};
-use modelgate_http::{Caller, JsonBody, Services, detail};
+use modelgate_http::{Caller, Deferred, JsonBody, Services, detail};
 use serde_json::{Value, json};
 
 use crate::OpenWebUi;
@@ -234,7 +234,11 @@ pub async fn tags(svc: Svc, me: Me) -> HttpResponse {
 
 /// `GET /model?id=`: one model, with `write_access`. Like upstream, a model of the org the
 /// caller may not read is a 401, a missing one a 404.
-pub async fn get(svc: Svc, me: Me, req: HttpRequest) -> actix_web::Result<HttpResponse> {
+pub async fn get(
+    svc: Svc,
+    me: Caller<OpenWebUi, Deferred>,
+    req: HttpRequest,
+) -> actix_web::Result<HttpResponse> {
     let id = query_id(&req)?;
     let ctx = me.ctx;
     let found = svc

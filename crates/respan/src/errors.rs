@@ -162,6 +162,7 @@ pub(crate) fn domain_error(error: &DomainError, failing: &Failing) -> HttpRespon
         DomainError::Invalid(errors) => {
             HttpResponse::BadRequest().json(field_errors(errors, failing))
         }
+        DomainError::Unauthenticated => modelgate_http::revoked_key::<crate::Respan>(),
         DomainError::VersionMismatch => detail(
             StatusCode::CONFLICT,
             "The object was changed by another request meanwhile; retry.",

@@ -11,7 +11,7 @@ use modelgate_core::{
     ModelUpdate, ModelView, NewModel, PageRequest, Registry, Sort, Source, UpsertModel,
 };
 use modelgate_http::routes::{call, path_or_fixed, stand_for};
-use modelgate_http::{Caller, Dialect, JsonBody, Services};
+use modelgate_http::{Caller, Deferred, Dialect, JsonBody, Services};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -275,7 +275,7 @@ pub(crate) async fn public(req: HttpRequest, services: web::Data<Services>) -> H
 pub(crate) async fn retrieve(
     name: ModelName,
     services: web::Data<Services>,
-    caller: Caller<Respan>,
+    caller: Caller<Respan, Deferred>,
 ) -> HttpResponse {
     let name = name.into_inner();
     let ctx = caller.ctx;

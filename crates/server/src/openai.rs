@@ -8,7 +8,7 @@ use modelgate_core::{
 };
 use modelgate_http::nul::NUL_SENTENCE;
 use modelgate_http::stream::{ModelList, stream_models};
-use modelgate_http::{AuthFailure, BodyFailure, Caller, Dialect, NulFound, Services};
+use modelgate_http::{AuthFailure, BodyFailure, Caller, Deferred, Dialect, NulFound, Services};
 use serde_json::json;
 
 pub struct OpenAi;
@@ -107,7 +107,7 @@ async fn list(services: web::Data<Services>, caller: Caller<OpenAi>) -> HttpResp
 
 async fn retrieve(
     services: web::Data<Services>,
-    caller: Caller<OpenAi>,
+    caller: Caller<OpenAi, Deferred>,
     id: web::Path<String>,
 ) -> HttpResponse {
     let key = id.into_inner();
@@ -122,6 +122,7 @@ async fn retrieve(
             Some("model"),
             Some("model_not_found"),
         ),
+        Err(DomainError::Unauthenticated) => modelgate_http::revoked_key::<OpenAi>(),
         Err(e) => OpenAi::service_failure(&e),
     }
 }

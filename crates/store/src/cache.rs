@@ -51,6 +51,11 @@ impl<K: Eq + Hash, V: Clone> Cache<K, V> {
         hit
     }
 
+    /// Forgets `key` (a revoked key, for one).
+    pub(crate) fn remove(&self, key: &K) {
+        self.entries.lock().unwrap_or_else(|p| p.into_inner()).map.remove(key);
+    }
+
     /// Keeps `value`, read from the database at `read_at`, unless the epoch has moved since
     /// (`now`): it may then describe something that has changed.
     pub(crate) fn put(&self, read_at: u64, now: u64, key: K, value: V) {

@@ -1,8 +1,6 @@
 //! Orgs, users, groups, API keys, authentication and first-run bootstrap.
 
-use diesel::dsl::sql;
 use diesel::prelude::*;
-use diesel::sql_types::Text;
 use modelgate_core::identity::{API_KEY_PREFIX, api_key_display_prefix, hash_api_key};
 use modelgate_core::policy::{self, Action};
 use modelgate_core::{
@@ -20,6 +18,7 @@ use crate::rows::{ApiKeyRow, GroupRow, OrgRow, UserRow, now, to_db_time};
 use crate::schema::{
     api_keys, endpoints, group_members, models, orgs, providers, user_groups, users,
 };
+use crate::subquery::USER_GROUPS;
 
 /// Name of the org first-run bootstrap creates.
 pub const DEFAULT_ORG: &str = "default";
@@ -269,16 +268,7 @@ fn target_org(conn: &mut DbConn, actor: &Actor, requested: Option<&str>) -> Stor
 
 /// The caller behind a key hash, with its groups: one statement.
 pub(crate) fn authenticate(conn: &mut DbConn, key_hash: &str) -> StoreResult<Option<Actor>> {
-    let groups = sql::<Text>(match conn {
-        DbConn::Pg(_) => {
-            "(SELECT COALESCE(json_agg(gm.group_id ORDER BY gm.group_id), '[]')::text \
-             FROM group_members gm WHERE gm.org_id = users.org_id AND gm.user_id = users.id)"
-        }
-        DbConn::Sqlite(_) => {
-            "(SELECT json_group_array(gm.group_id ORDER BY gm.group_id) \
-             FROM group_members gm WHERE gm.org_id = users.org_id AND gm.user_id = users.id)"
-        }
-    });
+    let groups = USER_GROUPS;
     let found: Option<(String, String, String, bool, String)> = api_keys::table
         .inner_join(
             users::table
@@ -291,17 +281,38 @@ pub(crate) fn authenticate(conn: &mut DbConn, key_hash: &str) -> StoreResult<Opt
         .first(conn)
         .optional()?;
     let Some((user_id, org_id, role, is_root, group_ids)) = found else { return Ok(None) };
-    let role =
-        Role::parse(&role).ok_or_else(|| StoreError::Corrupt(format!("user role {role}")))?;
     let group_ids = serde_json::from_str(&group_ids)
         .map_err(|e| StoreError::Corrupt(format!("groups of user {user_id}: {e}")))?;
-    Ok(Some(Actor {
-        instance_admin: is_root && role == Role::Admin,
-        user_id,
-        org_id,
-        role,
-        group_ids,
-    }))
+    actor(user_id, org_id, &role, is_root, group_ids).map(Some)
+}
+
+/// The caller in a [`caller_of_key`](crate::subquery::caller_of_key) column: `None` when the key
+/// no longer authenticates anyone.
+pub(crate) fn caller_from_json(column: Option<&str>) -> StoreResult<Option<Actor>> {
+    let Some(text) = column else { return Ok(None) };
+    // SQLite has no JSON booleans: `is_root` comes as 0 or 1 there.
+    let (user_id, org_id, role, is_root, group_ids): (
+        String,
+        String,
+        String,
+        serde_json::Value,
+        Vec<String>,
+    ) = serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("caller: {e}")))?;
+    let is_root = is_root.as_bool().or_else(|| is_root.as_i64().map(|n| n != 0));
+    let is_root =
+        is_root.ok_or_else(|| StoreError::Corrupt(format!("caller: is_root {is_root:?}")))?;
+    actor(user_id, org_id, &role, is_root, group_ids).map(Some)
+}
+
+fn actor(
+    user_id: String,
+    org_id: String,
+    role: &str,
+    is_root: bool,
+    group_ids: Vec<String>,
+) -> StoreResult<Actor> {
+    let role = Role::parse(role).ok_or_else(|| StoreError::Corrupt(format!("user role {role}")))?;
+    Ok(Actor { instance_admin: is_root && role == Role::Admin, user_id, org_id, role, group_ids })
 }
 
 pub(crate) fn bootstrap(

@@ -19,7 +19,9 @@ mod providers;
 mod reseal;
 pub mod rows;
 pub mod schema;
+mod subquery;
 
+use std::borrow::Cow;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -30,8 +32,8 @@ use modelgate_core::{
     Actor, ApiKey, AuditEvent, Bootstrapped, CatalogModel, CatalogSync, Ctx, DomainError,
     DomainResult, Endpoint, EndpointChange, Entity, Group, IssuedKey, Model, ModelQuery, ModelRef,
     ModelUpdate, ModelView, NewEndpoint, NewGroup, NewModel, NewProvider, NewUser, Org, Page,
-    Provider, ProviderChange, ProviderRef, Registry, ScanCursor, SealedSecret, Secret, UpsertModel,
-    Upserted, User, UserChange, UserDefault,
+    Provider, ProviderChange, ProviderRef, Registry, ScanCursor, SealedSecret, Secret, Unconfirmed,
+    UpsertModel, Upserted, User, UserChange, UserDefault,
 };
 use uuid::Uuid;
 
@@ -105,7 +107,10 @@ pub struct Store {
     sqlite_writer: Mutex<()>,
     /// When the caches below may be trusted.
     fresh: Freshness,
-    /// Key hash → the caller it authenticates (role and groups included).
+    /// Key hash → the caller it authenticates (role and groups included). On SQLite it is
+    /// trusted while [`Freshness`] says nothing changed; on Postgres nothing cheap tells one
+    /// replica that another committed, so callers taken from it are [`Unconfirmed`] and checked
+    /// by the request's first statement.
     callers: Cache<String, Actor>,
     /// (org, reference) → the model it names there, with its grants; rights are worked out per
     /// request.
@@ -211,6 +216,63 @@ impl Store {
         }
     }
 
+    /// `f` on a connection, for the caller `ctx` once it is confirmed (see [`Unconfirmed`]).
+    fn read_as<T>(
+        &self,
+        ctx: &Ctx,
+        f: impl FnOnce(&mut DbConn, &Ctx) -> StoreResult<T>,
+    ) -> DomainResult<T> {
+        self.read(|conn| {
+            let ctx = self.confirmed(conn, ctx)?;
+            f(conn, &ctx)
+        })
+    }
+
+    /// `f` in a write transaction, for the caller `ctx` confirmed inside it.
+    fn write_as<T>(
+        &self,
+        ctx: &Ctx,
+        f: impl FnOnce(&mut DbConn, &Ctx) -> StoreResult<T>,
+    ) -> DomainResult<T> {
+        self.write(|conn| {
+            let ctx = self.confirmed(conn, ctx)?;
+            f(conn, &ctx)
+        })
+    }
+
+    /// `ctx` with its caller as the database has it now: one statement for a caller taken from
+    /// the cache and not yet confirmed in this request, none otherwise.
+    fn confirmed<'c>(&self, conn: &mut DbConn, ctx: &'c Ctx) -> StoreResult<Cow<'c, Ctx>> {
+        let Some(pending) = unconfirmed(ctx) else { return Ok(Cow::Borrowed(ctx)) };
+        let current = identity::authenticate(conn, &pending.key_hash)?;
+        self.settle(ctx, pending, current)
+    }
+
+    /// Compares a cached caller with `current`, what its key authenticates now: the same
+    /// confirms it for the rest of the request; a change replaces the cached entry and this
+    /// call acts as the caller is now; a revoked key is refused.
+    fn settle<'c>(
+        &self,
+        ctx: &'c Ctx,
+        pending: &Unconfirmed,
+        current: Option<Actor>,
+    ) -> StoreResult<Cow<'c, Ctx>> {
+        match current {
+            None => {
+                self.callers.remove(&pending.key_hash);
+                Err(DomainError::Unauthenticated.into())
+            }
+            Some(actor) if actor == ctx.actor => {
+                pending.confirm();
+                Ok(Cow::Borrowed(ctx))
+            }
+            Some(actor) => {
+                self.callers.put(0, 0, pending.key_hash.clone(), actor.clone());
+                Ok(Cow::Owned(Ctx::new(actor, ctx.dialect)))
+            }
+        }
+    }
+
     fn read<T>(&self, f: impl FnOnce(&mut DbConn) -> StoreResult<T>) -> DomainResult<T> {
         let mut conn = self.pool.get().map_err(StoreError::from)?;
         f(&mut conn).map_err(Into::into)
@@ -286,59 +348,78 @@ impl Registry for Store {
 
     fn authenticate(&self, api_key: &str) -> DomainResult<Option<Actor>> {
         let hash = hash_api_key(api_key);
+        if self.backend == Backend::Postgres {
+            let actor = self.read(|conn| identity::authenticate(conn, &hash))?;
+            // Kept for `caller`, which answers from here and has the database confirm it.
+            if let Some(actor) = &actor {
+                self.callers.put(0, 0, hash, actor.clone());
+            }
+            return Ok(actor);
+        }
         self.cached(&self.callers, hash.clone(), |conn| identity::authenticate(conn, &hash))
     }
 
+    fn caller(&self, api_key: &str, dialect: &'static str) -> DomainResult<Option<Ctx>> {
+        if self.backend == Backend::Postgres {
+            let hash = hash_api_key(api_key);
+            if let Some(actor) = self.callers.get(0, &hash) {
+                let unconfirmed = Some(Unconfirmed::new(hash));
+                return Ok(Some(Ctx { actor, dialect, unconfirmed }));
+            }
+        }
+        Ok(self.authenticate(api_key)?.map(|actor| Ctx::new(actor, dialect)))
+    }
+
     fn create_org(&self, ctx: &Ctx, id: Option<String>, name: String) -> DomainResult<Org> {
-        self.write(|conn| identity::create_org(conn, ctx, id, name))
+        self.write_as(ctx, |conn, ctx| identity::create_org(conn, ctx, id, name))
     }
 
     fn list_orgs(&self, ctx: &Ctx) -> DomainResult<Vec<Org>> {
-        self.read(|conn| identity::list_orgs(conn, ctx))
+        self.read_as(ctx, identity::list_orgs)
     }
 
     fn get_org(&self, ctx: &Ctx, id: &str) -> DomainResult<Org> {
-        self.read(|conn| identity::get_org(conn, ctx, id))
+        self.read_as(ctx, |conn, ctx| identity::get_org(conn, ctx, id))
     }
 
     fn create_user(&self, ctx: &Ctx, user: NewUser) -> DomainResult<User> {
-        self.write(|conn| identity::create_user(conn, ctx, user))
+        self.write_as(ctx, |conn, ctx| identity::create_user(conn, ctx, user))
     }
 
     fn list_users(&self, ctx: &Ctx) -> DomainResult<Vec<User>> {
-        self.read(|conn| identity::list_users(conn, ctx))
+        self.read_as(ctx, identity::list_users)
     }
 
     fn get_user(&self, ctx: &Ctx, id: &str) -> DomainResult<User> {
-        self.read(|conn| identity::get_user(conn, ctx, id))
+        self.read_as(ctx, |conn, ctx| identity::get_user(conn, ctx, id))
     }
 
     fn update_user(&self, ctx: &Ctx, id: &str, change: UserChange) -> DomainResult<User> {
-        self.write(|conn| identity::update_user(conn, ctx, id, change))
+        self.write_as(ctx, |conn, ctx| identity::update_user(conn, ctx, id, change))
     }
 
     fn delete_user(&self, ctx: &Ctx, id: &str) -> DomainResult<()> {
-        self.write(|conn| identity::delete_user(conn, ctx, id))
+        self.write_as(ctx, |conn, ctx| identity::delete_user(conn, ctx, id))
     }
 
     fn create_group(&self, ctx: &Ctx, group: NewGroup) -> DomainResult<Group> {
-        self.write(|conn| identity::create_group(conn, ctx, group))
+        self.write_as(ctx, |conn, ctx| identity::create_group(conn, ctx, group))
     }
 
     fn list_groups(&self, ctx: &Ctx) -> DomainResult<Vec<Group>> {
-        self.read(|conn| identity::list_groups(conn, ctx))
+        self.read_as(ctx, identity::list_groups)
     }
 
     fn get_group(&self, ctx: &Ctx, id: &str) -> DomainResult<Group> {
-        self.read(|conn| identity::get_group(conn, ctx, id))
+        self.read_as(ctx, |conn, ctx| identity::get_group(conn, ctx, id))
     }
 
     fn delete_group(&self, ctx: &Ctx, id: &str) -> DomainResult<()> {
-        self.write(|conn| identity::delete_group(conn, ctx, id))
+        self.write_as(ctx, |conn, ctx| identity::delete_group(conn, ctx, id))
     }
 
     fn set_group_members(&self, ctx: &Ctx, id: &str, user_ids: Vec<String>) -> DomainResult<Group> {
-        self.write(|conn| identity::set_group_members(conn, ctx, id, user_ids))
+        self.write_as(ctx, |conn, ctx| identity::set_group_members(conn, ctx, id, user_ids))
     }
 
     fn create_api_key(
@@ -347,22 +428,38 @@ impl Registry for Store {
         user_id: Option<String>,
         name: String,
     ) -> DomainResult<IssuedKey> {
-        self.write(|conn| identity::create_api_key(conn, ctx, user_id, name))
+        self.write_as(ctx, |conn, ctx| identity::create_api_key(conn, ctx, user_id, name))
     }
 
     fn list_api_keys(&self, ctx: &Ctx) -> DomainResult<Vec<ApiKey>> {
-        self.read(|conn| identity::list_api_keys(conn, ctx))
+        self.read_as(ctx, identity::list_api_keys)
     }
 
     fn revoke_api_key(&self, ctx: &Ctx, id: &str) -> DomainResult<ApiKey> {
-        self.write(|conn| identity::revoke_api_key(conn, ctx, id))
+        self.write_as(ctx, |conn, ctx| identity::revoke_api_key(conn, ctx, id))
     }
 
     fn create_model(&self, ctx: &Ctx, model: NewModel) -> DomainResult<ModelView> {
-        self.write(|conn| self.create_model_in(conn, ctx, model.key, model.change, "create"))
+        self.write_as(ctx, |conn, ctx| {
+            self.create_model_in(conn, ctx, model.key, model.change, "create")
+        })
     }
 
     fn get_model(&self, ctx: &Ctx, model: &ModelRef) -> DomainResult<ModelView> {
+        if let Some(pending) = unconfirmed(ctx) {
+            // One statement reads the model and checks the cached caller; only a miss, which
+            // says nothing about the key, needs a second.
+            return self.read(|conn| {
+                let org = &ctx.actor.org_id;
+                let (found, current) =
+                    match models::load_by_ref_checking_key(conn, org, model, &pending.key_hash)? {
+                        Some((found, current)) => (Some(found), current),
+                        None => (None, identity::authenticate(conn, &pending.key_hash)?),
+                    };
+                let ctx = self.settle(ctx, pending, current)?;
+                Ok(models::readable(&ctx.actor, found)?)
+            });
+        }
         let org = ctx.actor.org_id.clone();
         let found = self.cached(&self.models, (org.clone(), model.clone()), |conn| {
             models::load_by_ref(conn, &org, model)
@@ -376,41 +473,43 @@ impl Registry for Store {
         model: &ModelRef,
         update: ModelUpdate,
     ) -> DomainResult<ModelView> {
-        self.write(|conn| self.update_model_in(conn, ctx, model, update))
+        self.write_as(ctx, |conn, ctx| self.update_model_in(conn, ctx, model, update))
     }
 
     fn toggle_model(&self, ctx: &Ctx, model: &ModelRef) -> DomainResult<ModelView> {
-        self.write(|conn| self.toggle_model_in(conn, ctx, model))
+        self.write_as(ctx, |conn, ctx| self.toggle_model_in(conn, ctx, model))
     }
 
     fn delete_model(&self, ctx: &Ctx, model: &ModelRef) -> DomainResult<ModelView> {
-        self.write(|conn| self.delete_model_in(conn, ctx, model))
+        self.write_as(ctx, |conn, ctx| self.delete_model_in(conn, ctx, model))
     }
 
     fn delete_org_models(&self, ctx: &Ctx) -> DomainResult<usize> {
-        self.write(|conn| self.delete_org_models_in(conn, ctx))
+        self.write_as(ctx, |conn, ctx| self.delete_org_models_in(conn, ctx))
     }
 
     fn list_models(&self, ctx: &Ctx, query: &ModelQuery) -> DomainResult<Page<ModelView>> {
-        self.read(|conn| self.list_models_in(conn, ctx, query))
+        self.read_as(ctx, |conn, ctx| self.list_models_in(conn, ctx, query))
     }
 
     fn model_exists(&self, ctx: &Ctx, model: &ModelRef) -> DomainResult<bool> {
-        self.read(|conn| Ok(models::resolve_seq(conn, &ctx.actor.org_id, model)?.is_some()))
+        self.read_as(ctx, |conn, ctx| {
+            Ok(models::resolve_seq(conn, &ctx.actor.org_id, model)?.is_some())
+        })
     }
 
     fn upsert_model(&self, ctx: &Ctx, model: UpsertModel) -> DomainResult<Upserted> {
-        self.write(|conn| self.upsert_model_in(conn, ctx, model, "create"))
+        self.write_as(ctx, |conn, ctx| self.upsert_model_in(conn, ctx, model, "create"))
     }
 
     fn import_models(&self, ctx: &Ctx, models: Vec<UpsertModel>) -> DomainResult<Vec<Upserted>> {
-        self.write(|conn| {
+        self.write_as(ctx, |conn, ctx| {
             models.into_iter().map(|m| self.upsert_model_in(conn, ctx, m, "import")).collect()
         })
     }
 
     fn model_history(&self, ctx: &Ctx, uuid: Uuid) -> DomainResult<Vec<AuditEvent>> {
-        self.read(|conn| self.history_in(conn, ctx, uuid))
+        self.read_as(ctx, |conn, ctx| self.history_in(conn, ctx, uuid))
     }
 
     fn secret_equals(&self, sealed: &SealedSecret, candidate: &str) -> DomainResult<bool> {
@@ -418,15 +517,15 @@ impl Registry for Store {
     }
 
     fn create_provider(&self, ctx: &Ctx, provider: NewProvider) -> DomainResult<Provider> {
-        self.write(|conn| self.create_provider_in(conn, ctx, provider))
+        self.write_as(ctx, |conn, ctx| self.create_provider_in(conn, ctx, provider))
     }
 
     fn get_provider(&self, ctx: &Ctx, provider: &ProviderRef) -> DomainResult<Provider> {
-        self.read(|conn| self.get_provider_in(conn, ctx, provider))
+        self.read_as(ctx, |conn, ctx| self.get_provider_in(conn, ctx, provider))
     }
 
     fn list_providers(&self, ctx: &Ctx) -> DomainResult<Vec<Provider>> {
-        self.read(|conn| self.list_providers_in(conn, ctx))
+        self.read_as(ctx, |conn, ctx| self.list_providers_in(conn, ctx))
     }
 
     fn update_provider(
@@ -435,23 +534,23 @@ impl Registry for Store {
         provider: &ProviderRef,
         change: ProviderChange,
     ) -> DomainResult<Provider> {
-        self.write(|conn| self.update_provider_in(conn, ctx, provider, change))
+        self.write_as(ctx, |conn, ctx| self.update_provider_in(conn, ctx, provider, change))
     }
 
     fn delete_provider(&self, ctx: &Ctx, provider: &ProviderRef) -> DomainResult<Provider> {
-        self.write(|conn| self.delete_provider_in(conn, ctx, provider))
+        self.write_as(ctx, |conn, ctx| self.delete_provider_in(conn, ctx, provider))
     }
 
     fn create_endpoint(&self, ctx: &Ctx, endpoint: NewEndpoint) -> DomainResult<Endpoint> {
-        self.write(|conn| self.create_endpoint_in(conn, ctx, endpoint))
+        self.write_as(ctx, |conn, ctx| self.create_endpoint_in(conn, ctx, endpoint))
     }
 
     fn get_endpoint(&self, ctx: &Ctx, slug: &str) -> DomainResult<Endpoint> {
-        self.read(|conn| self.get_endpoint_in(conn, ctx, slug))
+        self.read_as(ctx, |conn, ctx| self.get_endpoint_in(conn, ctx, slug))
     }
 
     fn list_endpoints(&self, ctx: &Ctx) -> DomainResult<Vec<Endpoint>> {
-        self.read(|conn| self.list_endpoints_in(conn, ctx, None))
+        self.read_as(ctx, |conn, ctx| self.list_endpoints_in(conn, ctx, None))
     }
 
     fn scan_models(
@@ -461,11 +560,11 @@ impl Registry for Store {
         after: Option<&ScanCursor>,
         limit: i64,
     ) -> DomainResult<Vec<ModelView>> {
-        self.read(|conn| self.scan_models_in(conn, ctx, query, after, limit))
+        self.read_as(ctx, |conn, ctx| self.scan_models_in(conn, ctx, query, after, limit))
     }
 
     fn model_endpoints(&self, ctx: &Ctx, model_seqs: &[i64]) -> DomainResult<Vec<Endpoint>> {
-        self.read(|conn| self.list_endpoints_in(conn, ctx, Some(model_seqs)))
+        self.read_as(ctx, |conn, ctx| self.list_endpoints_in(conn, ctx, Some(model_seqs)))
     }
 
     fn update_endpoint(
@@ -474,11 +573,11 @@ impl Registry for Store {
         slug: &str,
         change: EndpointChange,
     ) -> DomainResult<Endpoint> {
-        self.write(|conn| self.update_endpoint_in(conn, ctx, slug, change))
+        self.write_as(ctx, |conn, ctx| self.update_endpoint_in(conn, ctx, slug, change))
     }
 
     fn delete_endpoint(&self, ctx: &Ctx, slug: &str) -> DomainResult<Endpoint> {
-        self.write(|conn| self.delete_endpoint_in(conn, ctx, slug))
+        self.write_as(ctx, |conn, ctx| self.delete_endpoint_in(conn, ctx, slug))
     }
 
     fn set_user_default(
@@ -487,14 +586,19 @@ impl Registry for Store {
         config_type: &str,
         model: &ModelRef,
     ) -> DomainResult<UserDefault> {
-        self.write(|conn| self.set_user_default_in(conn, ctx, config_type, model))
+        self.write_as(ctx, |conn, ctx| self.set_user_default_in(conn, ctx, config_type, model))
     }
 
     fn list_user_defaults(&self, ctx: &Ctx) -> DomainResult<Vec<UserDefault>> {
-        self.read(|conn| self.list_user_defaults_in(conn, ctx))
+        self.read_as(ctx, |conn, ctx| self.list_user_defaults_in(conn, ctx))
     }
 
     fn delete_user_default(&self, ctx: &Ctx, config_type: &str) -> DomainResult<()> {
-        self.write(|conn| self.delete_user_default_in(conn, ctx, config_type))
+        self.write_as(ctx, |conn, ctx| self.delete_user_default_in(conn, ctx, config_type))
     }
+}
+
+/// The caller of `ctx` if it came from a cache and is not yet confirmed in this request.
+fn unconfirmed(ctx: &Ctx) -> Option<&Unconfirmed> {
+    ctx.unconfirmed.as_ref().filter(|pending| !pending.is_confirmed())
 }

@@ -2,16 +2,15 @@
 
 use std::collections::HashMap;
 
-use diesel::dsl::{exists, sql};
-use diesel::expression::SqlLiteral;
+use diesel::dsl::exists;
 use diesel::prelude::*;
 use diesel::sql_types::{Bool, Nullable, Text};
 use modelgate_core::fields::{apply_change, validate_key};
 use modelgate_core::policy::{self, Action, ReadScope};
 use modelgate_core::{
-    Column, Ctx, DomainError, DomainResult, Entity, Field, FieldError, Grant, Model, ModelChange,
-    ModelFields, ModelQuery, ModelRef, ModelUpdate, ModelView, Op, Page, ProviderRefInput,
-    ScanCursor, Source, Target, UpsertModel, Upserted, Value, Violation,
+    Actor, Column, Ctx, DomainError, DomainResult, Entity, Field, FieldError, Grant, Model,
+    ModelChange, ModelFields, ModelQuery, ModelRef, ModelUpdate, ModelView, Op, Page,
+    ProviderRefInput, ScanCursor, Source, Target, UpsertModel, Upserted, Value, Violation,
 };
 use uuid::Uuid;
 
@@ -19,15 +18,17 @@ use crate::Store;
 use crate::audit::Auditor;
 use crate::conn::{DbConn, MultiBackend};
 use crate::error::{StoreError, StoreResult, conflict_on_unique};
+use crate::identity::caller_from_json;
 use crate::rows::{GrantRow, ModelRow, ModelWrite, now};
 use crate::schema::{endpoints, model_grants, models, providers};
+use crate::subquery::{MODEL_GRANTS, caller_of_key};
 
 diesel::define_sql_function!(fn lower(x: Nullable<Text>) -> Nullable<Text>);
 
 type Predicate = Box<dyn BoxableExpression<models::table, MultiBackend, SqlType = Nullable<Bool>>>;
 type BoxedModels<'a> = models::BoxedQuery<'a, MultiBackend>;
 
-pub(crate) fn view(actor: &modelgate_core::Actor, model: Model) -> ModelView {
+pub(crate) fn view(actor: &Actor, model: Model) -> ModelView {
     let rights = policy::rights(actor, (&model).into());
     ModelView { model, rights }
 }
@@ -59,22 +60,6 @@ pub(crate) fn hydrate(conn: &mut DbConn, rows: Vec<ModelRow>) -> StoreResult<Vec
         .collect()
 }
 
-/// A model's grants as one JSON array of `[principal_type, principal_id, permission]`, in
-/// their stored order: a column of the model's own row, so one statement reads both.
-fn grants_column(conn: &DbConn) -> SqlLiteral<Text> {
-    sql::<Text>(match conn {
-        DbConn::Pg(_) => {
-            "(SELECT COALESCE(json_agg(json_build_array(g.principal_type, g.principal_id, \
-             g.permission) ORDER BY g.position), '[]')::text \
-             FROM model_grants g WHERE g.model_seq = models.seq)"
-        }
-        DbConn::Sqlite(_) => {
-            "(SELECT json_group_array(json_array(g.principal_type, g.principal_id, g.permission) \
-             ORDER BY g.position) FROM model_grants g WHERE g.model_seq = models.seq)"
-        }
-    })
-}
-
 /// The models a reference may name for an org: the org's own and the built-in ones, the org's
 /// first (a key names the org's own model before a built-in one).
 fn named<'a>(org_id: &str, reference: &ModelRef) -> BoxedModels<'a> {
@@ -96,17 +81,31 @@ pub(crate) fn load_by_ref(
     org_id: &str,
     reference: &ModelRef,
 ) -> StoreResult<Option<Model>> {
-    let grants = grants_column(conn);
+    let grants = MODEL_GRANTS;
     let found: Option<(ModelRow, String)> =
         named(org_id, reference).select((ModelRow::as_select(), grants)).first(conn).optional()?;
     found.map(with_grants).transpose()
 }
 
+/// [`load_by_ref`] for a caller this replica cached: the same statement also reads the caller
+/// its key authenticates now ([`caller_of_key`]). `None` when no model matched (the statement
+/// then returned no row, so nothing about the key).
+pub(crate) fn load_by_ref_checking_key(
+    conn: &mut DbConn,
+    org_id: &str,
+    reference: &ModelRef,
+    key_hash: &str,
+) -> StoreResult<Option<(Model, Option<Actor>)>> {
+    let found: Option<(ModelRow, String, Option<String>)> = named(org_id, reference)
+        .select((ModelRow::as_select(), MODEL_GRANTS, caller_of_key(key_hash)))
+        .first(conn)
+        .optional()?;
+    let Some((row, grants, caller)) = found else { return Ok(None) };
+    Ok(Some((with_grants((row, grants))?, caller_from_json(caller.as_deref())?)))
+}
+
 /// The model a lookup found, as `actor` may read it: missing and unreadable are both not found.
-pub(crate) fn readable(
-    actor: &modelgate_core::Actor,
-    found: Option<Model>,
-) -> DomainResult<ModelView> {
+pub(crate) fn readable(actor: &Actor, found: Option<Model>) -> DomainResult<ModelView> {
     let model = found.ok_or(DomainError::NotFound(Entity::Model))?;
     let rights = policy::authorize_model(actor, &model, Action::Read)?;
     Ok(ModelView { model, rights })
@@ -115,7 +114,7 @@ pub(crate) fn readable(
 /// Locks a model row until the transaction ends and reads it with its grants, in one statement.
 /// On SQLite the immediate transaction already holds the database's write lock.
 pub(crate) fn lock_and_load(conn: &mut DbConn, seq: i64) -> StoreResult<Option<Model>> {
-    let grants = grants_column(conn);
+    let grants = MODEL_GRANTS;
     let row = models::table.find(seq);
     let found: Option<(ModelRow, String)> = match conn {
         DbConn::Pg(pg) => {
@@ -126,7 +125,7 @@ pub(crate) fn lock_and_load(conn: &mut DbConn, seq: i64) -> StoreResult<Option<M
     found.map(with_grants).transpose()
 }
 
-/// A model from its row and its grants' JSON column (see [`grants_column`]).
+/// A model from its row and its grants' JSON column (see [`MODEL_GRANTS`]).
 fn with_grants((row, grants): (ModelRow, String)) -> StoreResult<Model> {
     let triples: Vec<(String, String, String)> = serde_json::from_str(&grants)
         .map_err(|e| StoreError::Corrupt(format!("grants of model {}: {e}", row.seq)))?;

@@ -3,9 +3,10 @@
 //! next call; on SQLite the caches are really in use (their hit counters move).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use modelgate_core::identity::hash_api_key;
 use modelgate_core::{
-    Ctx, DomainError, Grant, ModelChange, ModelRef, ModelUpdate, NewGroup, NewModel, Permission,
-    PrincipalKind, Registry, Role,
+    Ctx, DomainError, Grant, ModelChange, ModelQuery, ModelRef, ModelUpdate, NewGroup, NewModel,
+    Permission, PrincipalKind, Registry, Role, Unconfirmed, UserChange,
 };
 use modelgate_store::{Backend, Store};
 use modelgate_testkit::{TestDb, backend_tests};
@@ -36,6 +37,16 @@ fn warm(store: &Store, ctx: &Ctx, k: &str) {
     store.get_model(ctx, &key(k)).unwrap();
     let cached = store.cache_hits().1 > before;
     assert_eq!(cached, store.backend() == Backend::Sqlite, "{k} served from the cache");
+}
+
+/// `ctx` as a replica's cache may hold it, to be confirmed by the next call (what `caller`
+/// gives a GET handler on Postgres). Built by hand so both backends run the confirming reads.
+fn cached(ctx: &Ctx, api_key: &str) -> Ctx {
+    Ctx { unconfirmed: Some(Unconfirmed::new(hash_api_key(api_key))), ..ctx.clone() }
+}
+
+fn unauthenticated<T: std::fmt::Debug>(result: Result<T, DomainError>) -> bool {
+    matches!(result, Err(DomainError::Unauthenticated))
 }
 
 fn replicas(db: &TestDb) -> (Arc<Store>, Arc<Store>) {
@@ -100,5 +111,71 @@ backend_tests! {
         let no_grants = ModelChange { grants: Some(vec![]), ..Default::default() };
         a.update_model(&admin, &key("by-user"), ModelUpdate::patch(no_grants)).unwrap();
         assert!(matches!(b.get_model(&member, &key("by-user")), Err(DomainError::NotFound(_))));
+    }
+
+    fn a_cached_caller_is_confirmed_by_the_read_it_makes(db) {
+        let (a, b) = replicas(&db);
+        let (admin, admin_key) = db.bootstrap();
+        a.create_model(&admin, NewModel { key: "m".into(), change: described("one") }).unwrap();
+        // What a GET handler gets: on Postgres, once the key is known, straight from the cache.
+        let first = b.caller(&admin_key, "test").unwrap().unwrap();
+        assert!(first.unconfirmed.is_none(), "a key read from the database needs no check");
+        let hits = b.cache_hits().0;
+        let again = b.caller(&admin_key, "test").unwrap().unwrap();
+        assert!(b.cache_hits().0 > hits, "the caller cache answered");
+        assert_eq!(again.unconfirmed.is_some(), db.backend() == Backend::Postgres);
+
+        let ctx = cached(&admin, &admin_key);
+        assert_eq!(description(&b, &ctx, "m").as_deref(), Some("one"));
+        assert!(ctx.unconfirmed.as_ref().unwrap().is_confirmed(), "the read confirmed it");
+        let missing = cached(&admin, &admin_key);
+        assert!(matches!(b.get_model(&missing, &key("nope")), Err(DomainError::NotFound(_))));
+        assert!(missing.unconfirmed.as_ref().unwrap().is_confirmed());
+    }
+
+    fn a_cached_caller_whose_key_was_revoked_elsewhere_is_refused_at_once(db) {
+        let (a, b) = replicas(&db);
+        let (admin, _) = db.bootstrap();
+        let (member, member_key) = db.user(&admin, "m1", Role::Member);
+        let public = ModelChange { public: Some(true), ..Default::default() };
+        a.create_model(&admin, NewModel { key: "m".into(), change: public }).unwrap();
+        assert!(b.caller(&member_key, "test").unwrap().is_some());
+        b.get_model(&cached(&member, &member_key), &key("m")).unwrap();
+
+        let key_id = a.list_api_keys(&admin).unwrap().into_iter().find(|k| k.user_id == "m1").unwrap().id;
+        a.revoke_api_key(&admin, &key_id).unwrap();
+        // Refused by a model read, a miss, a list and a write alike: never served as it was.
+        assert!(unauthenticated(b.get_model(&cached(&member, &member_key), &key("m"))));
+        assert!(unauthenticated(b.get_model(&cached(&member, &member_key), &key("nope"))));
+        assert!(unauthenticated(b.list_models(&cached(&member, &member_key), &ModelQuery::default())));
+        let write = b.update_model(&cached(&member, &member_key), &key("m"), ModelUpdate::patch(described("x")));
+        assert!(unauthenticated(write));
+        assert!(b.caller(&member_key, "test").unwrap().is_none(), "the refusal dropped it");
+    }
+
+    fn a_cached_caller_whose_groups_or_role_changed_acts_as_it_is_now(db) {
+        let (a, b) = replicas(&db);
+        let (admin, _) = db.bootstrap();
+        let (_, member_key) = db.user(&admin, "m1", Role::Member);
+        a.create_group(&admin, NewGroup {
+            id: Some("devs".into()), name: "devs".into(), description: None, member_ids: vec!["m1".into()],
+        }).unwrap();
+        let grants = Some(vec![Grant::new(PrincipalKind::Group, "devs", Permission::Write)]);
+        a.create_model(&admin, NewModel { key: "m".into(), change: ModelChange { grants, ..Default::default() } }).unwrap();
+        let member = as_seen_by(&b, &member_key).unwrap();
+        assert!(b.get_model(&cached(&member, &member_key), &key("m")).unwrap().rights.write);
+
+        a.set_group_members(&admin, "devs", vec![]).unwrap();
+        let stale = cached(&member, &member_key);
+        assert!(matches!(b.get_model(&stale, &key("m")), Err(DomainError::NotFound(_))));
+        assert!(!stale.unconfirmed.as_ref().unwrap().is_confirmed(), "a changed caller stays unconfirmed");
+        assert_eq!(b.list_models(&cached(&member, &member_key), &ModelQuery::default()).unwrap().total, 0);
+        let refreshed = b.caller(&member_key, "test").unwrap().unwrap();
+        assert!(refreshed.actor.group_ids.is_empty(), "the cache holds the caller as it is now");
+
+        a.set_group_members(&admin, "devs", vec!["m1".into()]).unwrap();
+        a.update_user(&admin, "m1", UserChange { role: Some(Role::Viewer), ..Default::default() }).unwrap();
+        let write = b.update_model(&cached(&member, &member_key), &key("m"), ModelUpdate::patch(described("x")));
+        assert!(matches!(write, Err(DomainError::Denied(_))), "{write:?}");
     }
 }

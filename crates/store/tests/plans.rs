@@ -94,3 +94,27 @@ fn a_statement_prepared_on_a_small_table_uses_an_index_once_it_has_grown() {
     let plan: Vec<String> = plan.into_iter().map(|l| l.text).collect();
     assert!(!plan.iter().any(|l| l.contains("Seq Scan")), "{plan:#?}");
 }
+
+#[test]
+fn authentication_and_a_model_read_are_parsed_once_per_connection() {
+    let db = TestDb::postgres();
+    let options = StoreOptions { pool_size: 1, ..StoreOptions::default() };
+    let store = Store::open(&db.url, Cipher::new(&TEST_SECRET_KEY), options).unwrap();
+    let (admin, key) = db.bootstrap();
+    store
+        .create_model(&admin, NewModel { key: "hot".into(), change: ModelChange::default() })
+        .unwrap();
+    for _ in 0..3 {
+        assert!(store.authenticate(&key).unwrap().is_some());
+        store.get_model(&admin, &ModelRef::Key("hot".into())).unwrap();
+    }
+    let mut conn = store.connection().unwrap();
+    let prepared: Vec<Prepared> = diesel::sql_query(
+        "SELECT name FROM pg_prepared_statements \
+         WHERE statement LIKE '%FROM group_members gm%' OR statement LIKE '%FROM model_grants g%'",
+    )
+    .load(pg(&mut conn))
+    .unwrap();
+    // Without a kept statement, each call is parsed and planned anew: none would be listed.
+    assert_eq!(prepared.len(), 2, "{:?}", prepared.iter().map(|p| &p.name).collect::<Vec<_>>());
+}

@@ -171,6 +171,7 @@ pub fn domain(error: &DomainError, about: About<'_>, body: Option<&Value>) -> Ht
             detail(StatusCode::CONFLICT, format!("'{value}' already exists"))
         }
         (DomainError::Invalid(errors), _) => invalid(errors, body),
+        (DomainError::Unauthenticated, _) => modelgate_http::revoked_key::<crate::Syft>(),
         (DomainError::VersionMismatch, _) => detail(
             StatusCode::CONFLICT,
             "The model was changed by another request at the same time; retry",

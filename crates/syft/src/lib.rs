@@ -11,7 +11,7 @@ use std::sync::LazyLock;
 
 use actix_web::http::{Method, StatusCode};
 use actix_web::{HttpRequest, HttpResponse, web};
-use modelgate_core::Ctx;
+use modelgate_core::{Ctx, DomainError};
 use modelgate_http::routes::{Routes, openapi_document};
 use modelgate_http::{
     AuthFailure, BodyFailure, Dialect, NulFound, Services, default_service_failure, detail,
@@ -57,6 +57,7 @@ async fn check_tenant(
     match services.call(move |registry| registry.get_org(&ctx, &ctx.actor.org_id)).await {
         Ok(org) if org.id == wanted || org.name == wanted => Ok(()),
         Ok(_) => Err(errors::tenant_not_found(&wanted)),
+        Err(DomainError::Unauthenticated) => Err(modelgate_http::revoked_key::<Syft>()),
         Err(error) => Err(default_service_failure(&error)),
     }
 }

@@ -10,7 +10,7 @@ use modelgate_core::{
 };
 use modelgate_http::input::{Fields, Loc, Opt};
 use modelgate_http::stream::{ModelList, RenderBatch, stream_models};
-use modelgate_http::{Caller, JsonBody, Services};
+use modelgate_http::{Caller, Deferred, JsonBody, Services};
 use serde_json::{Value, json};
 
 use crate::errors::{self, About};
@@ -101,7 +101,7 @@ pub async fn list(
 
 pub async fn get(
     services: web::Data<Services>,
-    caller: Caller<Syft>,
+    caller: Caller<Syft, Deferred>,
     req: HttpRequest,
     name: web::Path<String>,
 ) -> HttpResponse {

@@ -94,6 +94,7 @@ pub fn domain(error: &DomainError, doing: Doing, body: Option<&Value>) -> HttpRe
         }
         DomainError::Conflict { .. } => detail(StatusCode::BAD_REQUEST, "Already exists"),
         DomainError::Invalid(errors) => invalid(errors, body),
+        DomainError::Unauthenticated => modelgate_http::revoked_key::<crate::Xagent>(),
         DomainError::VersionMismatch => detail(
             StatusCode::CONFLICT,
             "The model was changed by another request meanwhile; retry",

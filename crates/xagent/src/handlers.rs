@@ -7,7 +7,7 @@ use modelgate_core::{
     Value as QueryValue,
 };
 use modelgate_http::stream::scan_all;
-use modelgate_http::{Caller, JsonBody, Services, detail};
+use modelgate_http::{Caller, Deferred, JsonBody, Services, detail};
 use serde_json::{Map, Value, json};
 
 use crate::Xagent;
@@ -114,7 +114,7 @@ fn path_ref(req: &HttpRequest) -> modelgate_core::ModelRef {
 
 pub async fn get_model(
     services: web::Data<Services>,
-    caller: XCaller,
+    caller: Caller<Xagent, Deferred>,
     req: HttpRequest,
 ) -> HttpResponse {
     let reference = path_ref(&req);

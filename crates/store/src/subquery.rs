@@ -1,0 +1,155 @@
+//! Correlated subqueries that aggregate child rows into one JSON text column, so a single
+//! statement reads a row with its children.
+//!
+//! Each is fixed SQL text per backend. Unlike diesel's `sql()` literal, which diesel never keeps
+//! prepared (its text could differ between calls), these leave the statement cacheable: the
+//! statements that authenticate a key and read a model are parsed once per connection.
+
+use std::marker::PhantomData;
+
+use diesel::QueryResult;
+use diesel::backend::Backend;
+use diesel::expression::{
+    AppearsOnTable, Expression, SelectableExpression, TypedExpressionType, ValidGrouping,
+    is_aggregate,
+};
+use diesel::pg::Pg;
+use diesel::query_builder::{AstPass, QueryFragment, QueryId};
+use diesel::serialize::ToSql;
+use diesel::sql_types::{Nullable, SqlType, Text};
+use diesel::sqlite::Sqlite;
+
+use crate::conn::MultiBackend;
+
+/// A scalar subquery in two fixed texts per backend, with an optional bind parameter between
+/// them, of SQL type `ST`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Subquery<'a, ST> {
+    pg: [&'static str; 2],
+    sqlite: [&'static str; 2],
+    bind: Option<&'a str>,
+    sql_type: PhantomData<ST>,
+}
+
+/// A model's grants as one JSON array of `[principal_type, principal_id, permission]`, in their
+/// stored order, correlated with the `models` row of the outer query.
+pub(crate) const MODEL_GRANTS: Subquery<'static, Text> = Subquery {
+    pg: [
+        "(SELECT COALESCE(json_agg(json_build_array(g.principal_type, g.principal_id, \
+         g.permission) ORDER BY g.position), '[]')::text \
+         FROM model_grants g WHERE g.model_seq = models.seq)",
+        "",
+    ],
+    sqlite: [
+        "(SELECT json_group_array(json_array(g.principal_type, g.principal_id, g.permission) \
+         ORDER BY g.position) FROM model_grants g WHERE g.model_seq = models.seq)",
+        "",
+    ],
+    bind: None,
+    sql_type: PhantomData,
+};
+
+/// A user's group ids as one sorted JSON array, correlated with the `users` row of the outer
+/// query.
+pub(crate) const USER_GROUPS: Subquery<'static, Text> = Subquery {
+    pg: [
+        "(SELECT COALESCE(json_agg(gm.group_id ORDER BY gm.group_id), '[]')::text \
+         FROM group_members gm WHERE gm.org_id = users.org_id AND gm.user_id = users.id)",
+        "",
+    ],
+    sqlite: [
+        "(SELECT json_group_array(gm.group_id ORDER BY gm.group_id) \
+         FROM group_members gm WHERE gm.org_id = users.org_id AND gm.user_id = users.id)",
+        "",
+    ],
+    bind: None,
+    sql_type: PhantomData,
+};
+
+/// The caller a key hash authenticates now, as the JSON array
+/// `[user_id, org_id, role, is_root, [group_id…]]`, or NULL for an unknown or revoked key: the
+/// check of a cached caller, carried by the statement of the read it guards.
+pub(crate) fn caller_of_key(key_hash: &str) -> Subquery<'_, Nullable<Text>> {
+    Subquery {
+        pg: [
+            "(SELECT json_build_array(u.id, u.org_id, u.role, o.is_root, \
+             (SELECT COALESCE(json_agg(gm.group_id ORDER BY gm.group_id), '[]') \
+             FROM group_members gm WHERE gm.org_id = u.org_id AND gm.user_id = u.id))::text \
+             FROM api_keys k JOIN users u ON u.org_id = k.org_id AND u.id = k.user_id \
+             JOIN orgs o ON o.id = u.org_id WHERE k.revoked_at IS NULL AND k.key_hash = ",
+            ")",
+        ],
+        sqlite: [
+            "(SELECT json_array(u.id, u.org_id, u.role, o.is_root <> 0, \
+             json((SELECT json_group_array(gm.group_id ORDER BY gm.group_id) \
+             FROM group_members gm WHERE gm.org_id = u.org_id AND gm.user_id = u.id))) \
+             FROM api_keys k JOIN users u ON u.org_id = k.org_id AND u.id = k.user_id \
+             JOIN orgs o ON o.id = u.org_id WHERE k.revoked_at IS NULL AND k.key_hash = ",
+            ")",
+        ],
+        bind: Some(key_hash),
+        sql_type: PhantomData,
+    }
+}
+
+impl<ST: SqlType + TypedExpressionType> Expression for Subquery<'_, ST> {
+    type SqlType = ST;
+}
+
+impl<QS, ST: SqlType + TypedExpressionType> AppearsOnTable<QS> for Subquery<'_, ST> {}
+
+impl<QS, ST: SqlType + TypedExpressionType> SelectableExpression<QS> for Subquery<'_, ST> {}
+
+impl<GroupBy, ST> ValidGrouping<GroupBy> for Subquery<'_, ST> {
+    type IsAggregate = is_aggregate::Never;
+}
+
+/// No static id: the subqueries share this type, so diesel must key its statement cache by the
+/// SQL text, which differs between them.
+impl<ST> QueryId for Subquery<'_, ST> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<'a, ST> Subquery<'a, ST> {
+    fn render<'b, DB>(
+        &'b self,
+        sql: [&'static str; 2],
+        mut out: AstPass<'_, 'b, DB>,
+    ) -> QueryResult<()>
+    where
+        DB: Backend,
+        str: ToSql<Text, DB>,
+    {
+        out.push_sql(sql[0]);
+        if let Some(bind) = self.bind {
+            out.push_bind_param::<Text, str>(bind)?;
+        }
+        out.push_sql(sql[1]);
+        Ok(())
+    }
+}
+
+impl<ST> QueryFragment<Pg> for Subquery<'_, ST> {
+    fn walk_ast<'b>(&'b self, out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        self.render(self.pg, out)
+    }
+}
+
+impl<ST> QueryFragment<Sqlite> for Subquery<'_, ST> {
+    fn walk_ast<'b>(&'b self, out: AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
+        self.render(self.sqlite, out)
+    }
+}
+
+impl<ST> QueryFragment<MultiBackend> for Subquery<'_, ST> {
+    fn walk_ast<'b>(&'b self, out: AstPass<'_, 'b, MultiBackend>) -> QueryResult<()> {
+        // `backend()` is how diesel's own SQL functions tell the backends of a multi-connection
+        // apart while rendering.
+        let sql = match out.backend() {
+            MultiBackend::Pg(_) => self.pg,
+            MultiBackend::Sqlite(_) => self.sqlite,
+        };
+        self.render(sql, out)
+    }
+}
