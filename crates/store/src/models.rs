@@ -20,7 +20,7 @@ use crate::conn::{DbConn, MultiBackend};
 use crate::error::{StoreError, StoreResult, conflict_on_unique};
 use crate::identity::caller_from_json;
 use crate::rows::{GrantRow, ModelRow, ModelWrite, now};
-use crate::schema::{endpoints, model_grants, models, providers};
+use crate::schema::{endpoints, model_counts, model_grants, models, providers};
 use crate::subquery::{MODEL_GRANTS, caller_of_key};
 
 diesel::define_sql_function!(fn lower(x: Nullable<Text>) -> Nullable<Text>);
@@ -509,7 +509,16 @@ impl Store {
         query: &ModelQuery,
     ) -> StoreResult<Page<ModelView>> {
         let scope = policy::read_scope(&ctx.actor);
-        let total: i64 = filtered(&scope, query)?.count().get_result(conn)?;
+        let total = match kept_count(&scope, query) {
+            Some((org_id, sources)) => model_counts::table
+                .filter(model_counts::org_id.eq_any([org_id, String::new()]))
+                .filter(model_counts::source.eq_any(sources))
+                .select(model_counts::total)
+                .load::<i64>(conn)?
+                .into_iter()
+                .sum(),
+            None => filtered(&scope, query)?.count().get_result(conn)?,
+        };
         let mut select = filtered(&scope, query)?;
         for sort in &query.sort {
             select = order_by(select, sort.column, sort.descending);
@@ -572,8 +581,26 @@ impl Store {
 
 // ---- list queries ----
 
-fn visibility(scope: &ReadScope) -> Predicate {
+/// When a listing's total is what the `model_counts` triggers keep: an admin's unfiltered view
+/// of the org (and the catalog). The org and the sources to add up: the org's custom models are
+/// counted under the org, the catalog's under `''`.
+fn kept_count(scope: &ReadScope, query: &ModelQuery) -> Option<(String, Vec<&'static str>)> {
+    let ReadScope::WholeOrg { org_id } = scope else { return None };
+    let unfiltered = query.conditions.is_empty() && query.text.as_deref().is_none_or(str::is_empty);
+    let sources = match query.source {
+        Some(source) => vec![source.as_str()],
+        None => vec![Source::Custom.as_str(), Source::Builtin.as_str()],
+    };
+    unfiltered.then(|| (org_id.clone(), sources))
+}
+
+/// The models `scope` may read; `custom_only` when the query keeps custom models only, which
+/// are never built-in (no `org_id IS NULL` alternative: the org's index then serves the query).
+fn visibility(scope: &ReadScope, custom_only: bool) -> Predicate {
     match scope {
+        ReadScope::WholeOrg { org_id } if custom_only => {
+            Box::new(models::org_id.eq(org_id.clone()))
+        }
         ReadScope::WholeOrg { org_id } => {
             Box::new(models::org_id.is_null().nullable().or(models::org_id.eq(org_id.clone())))
         }
@@ -585,18 +612,19 @@ fn visibility(scope: &ReadScope) -> Predicate {
                 model_grants::table.filter(model_grants::model_seq.eq(models::seq));
             // Written out twice because an empty `IN ()` is not portable SQL.
             macro_rules! readable_given {
-                ($granted:expr) => {
-                    Box::new(
-                        models::org_id.is_null().nullable().or(models::org_id
-                            .eq(org_id.clone())
-                            .and(
-                                models::owner_id
-                                    .eq(user_id.clone())
-                                    .or(models::public_read.eq(true).nullable())
-                                    .or(exists(grants_of_model.filter($granted)).nullable()),
-                            )),
-                    )
-                };
+                ($granted:expr) => {{
+                    let own = models::org_id.eq(org_id.clone()).and(
+                        models::owner_id
+                            .eq(user_id.clone())
+                            .or(models::public_read.eq(true).nullable())
+                            .or(exists(grants_of_model.filter($granted)).nullable()),
+                    );
+                    if custom_only {
+                        Box::new(own)
+                    } else {
+                        Box::new(models::org_id.is_null().nullable().or(own))
+                    }
+                }};
             }
             if group_ids.is_empty() {
                 readable_given!(user_grant)
@@ -611,7 +639,9 @@ fn visibility(scope: &ReadScope) -> Predicate {
 }
 
 fn filtered<'a>(scope: &ReadScope, query: &ModelQuery) -> StoreResult<BoxedModels<'a>> {
-    let mut select = models::table.into_boxed::<MultiBackend>().filter(visibility(scope));
+    let custom_only = query.source == Some(Source::Custom);
+    let mut select =
+        models::table.into_boxed::<MultiBackend>().filter(visibility(scope, custom_only));
     if let Some(source) = query.source {
         select = select.filter(models::source.eq(source.as_str().to_owned()));
     }
@@ -815,38 +845,45 @@ fn predicate(target: &Target, op: Op, value: &Value) -> StoreResult<Predicate> {
 
 /// Orders by a column, missing values last in both directions and on both backends.
 fn order_by(select: BoxedModels<'_>, column: Column, descending: bool) -> BoxedModels<'_> {
-    macro_rules! by {
-        ($col:expr) => {{
-            let select = select.then_order_by($col.is_null().asc());
+    macro_rules! direction {
+        ($select:expr, $col:expr) => {
             if descending {
-                select.then_order_by($col.desc())
+                $select.then_order_by($col.desc())
             } else {
-                select.then_order_by($col.asc())
+                $select.then_order_by($col.asc())
             }
-        }};
+        };
+    }
+    // Nullable columns sort their NULLs last either way; the others are ordered by the column
+    // alone, which an index on it can serve.
+    macro_rules! nulls_last {
+        ($col:expr) => {{ direction!(select.then_order_by($col.is_null().asc()), $col) }};
+    }
+    macro_rules! not_null {
+        ($col:expr) => {{ direction!(select, $col) }};
     }
     match column {
-        Column::Seq => by!(models::seq),
-        Column::Key => by!(models::key),
-        Column::DisplayName => by!(models::display_name),
-        Column::Description => by!(models::description),
-        Column::Provider => by!(models::provider),
-        Column::ProviderRef => by!(models::provider_ref),
-        Column::BaseModel => by!(models::base_model),
-        Column::Category => by!(models::category),
-        Column::BaseUrl => by!(models::base_url),
-        Column::OwnerId => by!(models::owner_id),
-        Column::Source => by!(models::source),
-        Column::IsActive => by!(models::is_active),
-        Column::Public => by!(models::public_read),
-        Column::InputCost => by!(models::input_cost),
-        Column::OutputCost => by!(models::output_cost),
-        Column::CacheHitInputCost => by!(models::cache_hit_input_cost),
-        Column::CacheCreationInputCost => by!(models::cache_creation_input_cost),
-        Column::ContextWindow => by!(models::context_window),
-        Column::Dimension => by!(models::dimension),
-        Column::CreatedAt => by!(models::created_at),
-        Column::UpdatedAt => by!(models::updated_at),
+        Column::Seq => not_null!(models::seq),
+        Column::Key => not_null!(models::key),
+        Column::DisplayName => nulls_last!(models::display_name),
+        Column::Description => nulls_last!(models::description),
+        Column::Provider => nulls_last!(models::provider),
+        Column::ProviderRef => nulls_last!(models::provider_ref),
+        Column::BaseModel => nulls_last!(models::base_model),
+        Column::Category => nulls_last!(models::category),
+        Column::BaseUrl => nulls_last!(models::base_url),
+        Column::OwnerId => nulls_last!(models::owner_id),
+        Column::Source => not_null!(models::source),
+        Column::IsActive => not_null!(models::is_active),
+        Column::Public => not_null!(models::public_read),
+        Column::InputCost => nulls_last!(models::input_cost),
+        Column::OutputCost => nulls_last!(models::output_cost),
+        Column::CacheHitInputCost => nulls_last!(models::cache_hit_input_cost),
+        Column::CacheCreationInputCost => nulls_last!(models::cache_creation_input_cost),
+        Column::ContextWindow => nulls_last!(models::context_window),
+        Column::Dimension => nulls_last!(models::dimension),
+        Column::CreatedAt => not_null!(models::created_at),
+        Column::UpdatedAt => not_null!(models::updated_at),
     }
 }
 

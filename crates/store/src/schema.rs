@@ -66,6 +66,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    model_counts (org_id, source) {
+        org_id -> Text,
+        source -> Text,
+        total -> Int8,
+    }
+}
+
+diesel::table! {
     models (seq) {
         seq -> Int8,
         uuid -> Text,
@@ -174,6 +182,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_events,
     endpoints,
     group_members,
+    model_counts,
     model_grants,
     models,
     orgs,

@@ -7,8 +7,8 @@
 use diesel::prelude::*;
 use diesel::sql_types::Text;
 use modelgate_core::{
-    Column, Condition, ModelChange, ModelQuery, ModelRef, ModelUpdate, NewModel, Op, Registry,
-    Value,
+    Column, Condition, ModelChange, ModelQuery, ModelRef, ModelUpdate, NewModel, Op, PageRequest,
+    Registry, Sort, Value,
 };
 use modelgate_store::{Cipher, DbConn, Store, StoreOptions};
 use modelgate_testkit::{TEST_SECRET_KEY, TestDb};
@@ -117,4 +117,49 @@ fn authentication_and_a_model_read_are_parsed_once_per_connection() {
     .unwrap();
     // Without a kept statement, each call is parsed and planned anew: none would be listed.
     assert_eq!(prepared.len(), 2, "{:?}", prepared.iter().map(|p| &p.name).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_listing_page_is_read_in_index_order_not_sorted() {
+    let db = TestDb::postgres();
+    let options = StoreOptions { pool_size: 1, ..StoreOptions::default() };
+    let store = Store::open(&db.url, Cipher::new(&TEST_SECRET_KEY), options).unwrap();
+    let (admin, _) = db.bootstrap();
+    {
+        let mut conn = store.connection().unwrap();
+        diesel::sql_query(
+            "INSERT INTO models (uuid, org_id, key, source, tags, params, extra, is_active, \
+             public_read, created_at, updated_at, version) \
+             SELECT gen_random_uuid()::text, 'default', 'bulk-' || n, 'custom', '[]', '{}', '{}', \
+             TRUE, FALSE, now() - n * interval '1 second', now(), 1 \
+             FROM generate_series(1, 50000) AS n",
+        )
+        .execute(pg(&mut conn))
+        .unwrap();
+        diesel::sql_query("ANALYZE models").execute(pg(&mut conn)).unwrap();
+    }
+    // Open WebUI's listing: the org's custom models, newest first, the second page of 30.
+    let mut query = ModelQuery::custom_only();
+    query.sort = vec![Sort::desc(Column::CreatedAt)];
+    query.page = Some(PageRequest { offset: 30, limit: 30 });
+    let page = store.list_models(&admin, &query).unwrap();
+    assert_eq!((page.total, page.items[0].model.key.as_str()), (50_000, "bulk-31"));
+
+    let mut conn = store.connection().unwrap();
+    let conn = pg(&mut conn);
+    let statement: Prepared = diesel::sql_query(
+        "SELECT name FROM pg_prepared_statements \
+         WHERE statement LIKE 'SELECT \"models\".\"seq\" FROM \"models\"%LIMIT%'",
+    )
+    .get_result(conn)
+    .expect("the page's statement is prepared");
+    let plan: Vec<Line> = diesel::sql_query(format!(
+        "EXPLAIN EXECUTE {}('default', 'custom', 30, 30)",
+        statement.name
+    ))
+    .load(conn)
+    .unwrap();
+    let plan: Vec<String> = plan.into_iter().map(|l| l.text).collect();
+    assert!(plan.iter().any(|l| l.contains("models_org_newest")), "{plan:#?}");
+    assert!(!plan.iter().any(|l| l.trim_start().starts_with("Sort")), "{plan:#?}");
 }

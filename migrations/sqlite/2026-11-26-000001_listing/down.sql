@@ -1,0 +1,4 @@
+DROP TRIGGER models_counted_out;
+DROP TRIGGER models_counted_in;
+DROP TABLE model_counts;
+DROP INDEX models_org_newest;
