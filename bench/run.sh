@@ -1,0 +1,183 @@
+#!/usr/bin/env bash
+# modelgate's HTTP load benchmark: the release binary on SQLite and on Postgres, seeded through
+# its own API, measured with wrk; on Postgres, pgbench runs the statement that is the floor of
+# each scenario against the same database in the same run, and the report prints the ratios.
+#
+#   bash bench/run.sh                  # everything (about 15 minutes after the release build)
+#   BENCH_SECONDS=3 BENCH_SIZES=1000 bash bench/run.sh    # a quick look
+#   BENCH_BACKENDS=postgres bash bench/run.sh               # one backend
+#
+# Needs: wrk and pgbench (installed with apt when missing), python3, curl, and a Postgres at
+# BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres; a database is created
+# and dropped).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SECONDS_EACH="${BENCH_SECONDS:-10}"
+SIZES="${BENCH_SIZES:-1000 10000 100000}"
+BACKENDS="${BENCH_BACKENDS:-sqlite postgres}"
+ADMIN_URL="${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+PORT="${BENCH_PORT:-18080}"
+KEY="mg_bench_admin_key_0123456789abcdef"
+SECRET="YmVuY2htYXJrLWJlbmNobWFyay1iZW5jaG1hcmstISE="  # base64 of 32 bytes, for this run only
+BASE="http://127.0.0.1:$PORT"
+OUT="$(mktemp -d)"
+SERVER_PID=""
+PG_DB=""
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+need() {
+  command -v "$1" >/dev/null 2>&1 && return 0
+  echo "installing $2 (for $1)" >&2
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null
+}
+need wrk wrk
+need pgbench postgresql  # pgbench comes with the server package on Debian
+need psql postgresql-client
+
+cleanup() {
+  [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null
+  [ -n "$PG_DB" ] && psql -q "$ADMIN_URL" -c "DROP DATABASE IF EXISTS $PG_DB" >/dev/null 2>&1
+  rm -rf "$OUT"
+}
+trap cleanup EXIT
+
+# CI runs it briefly on the debug build (BENCH_PROFILE=debug) so that the script keeps working;
+# only release numbers mean anything.
+PROFILE="${BENCH_PROFILE:-release}"
+echo "==> building the $PROFILE binary" >&2
+case "${BENCH_BINARY:+given}$PROFILE" in
+  given*) ;;
+  release) cargo build --release --locked -p modelgate-server --bin modelgate >&2 ;;
+  debug) cargo build --locked -p modelgate-server --bin modelgate >&2 ;;
+  *) echo "BENCH_PROFILE is release or debug" >&2; exit 1 ;;
+esac
+BIN="${BENCH_BINARY:-${CARGO_TARGET_DIR:-target}/$PROFILE/modelgate}"
+
+RESULTS="$OUT/results.tsv"
+: >"$RESULTS"
+
+# record BACKEND SCENARIO TOOL FILE: one result line for the report.
+record() { printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" >>"$RESULTS"; }
+
+# http BACKEND SCENARIO CONNECTIONS PATH [LUA]: wrk against the running server.
+http() {
+  local file="$OUT/wrk-$1-${2//[^A-Za-z0-9]/_}.txt" script=()
+  [ -n "${5:-}" ] && script=(-s "bench/$5")
+  wrk -t2 -c"$3" -d"${SECONDS_EACH}s" --latency -H "Authorization: Bearer $KEY" \
+    "${script[@]}" "$BASE$4" >"$file"
+  record "$1" "$2" wrk "$file"
+}
+
+# floor SCENARIO CLIENTS SQL: pgbench on the statement a scenario cannot beat.
+floor() {
+  local dir="$OUT/pgbench-${1//[^A-Za-z0-9]/_}"
+  mkdir -p "$dir"
+  printf '%s\n' "$3" >"$dir/script.sql"
+  (cd "$dir" && pgbench -n -M prepared -c "$2" -j 2 -T "$SECONDS_EACH" -l \
+    -f script.sql "$PG_URL" >summary.txt 2>&1)
+  record postgres "$1" pgbench "$dir"
+}
+
+start_server() {
+  SERVER_LOG="$OUT/server-$1.log"
+  DATABASE_URL="$2" MODELGATE_DATA_DIR="$OUT/data-$1" MODELGATE_LISTEN="127.0.0.1:$PORT" \
+    MODELGATE_BOOTSTRAP_ADMIN_KEY="$KEY" MODELGATE_SECRET_KEY="$SECRET" \
+    "$BIN" serve >"$SERVER_LOG" 2>&1 &
+  SERVER_PID=$!
+  for _ in $(seq 1 100); do
+    curl -fs "$BASE/readyz" >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  cat "$SERVER_LOG" >&2
+  echo "modelgate did not become ready" >&2
+  exit 1
+}
+
+stop_server() {
+  kill "$SERVER_PID" && wait "$SERVER_PID" 2>/dev/null || true
+  SERVER_PID=""
+}
+
+post() {
+  curl -fsS -o /dev/null -X POST -H "Authorization: Bearer $KEY" \
+    -H 'Content-Type: application/json' --data-binary "@$2" "$BASE$1"
+}
+
+# seed FROM TO: custom models bench-FROM … bench-(TO-1), a thousand per Open WebUI import.
+seed() {
+  python3 - "$1" "$2" "$OUT/batches" <<'EOF'
+import json, os, sys
+start, end, folder = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+os.makedirs(folder, exist_ok=True)
+for f in os.listdir(folder):
+    os.remove(os.path.join(folder, f))
+for first in range(start, end, 1000):
+    models = [{"id": f"bench-{i}", "name": f"Bench {i}", "base_model_id": "gpt-4o",
+               "meta": {"description": "seeded"}, "params": {"temperature": 0.2}}
+              for i in range(first, min(first + 1000, end))]
+    with open(os.path.join(folder, f"{first:07d}.json"), "w") as out:
+        json.dump({"models": models}, out)
+EOF
+  for batch in "$OUT"/batches/*.json; do post /openwebui/api/models/import "$batch"; done
+}
+
+for backend in $BACKENDS; do
+  case "$backend" in
+    sqlite) URL="$OUT/data-sqlite/modelgate.db" ;;
+    postgres)
+      PG_DB="modelgate_bench_$$"
+      psql -q "$ADMIN_URL" -c "CREATE DATABASE $PG_DB" >/dev/null
+      PG_URL="${ADMIN_URL%/*}/$PG_DB"
+      URL="$PG_URL"
+      ;;
+    *) echo "unknown backend $backend" >&2; exit 1 ;;
+  esac
+  echo "==> $backend" >&2
+  start_server "$backend" "$URL"
+  printf '{"id":"hot","name":"Hot","base_model_id":"gpt-4o","meta":{},"params":{}}' >"$OUT/hot.json"
+  post /openwebui/api/models/create "$OUT/hot.json"
+
+  seeded=1
+  for size in $SIZES; do
+    echo "    seeding to $size models" >&2
+    seed "$seeded" "$size"
+    seeded="$size"
+    if [ "$size" = "${SIZES%% *}" ]; then
+      http "$backend" "GET /v1" 8 "/v1/models/hot"
+      http "$backend" "GET openwebui" 8 "/openwebui/api/models/model?id=hot"
+      http "$backend" "GET xagent" 8 "/xagent/api/models/by-id/hot"
+      http "$backend" "GET syft" 8 "/syft/api/v1/models/hot"
+      http "$backend" "GET respan" 8 "/respan/api/models/hot/"
+      http "$backend" "16 writers, one model" 16 "/respan/api/models/hot/" patch.lua
+      http "$backend" "/v1/models ($size)" 8 "/v1/models"
+      if [ "$backend" = postgres ]; then
+        get="SELECT * FROM models WHERE org_id = 'default' AND key = 'hot';"
+        floor "GET /v1" 8 "$get"
+        floor "GET openwebui" 8 "$get"
+        floor "GET xagent" 8 "$get"
+        floor "GET syft" 8 "$get"
+        floor "GET respan" 8 "$get"
+        floor "16 writers, one model" 16 "BEGIN;
+SELECT version FROM models WHERE org_id = 'default' AND key = 'hot' FOR UPDATE;
+UPDATE models SET description = 'floor', version = version + 1, updated_at = now() WHERE org_id = 'default' AND key = 'hot';
+COMMIT;"
+        floor "/v1/models ($size)" 8 "SELECT key, created_at, owner_id FROM models WHERE org_id = 'default' OR org_id IS NULL ORDER BY seq;"
+      fi
+    fi
+    http "$backend" "list page ($size)" 8 "/openwebui/api/models/list?page=2"
+    if [ "$backend" = postgres ]; then
+      floor "list page ($size)" 8 "SELECT * FROM models WHERE org_id = 'default' AND source = 'custom' ORDER BY created_at DESC, seq LIMIT 30 OFFSET 30;"
+    fi
+  done
+  RSS_KB=$(awk '/VmHWM/ {print $2}' "/proc/$SERVER_PID/status")
+  record "$backend" "peak RSS" rss "$RSS_KB"
+  stop_server
+  if [ "$backend" = postgres ]; then
+    psql -q "$ADMIN_URL" -c "DROP DATABASE IF EXISTS $PG_DB" >/dev/null
+    PG_DB=""
+  fi
+done
+
+python3 bench/report.py "$RESULTS" "$SECONDS_EACH" "$PROFILE"
