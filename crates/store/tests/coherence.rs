@@ -49,6 +49,17 @@ fn unauthenticated<T: std::fmt::Debug>(result: Result<T, DomainError>) -> bool {
     matches!(result, Err(DomainError::Unauthenticated))
 }
 
+/// Group `devs`, whose one member is `m1`.
+fn devs_with_m1(store: &Store, admin: &Ctx) {
+    let devs = NewGroup {
+        id: Some("devs".into()),
+        name: "devs".into(),
+        description: None,
+        member_ids: vec!["m1".into()],
+    };
+    store.create_group(admin, devs).unwrap();
+}
+
 fn replicas(db: &TestDb) -> (Arc<Store>, Arc<Store>) {
     (Arc::clone(&db.store), db.replica())
 }
@@ -90,9 +101,7 @@ backend_tests! {
         let (a, b) = replicas(&db);
         let (admin, _) = db.bootstrap();
         let (_, member_key) = db.user(&admin, "m1", Role::Member);
-        a.create_group(&admin, NewGroup {
-            id: Some("devs".into()), name: "devs".into(), description: None, member_ids: vec!["m1".into()],
-        }).unwrap();
+        devs_with_m1(&a, &admin);
         let grant = |kind, id: &str| Grant::new(kind, id, Permission::Read);
         let by_group = ModelChange { grants: Some(vec![grant(PrincipalKind::Group, "devs")]), ..Default::default() };
         let by_user = ModelChange { grants: Some(vec![grant(PrincipalKind::User, "m1")]), ..Default::default() };
@@ -157,9 +166,7 @@ backend_tests! {
         let (a, b) = replicas(&db);
         let (admin, _) = db.bootstrap();
         let (_, member_key) = db.user(&admin, "m1", Role::Member);
-        a.create_group(&admin, NewGroup {
-            id: Some("devs".into()), name: "devs".into(), description: None, member_ids: vec!["m1".into()],
-        }).unwrap();
+        devs_with_m1(&a, &admin);
         let grants = Some(vec![Grant::new(PrincipalKind::Group, "devs", Permission::Write)]);
         a.create_model(&admin, NewModel { key: "m".into(), change: ModelChange { grants, ..Default::default() } }).unwrap();
         let member = as_seen_by(&b, &member_key).unwrap();

@@ -33,12 +33,18 @@ fn pg(conn: &mut DbConn) -> &mut PgConnection {
     }
 }
 
-#[test]
-fn a_statement_prepared_on_a_small_table_uses_an_index_once_it_has_grown() {
+/// A Postgres database and a store of one connection on it, so that the statements a test makes
+/// it prepare are the ones it looks at afterwards.
+fn one_connection() -> (TestDb, Store) {
     let db = TestDb::postgres();
-    // One connection, so the statement prepared below is the one looked at afterwards.
     let options = StoreOptions { pool_size: 1, ..StoreOptions::default() };
     let store = Store::open(&db.url, Cipher::new(&TEST_SECRET_KEY), options).unwrap();
+    (db, store)
+}
+
+#[test]
+fn a_statement_prepared_on_a_small_table_uses_an_index_once_it_has_grown() {
+    let (db, store) = one_connection();
     let (admin, _) = db.bootstrap();
     {
         let mut conn = store.connection().unwrap();
@@ -97,9 +103,7 @@ fn a_statement_prepared_on_a_small_table_uses_an_index_once_it_has_grown() {
 
 #[test]
 fn authentication_and_a_model_read_are_parsed_once_per_connection() {
-    let db = TestDb::postgres();
-    let options = StoreOptions { pool_size: 1, ..StoreOptions::default() };
-    let store = Store::open(&db.url, Cipher::new(&TEST_SECRET_KEY), options).unwrap();
+    let (db, store) = one_connection();
     let (admin, key) = db.bootstrap();
     store
         .create_model(&admin, NewModel { key: "hot".into(), change: ModelChange::default() })
@@ -121,9 +125,7 @@ fn authentication_and_a_model_read_are_parsed_once_per_connection() {
 
 #[test]
 fn a_listing_page_is_read_in_index_order_not_sorted() {
-    let db = TestDb::postgres();
-    let options = StoreOptions { pool_size: 1, ..StoreOptions::default() };
-    let store = Store::open(&db.url, Cipher::new(&TEST_SECRET_KEY), options).unwrap();
+    let (db, store) = one_connection();
     let (admin, _) = db.bootstrap();
     {
         let mut conn = store.connection().unwrap();
