@@ -564,8 +564,10 @@ impl Store {
         let scope = policy::read_scope(&ctx.actor);
         let mut select = filtered(&scope, query)?;
         if let Some(after) = after {
+            // The leading `column >= value` is a range an index on (column, seq) can start at;
+            // the rest drops the rows up to the cursor among those that tie with it.
             let tied = column_predicate(column, Op::Eq, &after.value)?;
-            select = select.filter(
+            select = select.filter(column_predicate(column, Op::Gte, &after.value)?).filter(
                 column_predicate(column, Op::Gt, &after.value)?
                     .or(tied.and(models::seq.gt(after.seq).nullable())),
             );

@@ -5,6 +5,10 @@
 -- without sorting the org's models.
 CREATE INDEX models_org_newest ON models (org_id, source, created_at DESC, seq);
 
+-- Unpaged lists (`/v1/models`, exports) are read in batches by key: each batch starts in this
+-- index where the last one ended, instead of sorting every visible model again.
+CREATE INDEX models_key_seq ON models (key, seq);
+
 -- How many models each org has, by source ('' stands for the built-in catalog), kept by
 -- triggers in the transaction that inserts or deletes them: a page's total without counting
 -- rows. Once per statement, not per row: a bulk insert updates each count once. A model's org
