@@ -111,16 +111,34 @@ pub(crate) fn readable(actor: &Actor, found: Option<Model>) -> DomainResult<Mode
     Ok(ModelView { model, rights })
 }
 
-/// Locks a model row until the transaction ends and reads it with its grants, in one statement.
-/// On SQLite the immediate transaction already holds the database's write lock.
-pub(crate) fn lock_and_load(conn: &mut DbConn, seq: i64) -> StoreResult<Option<Model>> {
-    let grants = MODEL_GRANTS;
-    let row = models::table.find(seq);
-    let found: Option<(ModelRow, String)> = match conn {
-        DbConn::Pg(pg) => {
-            row.select((ModelRow::as_select(), grants)).for_update().first(pg).optional()?
-        }
-        DbConn::Sqlite(_) => row.select((ModelRow::as_select(), grants)).first(conn).optional()?,
+/// Locks the model a reference names for an org (see [`named`]) until the transaction ends and
+/// reads it with its grants: finding, locking and reading are one statement.
+fn lock_by_ref(
+    conn: &mut DbConn,
+    org_id: &str,
+    reference: &ModelRef,
+) -> StoreResult<Option<Model>> {
+    let DbConn::Pg(pg) = conn else {
+        // SQLite: the immediate transaction already holds the database's write lock.
+        return load_by_ref(conn, org_id, reference);
+    };
+    // `named`, written out per reference: diesel cannot lock a boxed query.
+    macro_rules! locked {
+        ($by:expr) => {
+            models::table
+                .filter(models::org_id.eq(org_id).or(models::org_id.is_null()))
+                .filter($by)
+                .order(models::org_id.is_null())
+                .select((ModelRow::as_select(), MODEL_GRANTS))
+                .for_update()
+                .first::<(ModelRow, String)>(pg)
+                .optional()?
+        };
+    }
+    let found = match reference {
+        ModelRef::Key(key) => locked!(models::key.eq(key)),
+        ModelRef::Seq(seq) => locked!(models::seq.eq(*seq)),
+        ModelRef::Uuid(uuid) => locked!(models::uuid.eq(uuid.to_string())),
     };
     found.map(with_grants).transpose()
 }
@@ -256,8 +274,7 @@ pub(crate) fn write_model(conn: &mut DbConn, before: &Model, after: &Model) -> S
 /// Resolves, locks and loads a model for a change, and checks the caller may write it.
 fn lock_for_write(conn: &mut DbConn, ctx: &Ctx, reference: &ModelRef) -> StoreResult<Model> {
     let not_found = || StoreError::Domain(DomainError::NotFound(Entity::Model));
-    let seq = resolve_seq(conn, &ctx.actor.org_id, reference)?.ok_or_else(not_found)?;
-    let model = lock_and_load(conn, seq)?.ok_or_else(not_found)?;
+    let model = lock_by_ref(conn, &ctx.actor.org_id, reference)?.ok_or_else(not_found)?;
     // A concurrent rename may have moved the key away while we waited for the lock.
     if !matches_ref(&model, reference) {
         return Err(not_found());
