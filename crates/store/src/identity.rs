@@ -18,7 +18,7 @@ use crate::rows::{ApiKeyRow, GroupRow, OrgRow, UserRow, now, to_db_time};
 use crate::schema::{
     api_keys, endpoints, group_members, models, orgs, providers, user_groups, users,
 };
-use crate::subquery::USER_GROUPS;
+use crate::subquery::caller_of_key;
 
 /// Name of the org first-run bootstrap creates.
 pub const DEFAULT_ORG: &str = "default";
@@ -266,28 +266,14 @@ fn target_org(conn: &mut DbConn, actor: &Actor, requested: Option<&str>) -> Stor
     }
 }
 
-/// The caller behind a key hash, with its groups: one statement.
+/// The caller behind a key hash, with its groups: one statement, the same subquery that checks
+/// a cached caller inside a model read ([`caller_of_key`]), so both ask the one question.
 pub(crate) fn authenticate(conn: &mut DbConn, key_hash: &str) -> StoreResult<Option<Actor>> {
-    let groups = USER_GROUPS;
-    let found: Option<(String, String, String, bool, String)> = api_keys::table
-        .inner_join(
-            users::table
-                .on(users::org_id.eq(api_keys::org_id).and(users::id.eq(api_keys::user_id))),
-        )
-        .inner_join(orgs::table.on(orgs::id.eq(users::org_id)))
-        .filter(api_keys::key_hash.eq(key_hash))
-        .filter(api_keys::revoked_at.is_null())
-        .select((users::id, users::org_id, users::role, orgs::is_root, groups))
-        .first(conn)
-        .optional()?;
-    let Some((user_id, org_id, role, is_root, group_ids)) = found else { return Ok(None) };
-    let group_ids = serde_json::from_str(&group_ids)
-        .map_err(|e| StoreError::Corrupt(format!("groups of user {user_id}: {e}")))?;
-    actor(user_id, org_id, &role, is_root, group_ids).map(Some)
+    let found: Option<String> = diesel::select(caller_of_key(key_hash)).get_result(conn)?;
+    caller_from_json(found.as_deref())
 }
 
-/// The caller in a [`caller_of_key`](crate::subquery::caller_of_key) column: `None` when the key
-/// no longer authenticates anyone.
+/// The caller in a [`caller_of_key`] column: `None` when the key no longer authenticates anyone.
 pub(crate) fn caller_from_json(column: Option<&str>) -> StoreResult<Option<Actor>> {
     let Some(text) = column else { return Ok(None) };
     // SQLite has no JSON booleans: `is_root` comes as 0 or 1 there.
@@ -301,18 +287,10 @@ pub(crate) fn caller_from_json(column: Option<&str>) -> StoreResult<Option<Actor
     let is_root = is_root.as_bool().or_else(|| is_root.as_i64().map(|n| n != 0));
     let is_root =
         is_root.ok_or_else(|| StoreError::Corrupt(format!("caller: is_root {is_root:?}")))?;
-    actor(user_id, org_id, &role, is_root, group_ids).map(Some)
-}
-
-fn actor(
-    user_id: String,
-    org_id: String,
-    role: &str,
-    is_root: bool,
-    group_ids: Vec<String>,
-) -> StoreResult<Actor> {
-    let role = Role::parse(role).ok_or_else(|| StoreError::Corrupt(format!("user role {role}")))?;
-    Ok(Actor { instance_admin: is_root && role == Role::Admin, user_id, org_id, role, group_ids })
+    let role =
+        Role::parse(&role).ok_or_else(|| StoreError::Corrupt(format!("user role {role}")))?;
+    let instance_admin = is_root && role == Role::Admin;
+    Ok(Some(Actor { instance_admin, user_id, org_id, role, group_ids }))
 }
 
 pub(crate) fn bootstrap(

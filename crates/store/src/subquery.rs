@@ -49,26 +49,10 @@ pub(crate) const MODEL_GRANTS: Subquery<'static, Text> = Subquery {
     sql_type: PhantomData,
 };
 
-/// A user's group ids as one sorted JSON array, correlated with the `users` row of the outer
-/// query.
-pub(crate) const USER_GROUPS: Subquery<'static, Text> = Subquery {
-    pg: [
-        "(SELECT COALESCE(json_agg(gm.group_id ORDER BY gm.group_id), '[]')::text \
-         FROM group_members gm WHERE gm.org_id = users.org_id AND gm.user_id = users.id)",
-        "",
-    ],
-    sqlite: [
-        "(SELECT json_group_array(gm.group_id ORDER BY gm.group_id) \
-         FROM group_members gm WHERE gm.org_id = users.org_id AND gm.user_id = users.id)",
-        "",
-    ],
-    bind: None,
-    sql_type: PhantomData,
-};
-
 /// The caller a key hash authenticates now, as the JSON array
-/// `[user_id, org_id, role, is_root, [group_id…]]`, or NULL for an unknown or revoked key: the
-/// check of a cached caller, carried by the statement of the read it guards.
+/// `[user_id, org_id, role, is_root, [group_id…]]`, or NULL for an unknown or revoked key: how a
+/// key is authenticated, alone or inside the statement of a read it guards (a cached caller's
+/// check).
 pub(crate) fn caller_of_key(key_hash: &str) -> Subquery<'_, Nullable<Text>> {
     Subquery {
         pg: [
