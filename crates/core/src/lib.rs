@@ -27,6 +27,6 @@ pub use query::{
     Column, Condition, ModelQuery, Op, Page, PageRequest, ScanCursor, Sort, Target, Value,
 };
 pub use registry::{
-    Bootstrapped, CatalogModel, CatalogSync, IssuedKey, ModelUpdate, NewGroup, NewModel, NewUser,
-    Registry, UpsertModel, Upserted, UserChange,
+    Bootstrapped, CatalogModel, CatalogSync, IssuedKey, ModelCount, ModelUpdate, NewGroup,
+    NewModel, NewUser, PoolTelemetry, Registry, Telemetry, UpsertModel, Upserted, UserChange,
 };

@@ -117,11 +117,45 @@ pub struct CatalogSync {
     pub unchanged: usize,
 }
 
+/// What an operator watches: the connection pool, the caches and how many models each org has.
+/// Counters count from the start of the process.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Telemetry {
+    pub pool: PoolTelemetry,
+    /// (cache name, reads it answered).
+    pub cache_hits: Vec<(&'static str, u64)>,
+    pub models: Vec<ModelCount>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct PoolTelemetry {
+    pub max_connections: u32,
+    pub connections: u32,
+    pub idle: u32,
+    pub checkouts: u64,
+    /// Time spent waiting for a connection, summed over every checkout.
+    pub wait_seconds: f64,
+    /// Checkouts that gave up waiting.
+    pub timeouts: u64,
+}
+
+/// Models of one org, or of the built-in catalog (`org_id` `None`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ModelCount {
+    pub org_id: Option<String>,
+    pub total: u64,
+}
+
 pub trait Registry: Send + Sync + 'static {
     // ---- health and start-up ----
 
     /// Succeeds when the database answers.
     fn ping(&self) -> DomainResult<()>;
+
+    /// The pool, caches and model counts, for metrics. One cheap read of kept counts.
+    fn telemetry(&self) -> DomainResult<Telemetry> {
+        Ok(Telemetry::default())
+    }
 
     /// Creates org `default`, an admin user and its API key when no user exists yet. With
     /// `admin_key` the key has that plaintext. Returns `None` when users already exist.

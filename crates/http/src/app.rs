@@ -9,6 +9,7 @@ use actix_web::{App, Scope, web};
 use crate::Dialect;
 use crate::Services;
 use crate::cors::{self, CorsOrigins};
+use crate::metrics::DialectLabel;
 use crate::middleware::{json_error_body, request_id};
 
 /// An app with the shared services, request ids, CORS for `origins` and JSON error bodies;
@@ -44,5 +45,8 @@ pub fn build(
 /// dialect's own 404. With an empty prefix this is a dialect at the root of its own listener
 /// (`MODELGATE_<DIALECT>_LISTEN`).
 pub fn mount<D: Dialect>(prefix: &str, configure: impl FnOnce(&mut web::ServiceConfig)) -> Scope {
-    web::scope(prefix).configure(configure).default_service(web::to(|| async { D::unknown_path() }))
+    web::scope(prefix)
+        .app_data(DialectLabel(D::NAME))
+        .configure(configure)
+        .default_service(web::to(|| async { D::unknown_path() }))
 }

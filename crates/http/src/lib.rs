@@ -9,6 +9,7 @@ pub mod body;
 pub mod cors;
 pub mod health;
 pub mod input;
+pub mod metrics;
 pub mod middleware;
 pub mod nul;
 pub mod routes;

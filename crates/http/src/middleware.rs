@@ -48,7 +48,8 @@ pub async fn request_id(
     );
     let started = Instant::now();
     let result = next.call(req).instrument(span.clone()).await;
-    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let elapsed = started.elapsed();
+    let elapsed_ms = elapsed.as_secs_f64() * 1000.0;
     let mut response = match result {
         Ok(response) => response,
         Err(error) => {
@@ -58,6 +59,7 @@ pub async fn request_id(
     };
     let status = response.status().as_u16();
     span.in_scope(|| tracing::info!(status, elapsed_ms, "request finished"));
+    crate::metrics::record_request(response.request(), status, elapsed);
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(REQUEST_ID_HEADER, value);
     }

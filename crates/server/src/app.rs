@@ -86,8 +86,20 @@ fn health(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/version").get(version));
 }
 
-/// The main listener: health, the admin API and every dialect under its prefix.
+/// `GET /metrics`, Prometheus' text format (no authentication, as scrapers expect: move it to a
+/// listener of its own with `MODELGATE_METRICS_LISTEN` to keep it off a public address).
+pub fn metrics(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/metrics").get(modelgate_http::metrics::scrape));
+}
+
+/// The main listener: health, metrics, the admin API and every dialect under its prefix.
 pub fn configure_main(cfg: &mut web::ServiceConfig) {
+    metrics(cfg);
+    configure_apis(cfg);
+}
+
+/// The main listener when metrics have a listener of their own.
+pub fn configure_apis(cfg: &mut web::ServiceConfig) {
     health(cfg);
     cfg.service(mount::<Admin>("/admin/v1", admin::configure))
         .service(mount::<OpenAi>("/v1", openai::configure))

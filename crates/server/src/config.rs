@@ -91,6 +91,11 @@ pub struct Config {
     #[arg(long, env = "MODELGATE_RESPAN_LISTEN", global = true)]
     pub respan_listen: Option<String>,
 
+    /// Serve `GET /metrics` (Prometheus) on this address instead of the main listener, e.g. an
+    /// interface only the monitoring network reaches.
+    #[arg(long, env = "MODELGATE_METRICS_LISTEN", global = true)]
+    pub metrics_listen: Option<String>,
+
     /// Origins whose web pages may call the APIs from a browser: a comma-separated list such
     /// as `https://ui.example.com,http://localhost:3000`, or `*` for any. Unset: no
     /// cross-origin access.

@@ -171,7 +171,11 @@ pub async fn serve(config: Config, registry: Arc<dyn Registry>) -> Result<(), St
     let services = web::Data::new(services);
     let mut running = Vec::new();
 
-    let mut listeners: Vec<(String, Option<DialectListener>)> = vec![(config.listen.clone(), None)];
+    let metrics_listen = config.metrics_listen.as_deref().map(str::trim).filter(|a| !a.is_empty());
+    let mut listeners: Vec<(String, Serves)> = vec![(config.listen.clone(), Serves::Main)];
+    if let Some(address) = metrics_listen {
+        listeners.push((address.to_owned(), Serves::Metrics));
+    }
     for (address, dialect) in [
         (&config.openwebui_listen, DialectListener::OpenWebUi),
         (&config.xagent_listen, DialectListener::Xagent),
@@ -179,7 +183,7 @@ pub async fn serve(config: Config, registry: Arc<dyn Registry>) -> Result<(), St
         (&config.respan_listen, DialectListener::Respan),
     ] {
         if let Some(address) = address.as_deref().filter(|a| !a.trim().is_empty()) {
-            listeners.push((address.trim().to_owned(), Some(dialect)));
+            listeners.push((address.trim().to_owned(), Serves::Dialect(dialect)));
         }
     }
 
@@ -187,14 +191,20 @@ pub async fn serve(config: Config, registry: Arc<dyn Registry>) -> Result<(), St
     if cors != CorsOrigins::Off {
         tracing::info!(origins = ?cors, "cross-origin calls allowed");
     }
-    for (address, dialect) in listeners {
+    let metrics_apart = metrics_listen.is_some();
+    if modelgate_http::metrics::handle().is_none() {
+        tracing::warn!("another metrics recorder is installed: GET /metrics answers 404");
+    }
+    for (address, serves) in listeners {
         let services = services.clone();
         let cors = cors.clone();
         let mut server = HttpServer::new(move || {
             modelgate_http::app::build(services.clone(), cors.clone()).configure(move |cfg| {
-                match dialect {
-                    None => app::configure_main(cfg),
-                    Some(d) => d.configure(cfg),
+                match serves {
+                    Serves::Main if metrics_apart => app::configure_apis(cfg),
+                    Serves::Main => app::configure_main(cfg),
+                    Serves::Metrics => app::metrics(cfg),
+                    Serves::Dialect(d) => d.configure(cfg),
                 }
             })
         })
@@ -204,13 +214,32 @@ pub async fn serve(config: Config, registry: Arc<dyn Registry>) -> Result<(), St
         }
         let server = server.bind(&address)?;
         for bound in server.addrs() {
-            tracing::info!(address = %bound, serves = dialect.map_or("all", DialectListener::name), "listening");
+            tracing::info!(address = %bound, serves = serves.name(), "listening");
         }
         running.push(server.run());
     }
     futures_util::future::try_join_all(running).await?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// What a listener serves.
+#[derive(Clone, Copy, Debug)]
+enum Serves {
+    /// Everything: health, metrics (unless apart), the admin API, every dialect under its prefix.
+    Main,
+    Metrics,
+    Dialect(DialectListener),
+}
+
+impl Serves {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Main => "all",
+            Self::Metrics => "metrics",
+            Self::Dialect(d) => d.name(),
+        }
+    }
 }
 
 /// Starts the database health monitor (see [`modelgate_http::health`]) on the current actix

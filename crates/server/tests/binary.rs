@@ -217,3 +217,43 @@ fn postgres_without_a_secret_key_refuses_to_start() {
             .contains("MODELGATE_SECRET_KEY is required with Postgres")
     );
 }
+
+#[test]
+fn metrics_move_to_their_own_listener_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let (main_port, metrics_port) = (free_port(), free_port());
+    let main_listen = format!("127.0.0.1:{main_port}");
+    let metrics_listen = format!("127.0.0.1:{metrics_port}");
+    let mut server = modelgate(
+        dir.path(),
+        &[],
+        &[("MODELGATE_LISTEN", &main_listen), ("MODELGATE_METRICS_LISTEN", &metrics_listen)],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+    wait_until_listening(main_port, &mut server);
+    wait_until_listening(metrics_port, &mut server);
+    assert_eq!(http(main_port, "GET", "/healthz", None, None).0, 200);
+
+    let (status, text) = http(metrics_port, "GET", "/metrics", None, None);
+    assert_eq!(status, 200, "{text}");
+    assert!(
+        text.contains(
+            "modelgate_http_requests_total{dialect=\"none\",method=\"GET\",route=\"/healthz\",status=\"200\"} 1"
+        ),
+        "{text}"
+    );
+    // The built-in catalog is loaded at start and counted.
+    let catalog = text
+        .lines()
+        .find_map(|l| l.strip_prefix("modelgate_catalog_models "))
+        .and_then(|v| v.parse::<f64>().ok());
+    assert!(catalog.is_some_and(|n| n >= 1.0), "{text}");
+    // Only there: the main listener no longer serves them, and the metrics listener serves
+    // nothing else.
+    assert_eq!(http(main_port, "GET", "/metrics", None, None).0, 404);
+    assert_eq!(http(metrics_port, "GET", "/v1/models", None, None).0, 404);
+    assert!(terminate(&mut server).success());
+}

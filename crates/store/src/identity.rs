@@ -8,7 +8,8 @@ use modelgate_core::{
     NewGroup, NewUser, Org, Role, Secret, User, UserChange, Violation,
 };
 use rand::Rng;
-use rand::distributions::Alphanumeric;
+use rand::TryRngCore;
+use rand::distr::Alphanumeric;
 use uuid::Uuid;
 
 use crate::audit::Auditor;
@@ -78,8 +79,12 @@ fn require(actor: &Actor, action: Action) -> StoreResult<()> {
 
 /// A new random API key: `mg_` and 40 alphanumeric characters (about 238 bits).
 pub fn generate_api_key() -> Secret {
-    let body: String =
-        rand::rngs::OsRng.sample_iter(&Alphanumeric).take(40).map(char::from).collect();
+    let body: String = rand::rngs::OsRng
+        .unwrap_err()
+        .sample_iter(&Alphanumeric)
+        .take(40)
+        .map(char::from)
+        .collect();
     Secret::new(format!("{API_KEY_PREFIX}{body}"))
 }
 

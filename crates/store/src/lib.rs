@@ -20,6 +20,7 @@ mod reseal;
 pub mod rows;
 pub mod schema;
 mod subquery;
+mod telemetry;
 
 use std::borrow::Cow;
 use std::sync::Mutex;
@@ -32,8 +33,8 @@ use modelgate_core::{
     Actor, ApiKey, AuditEvent, Bootstrapped, CatalogModel, CatalogSync, Ctx, DomainError,
     DomainResult, Endpoint, EndpointChange, Entity, Group, IssuedKey, Model, ModelQuery, ModelRef,
     ModelUpdate, ModelView, NewEndpoint, NewGroup, NewModel, NewProvider, NewUser, Org, Page,
-    Provider, ProviderChange, ProviderRef, Registry, ScanCursor, SealedSecret, Secret, Unconfirmed,
-    UpsertModel, Upserted, User, UserChange, UserDefault,
+    Provider, ProviderChange, ProviderRef, Registry, ScanCursor, SealedSecret, Secret, Telemetry,
+    Unconfirmed, UpsertModel, Upserted, User, UserChange, UserDefault,
 };
 use uuid::Uuid;
 
@@ -115,6 +116,7 @@ pub struct Store {
     /// (org, reference) → the model it names there, with its grants; rights are worked out per
     /// request.
     models: Cache<(String, ModelRef), Model>,
+    pool_events: std::sync::Arc<telemetry::PoolEvents>,
 }
 
 /// Enough for every key and model a busy org uses; a full cache starts over.
@@ -148,6 +150,7 @@ impl Store {
                 StoreError::Config(format!("cannot create {}: {e}", path.display()))
             })?;
         }
+        let pool_events = std::sync::Arc::new(telemetry::PoolEvents::default());
         let pool = r2d2::Pool::builder()
             .max_size(options.pool_size.max(1))
             .min_idle(Some(0))
@@ -156,6 +159,7 @@ impl Store {
             .max_lifetime(Some(Duration::from_secs(30 * 60)))
             .connection_timeout(options.connect_timeout)
             .test_on_check_out(false)
+            .event_handler(Box::new(telemetry::PoolEventHandler(pool_events.clone())))
             .build_unchecked(Manager::new(url));
         Ok(Self {
             pool,
@@ -165,6 +169,7 @@ impl Store {
             fresh: Freshness::new(backend, url),
             callers: Cache::new(CACHED_CALLERS),
             models: Cache::new(CACHED_MODELS),
+            pool_events,
         })
     }
 
@@ -335,6 +340,15 @@ impl Registry for Store {
         self.read(|conn| {
             diesel::sql_query("SELECT 1").execute(conn)?;
             Ok(())
+        })
+    }
+
+    fn telemetry(&self) -> DomainResult<Telemetry> {
+        let models = self.read(telemetry::model_counts)?;
+        Ok(Telemetry {
+            pool: telemetry::pool(&self.pool, &self.pool_events),
+            cache_hits: vec![("callers", self.callers.hits()), ("models", self.models.hits())],
+            models,
         })
     }
 
