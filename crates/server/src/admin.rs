@@ -2,6 +2,8 @@
 //!
 //! Errors are `{"detail": "...", "code": "..."}`; validation errors are 422 with an `errors` list.
 
+use std::sync::LazyLock;
+
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use modelgate_core::{
@@ -10,6 +12,7 @@ use modelgate_core::{
 };
 use modelgate_http::input::{Fields, Issue, IssueKind, Opt, drf_message};
 use modelgate_http::nul::{NUL_SENTENCE, Place};
+use modelgate_http::routes::{Routes, openapi_document};
 use modelgate_http::{AuthFailure, BodyFailure, Caller, Dialect, JsonBody, NulFound, Services};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -446,17 +449,31 @@ async fn revoke_key(
     call!(services, StatusCode::OK, |r| r.revoke_api_key(&caller.ctx, &id))
 }
 
-/// The admin routes, relative to `/admin/v1`.
+/// The admin API's OpenAPI document (`crates/server/openapi/admin.json`), served at
+/// `/admin/v1/openapi.json`.
+static DOCUMENT: LazyLock<Value> = LazyLock::new(|| {
+    serde_json::from_str(include_str!("../openapi/admin.json")).unwrap_or_default()
+});
+
+/// Every admin route, relative to `/admin/v1`: mounted by [`configure`], documented in
+/// admin.json.
+pub fn routes() -> Routes {
+    Routes::new()
+        .resource(["/me"], |r| r.get(me))
+        .resource(["/orgs"], |r| r.get(list_orgs).post(create_org))
+        .resource(["/orgs/{id}"], |r| r.get(get_org))
+        .resource(["/users"], |r| r.get(list_users).post(create_user))
+        .resource(["/users/{id}"], |r| r.get(get_user).patch(update_user).delete(delete_user))
+        .resource(["/groups"], |r| r.get(list_groups).post(create_group))
+        .resource(["/groups/{id}"], |r| r.get(get_group).delete(delete_group))
+        .resource(["/groups/{id}/members"], |r| r.put(set_members))
+        .resource(["/keys"], |r| r.get(list_keys).post(create_key))
+        .resource(["/keys/{id}"], |r| r.delete(revoke_key))
+        .resource(["/models/{model:.+}/history"], |r| r.get(model_history))
+        .resource(["/openapi.json"], |r| r.get(openapi_document(&DOCUMENT)))
+}
+
+/// Mounts [`routes`].
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/me", web::get().to(me))
-        .service(web::resource("/orgs").get(list_orgs).post(create_org))
-        .route("/orgs/{id}", web::get().to(get_org))
-        .service(web::resource("/users").get(list_users).post(create_user))
-        .service(web::resource("/users/{id}").get(get_user).patch(update_user).delete(delete_user))
-        .service(web::resource("/groups").get(list_groups).post(create_group))
-        .service(web::resource("/groups/{id}").get(get_group).delete(delete_group))
-        .route("/groups/{id}/members", web::put().to(set_members))
-        .service(web::resource("/keys").get(list_keys).post(create_key))
-        .route("/keys/{id}", web::delete().to(revoke_key))
-        .route("/models/{model:.+}/history", web::get().to(model_history));
+    routes().register(cfg)
 }

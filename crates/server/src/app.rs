@@ -101,6 +101,7 @@ pub fn configure_main(cfg: &mut web::ServiceConfig) {
 /// The main listener when metrics have a listener of their own.
 pub fn configure_apis(cfg: &mut web::ServiceConfig) {
     health(cfg);
+    crate::docs::configure(cfg);
     cfg.service(mount::<Admin>("/admin/v1", admin::configure))
         .service(mount::<OpenAi>("/v1", openai::configure))
         .service(mount::<OpenWebUi>("/openwebui", modelgate_openwebui::configure))

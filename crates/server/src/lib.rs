@@ -4,5 +4,6 @@ pub mod admin;
 pub mod app;
 pub mod catalog;
 pub mod config;
+pub mod docs;
 pub mod openai;
 pub mod startup;

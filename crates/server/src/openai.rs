@@ -1,12 +1,15 @@
 //! `GET /v1/models`: the registry in OpenAI's model-list shape, so any OpenAI client can
 //! discover the models a caller can use. Errors follow OpenAI's `{"error": {…}}` format.
 
+use std::sync::LazyLock;
+
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use modelgate_core::{
     Column, Condition, DomainError, Model, ModelQuery, ModelRef, Op, Sort, Value,
 };
 use modelgate_http::nul::NUL_SENTENCE;
+use modelgate_http::routes::{Routes, openapi_document};
 use modelgate_http::stream::{ModelList, stream_models};
 use modelgate_http::{AuthFailure, BodyFailure, Caller, Deferred, Dialect, NulFound, Services};
 use serde_json::json;
@@ -129,6 +132,17 @@ async fn retrieve(
 
 /// Routes relative to `/v1`. Model ids may contain `/`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/models").get(list))
-        .service(web::resource("/models/{id:.+}").get(retrieve));
+    routes().register(cfg)
+}
+
+/// The OpenAPI document of `/v1` (`crates/server/openapi/v1.json`), served at `/v1/openapi.json`.
+static DOCUMENT: LazyLock<serde_json::Value> =
+    LazyLock::new(|| serde_json::from_str(include_str!("../openapi/v1.json")).unwrap_or_default());
+
+/// Every `/v1` route: mounted by [`configure`], documented in v1.json.
+pub fn routes() -> Routes {
+    Routes::new()
+        .resource(["/models"], |r| r.get(list))
+        .resource(["/models/{id:.+}"], |r| r.get(retrieve))
+        .resource(["/openapi.json"], |r| r.get(openapi_document(&DOCUMENT)))
 }

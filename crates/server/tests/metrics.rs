@@ -60,7 +60,14 @@ backend_app_tests! {
         let requests = "modelgate_http_requests_total";
         // The test kit fetches each prefix's OpenAPI document on its first call there: those
         // requests are counted too, so they happen before the first scrape.
-        for path in ["/v1/models", "/xagent/api/models", "/openwebui/api/models", "/no/such/path"] {
+        for path in [
+            "/v1/models",
+            "/v1/models/metered",
+            "/xagent/api/models",
+            "/xagent/no/such/path",
+            "/openwebui/api/models/create",
+            "/no/such/path",
+        ] {
             app.get(path, None).await;
         }
         let (_, before) = scrape(&app).await;

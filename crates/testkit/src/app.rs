@@ -152,13 +152,17 @@ impl TestApp {
         TestResponse { status, headers, bytes, json }
     }
 
-    /// The document describing `path`: the one served under its first segment (a dialect's
-    /// prefix on the main listener), else the one at the root (a dialect's own listener).
+    /// The document describing `path`: the one served under its first two segments (the admin
+    /// API's `/admin/v1`), else under its first (a dialect's prefix on the main listener), else
+    /// the one at the root (a dialect's own listener).
     async fn contract_for(&self, path: &str) -> Option<(String, Arc<ResponseContract>)> {
-        let first = path.trim_start_matches('/').split('/').next().unwrap_or_default();
+        let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
         let mut candidates = vec![String::new()];
-        if !first.is_empty() && path.len() > first.len() + 1 {
-            candidates.insert(0, format!("/{first}"));
+        for depth in 1..=2 {
+            // Only prefixes with something after them: a path is not its own document's prefix.
+            if segments.len() > depth && segments[..depth].iter().all(|s| !s.is_empty()) {
+                candidates.insert(0, format!("/{}", segments[..depth].join("/")));
+            }
         }
         for prefix in candidates {
             let cached = self.contracts.lock().unwrap().get(&prefix).cloned();
