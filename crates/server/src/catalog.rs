@@ -144,6 +144,29 @@ mod tests {
         }
     }
 
+    /// Every base model the README's examples name is a built-in model with prices and a
+    /// context window, so the examples' models inherit them.
+    #[test]
+    fn the_readme_examples_bases_are_priced_catalog_models() {
+        let models = parse(EMBEDDED, "embedded").unwrap();
+        let readme = include_str!("../../../README.md");
+        let mut bases: Vec<&str> = Vec::new();
+        for field in ["\"base_model_id\": \"", "\"base_model\": \""] {
+            for (at, _) in readme.match_indices(field) {
+                let rest = &readme[at + field.len()..];
+                bases.extend(rest.split('"').next());
+            }
+        }
+        assert!(bases.contains(&"gpt-4") && bases.contains(&"gpt-4o-mini"), "{bases:?}");
+        for base in bases {
+            let model = models.iter().find(|m| m.key == base);
+            let model = model.unwrap_or_else(|| panic!("README uses {base}, not in the catalog"));
+            assert!(model.change.input_cost.flatten().is_some_and(|c| c > 0.0), "{base}");
+            assert!(model.change.output_cost.flatten().is_some_and(|c| c > 0.0), "{base}");
+            assert!(model.change.context_window.flatten().is_some_and(|c| c > 0), "{base}");
+        }
+    }
+
     #[test]
     fn duplicate_keys_and_unknown_fields_are_refused() {
         let dup = r#"{"version":1,"models":[{"key":"a"},{"key":"a"}]}"#;
