@@ -10,7 +10,7 @@
 //! `v1:` values (no key id, no associated data) were written by earlier versions; they are
 //! still read, and resealed as `v2` by the next reseal.
 
-use aes_gcm::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
+use aes_gcm::aead::{Aead, Generate, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Key, Nonce};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -51,7 +51,7 @@ struct KeyEntry {
 
 impl KeyEntry {
     fn new(key: &[u8; 32]) -> Self {
-        Self { id: key_id(key), aead: Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(key)) }
+        Self { id: key_id(key), aead: Aes256Gcm::new(&Key::<Aes256Gcm>::from(*key)) }
     }
 }
 
@@ -114,7 +114,7 @@ impl Cipher {
 
     /// A new random key, base64-encoded.
     pub fn generate_key_base64() -> String {
-        B64.encode(Aes256Gcm::generate_key(OsRng))
+        B64.encode(Key::<Aes256Gcm>::generate())
     }
 
     /// The id of the key that seals.
@@ -123,7 +123,7 @@ impl Cipher {
     }
 
     pub fn encrypt(&self, plaintext: &str, slot: &str) -> DomainResult<String> {
-        let nonce = Aes256Gcm::generate_nonce(OsRng);
+        let nonce = Nonce::generate();
         let payload = Payload { msg: plaintext.as_bytes(), aad: slot.as_bytes() };
         let ciphertext = self
             .current
@@ -145,15 +145,15 @@ impl Cipher {
             let key = self.keys().find(|k| k.id == id).ok_or_else(fail)?;
             let packed = unpack(b64)?;
             let (nonce, ciphertext) = packed.split_at(NONCE_LEN);
+            let nonce = Nonce::try_from(nonce).map_err(|_| fail())?;
             let payload = Payload { msg: ciphertext, aad: slot.as_bytes() };
-            key.aead.decrypt(Nonce::from_slice(nonce), payload).map_err(|_| fail())?
+            key.aead.decrypt(&nonce, payload).map_err(|_| fail())?
         } else if let Some(b64) = stored.strip_prefix(V1_PREFIX) {
             // Written without a key id or a slot: any of the keys may have sealed it.
             let packed = unpack(b64)?;
             let (nonce, ciphertext) = packed.split_at(NONCE_LEN);
-            self.keys()
-                .find_map(|k| k.aead.decrypt(Nonce::from_slice(nonce), ciphertext).ok())
-                .ok_or_else(fail)?
+            let nonce = Nonce::try_from(nonce).map_err(|_| fail())?;
+            self.keys().find_map(|k| k.aead.decrypt(&nonce, ciphertext).ok()).ok_or_else(fail)?
         } else {
             return Err(fail());
         };
@@ -260,8 +260,8 @@ mod tests {
     fn values_of_earlier_versions_still_open() {
         // The `v1` layout: nonce ‖ ciphertext, no key id, no associated data.
         let key = [9u8; 32];
-        let aead = Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&key));
-        let nonce = Aes256Gcm::generate_nonce(OsRng);
+        let aead = Aes256Gcm::new(&Key::<Aes256Gcm>::from(key));
+        let nonce = Nonce::generate();
         let mut packed = nonce.to_vec();
         packed.extend(aead.encrypt(&nonce, b"legacy".as_slice()).unwrap());
         let stored = format!("v1:{}", B64.encode(packed));

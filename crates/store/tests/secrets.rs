@@ -3,7 +3,7 @@
 //! current key while previous keys still read the old ones. On SQLite and on Postgres.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use aes_gcm::aead::{Aead, AeadCore, KeyInit, OsRng};
+use aes_gcm::aead::{Aead, Generate, KeyInit};
 use aes_gcm::{Aes256Gcm, Key};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -133,8 +133,8 @@ backend_tests! {
         let (admin, _) = db.bootstrap();
         with_api_key(&db, &admin, "legacy", "placeholder-value-0000");
         // The `v1` layout: no key id, no associated data.
-        let aead = Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&TEST_SECRET_KEY));
-        let nonce = Aes256Gcm::generate_nonce(OsRng);
+        let aead = Aes256Gcm::new(&Key::<Aes256Gcm>::from(TEST_SECRET_KEY));
+        let nonce = aes_gcm::Nonce::generate();
         let mut packed = nonce.to_vec();
         packed.extend(aead.encrypt(&nonce, b"sk-legacy-secret-9999".as_slice()).unwrap());
         set_raw_model_key(&db, "legacy", &format!("v1:{}", B64.encode(packed)));
