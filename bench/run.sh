@@ -81,6 +81,11 @@ floor() {
 }
 
 start_server() {
+  # Something already answering there would be measured instead (and refuse the bench's key).
+  if curl -fs "$BASE/readyz" >/dev/null 2>&1; then
+    echo "port $PORT is already in use: stop what listens there or set BENCH_PORT" >&2
+    exit 1
+  fi
   SERVER_LOG="$OUT/server-$1.log"
   DATABASE_URL="$2" MODELGATE_DATA_DIR="$OUT/data-$1" MODELGATE_LISTEN="127.0.0.1:$PORT" \
     MODELGATE_BOOTSTRAP_ADMIN_KEY="$KEY" MODELGATE_SECRET_KEY="$SECRET" \
