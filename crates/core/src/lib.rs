@@ -5,6 +5,7 @@ pub mod audit;
 pub mod endpoint;
 pub mod error;
 pub mod fields;
+pub mod gateway;
 pub mod identity;
 pub mod model;
 pub mod policy;

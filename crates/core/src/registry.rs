@@ -10,6 +10,7 @@ use crate::audit::AuditEvent;
 use crate::endpoint::{Endpoint, EndpointChange, NewEndpoint, UserDefault};
 use crate::error::DomainResult;
 use crate::fields::{FieldSet, ModelChange};
+use crate::gateway::{Upstream, UsageQuery, UsageRecord, UsageRow};
 use crate::identity::{Actor, ApiKey, Ctx, Group, Org, Role, User};
 use crate::model::{ModelRef, ModelView, SealedSecret, Secret};
 use crate::provider::{NewProvider, Provider, ProviderChange, ProviderRef};
@@ -151,6 +152,19 @@ pub trait Registry: Send + Sync + 'static {
 
     /// Succeeds when the database answers.
     fn ping(&self) -> DomainResult<()>;
+
+    // ---- the inference gateway ----
+
+    /// Where a call to `model` goes for this caller: the model must be readable and active, and
+    /// have a base URL (its own, its custom provider's, or the org's credentials for its
+    /// catalog provider). The key is decrypted for the call.
+    fn upstream(&self, ctx: &Ctx, model: &str) -> DomainResult<Upstream>;
+
+    /// Records one metered call of the caller.
+    fn record_usage(&self, ctx: &Ctx, usage: UsageRecord) -> DomainResult<()>;
+
+    /// The org's usage over a time range, grouped (admins: every user's; others: their own).
+    fn usage(&self, ctx: &Ctx, query: &UsageQuery) -> DomainResult<Vec<UsageRow>>;
 
     /// The pool, caches and model counts, for metrics. One cheap read of kept counts.
     fn telemetry(&self) -> DomainResult<Telemetry> {

@@ -449,6 +449,67 @@ async fn revoke_key(
     call!(services, StatusCode::OK, |r| r.revoke_api_key(&caller.ctx, &id))
 }
 
+#[derive(Serialize)]
+struct UsageReport {
+    from: chrono::DateTime<chrono::Utc>,
+    to: chrono::DateTime<chrono::Utc>,
+    group_by: &'static str,
+    data: Vec<modelgate_core::gateway::UsageRow>,
+}
+
+/// A time as `2026-11-26T10:00:00Z` or a day as `2026-11-26` (its start, UTC).
+fn instant(text: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::parse_from_rfc3339(text).map(|t| t.with_timezone(&chrono::Utc)).ok().or_else(
+        || {
+            let day = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()?;
+            Some(day.and_hms_opt(0, 0, 0)?.and_utc())
+        },
+    )
+}
+
+/// Gateway usage of the caller's org over `[from, to)` (default: the last 30 days), grouped by
+/// `model` (default), `user`, `key` or `day`. Members see their own calls only.
+async fn usage(
+    services: web::Data<Services>,
+    caller: Caller<Admin>,
+    query: web::Query<std::collections::HashMap<String, String>>,
+) -> HttpResponse {
+    use modelgate_core::gateway::{UsageGroup, UsageQuery};
+    let now = chrono::Utc::now();
+    let mut errors = Vec::new();
+    let mut time = |name: &str, default: chrono::DateTime<chrono::Utc>| {
+        match query.get(name) {
+        None => default,
+        Some(text) => instant(text).unwrap_or_else(|| {
+            errors.push(json!({ "field": format!("query.{name}"), "message": "must be a date (YYYY-MM-DD) or an RFC 3339 time" }));
+            default
+        }),
+    }
+    };
+    let from = time("from", now - chrono::Duration::days(30));
+    let to = time("to", now + chrono::Duration::seconds(1));
+    let group_name = query.get("group_by").map_or("model", String::as_str);
+    let group_by = UsageGroup::parse(group_name);
+    if group_by.is_none() {
+        errors.push(json!({ "field": "query.group_by", "message": "must be one of: model, user, key, day" }));
+    }
+    if !errors.is_empty() {
+        return HttpResponse::UnprocessableEntity().json(json!({
+            "detail": "Invalid request", "code": "invalid", "errors": errors,
+        }));
+    }
+    let (Some(group_by), group_name) = (group_by, group_name.to_owned()) else {
+        return domain_error(&DomainError::internal("admin", "unreachable"));
+    };
+    let query = UsageQuery { from, to, group_by };
+    let result = services.call(move |r| r.usage(&caller.ctx, &query)).await;
+    let group_by = ["model", "user", "key", "day"].into_iter().find(|g| *g == group_name);
+    reply(
+        StatusCode::OK,
+        result.map(|data| UsageReport { from, to, group_by: group_by.unwrap_or("model"), data }),
+    )
+}
+
 /// The admin API's OpenAPI document (`crates/server/openapi/admin.json`), served at
 /// `/admin/v1/openapi.json`.
 static DOCUMENT: LazyLock<Value> = LazyLock::new(|| {
@@ -470,6 +531,7 @@ pub fn routes() -> Routes {
         .resource(["/keys"], |r| r.get(list_keys).post(create_key))
         .resource(["/keys/{id}"], |r| r.delete(revoke_key))
         .resource(["/models/{model:.+}/history"], |r| r.get(model_history))
+        .resource(["/usage"], |r| r.get(usage))
         .resource(["/openapi.json"], |r| r.get(openapi_document(&DOCUMENT)))
 }
 

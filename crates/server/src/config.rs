@@ -75,6 +75,19 @@ pub struct Config {
     #[arg(long, env = "MODELGATE_SHUTDOWN_TIMEOUT", default_value_t = 30, global = true)]
     pub shutdown_timeout: u64,
 
+    /// Non-public upstream addresses the gateway may call: comma-separated CIDRs, addresses and
+    /// host names (`10.0.0.0/8,127.0.0.1,ollama.internal`). Unset: only public addresses.
+    #[arg(long, env = "MODELGATE_EGRESS_ALLOW", value_parser = crate::gateway::EgressPolicy::parse, global = true)]
+    pub egress_allow: Option<crate::gateway::EgressPolicy>,
+
+    /// Seconds the gateway waits to connect to an upstream.
+    #[arg(long, env = "MODELGATE_UPSTREAM_CONNECT_TIMEOUT", default_value_t = 10, global = true)]
+    pub upstream_connect_timeout: u64,
+
+    /// Seconds an upstream call may take in all (streams included).
+    #[arg(long, env = "MODELGATE_UPSTREAM_TIMEOUT", default_value_t = 600, global = true)]
+    pub upstream_timeout: u64,
+
     /// Extra listener serving the Open WebUI dialect at its documented root paths.
     #[arg(long, env = "MODELGATE_OPENWEBUI_LISTEN", global = true)]
     pub openwebui_listen: Option<String>,

@@ -5,5 +5,6 @@ pub mod app;
 pub mod catalog;
 pub mod config;
 pub mod docs;
+pub mod gateway;
 pub mod openai;
 pub mod startup;

@@ -16,7 +16,7 @@ use serde_json::json;
 
 pub struct OpenAi;
 
-fn error(
+pub(crate) fn error(
     status: StatusCode,
     message: &str,
     param: Option<&str>,
@@ -144,5 +144,7 @@ pub fn routes() -> Routes {
     Routes::new()
         .resource(["/models"], |r| r.get(list))
         .resource(["/models/{id:.+}"], |r| r.get(retrieve))
+        .resource(["/chat/completions"], |r| r.post(crate::gateway::chat_completions))
+        .resource(["/embeddings"], |r| r.post(crate::gateway::embeddings))
         .resource(["/openapi.json"], |r| r.get(openapi_document(&DOCUMENT)))
 }

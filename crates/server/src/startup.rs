@@ -191,6 +191,11 @@ pub async fn serve(config: Config, registry: Arc<dyn Registry>) -> Result<(), St
     if cors != CorsOrigins::Off {
         tracing::info!(origins = ?cors, "cross-origin calls allowed");
     }
+    let gateway = web::Data::new(crate::gateway::GatewaySettings {
+        egress: config.egress_allow.clone().unwrap_or_default(),
+        connect_timeout: Duration::from_secs(config.upstream_connect_timeout.max(1)),
+        timeout: Duration::from_secs(config.upstream_timeout.max(1)),
+    });
     let metrics_apart = metrics_listen.is_some();
     if modelgate_http::metrics::handle().is_none() {
         tracing::warn!("another metrics recorder is installed: GET /metrics answers 404");
@@ -198,14 +203,14 @@ pub async fn serve(config: Config, registry: Arc<dyn Registry>) -> Result<(), St
     for (address, serves) in listeners {
         let services = services.clone();
         let cors = cors.clone();
+        let gateway = gateway.clone();
         let mut server = HttpServer::new(move || {
-            modelgate_http::app::build(services.clone(), cors.clone()).configure(move |cfg| {
-                match serves {
-                    Serves::Main if metrics_apart => app::configure_apis(cfg),
-                    Serves::Main => app::configure_main(cfg),
-                    Serves::Metrics => app::metrics(cfg),
-                    Serves::Dialect(d) => d.configure(cfg),
-                }
+            let app = modelgate_http::app::build(services.clone(), cors.clone());
+            app.app_data(gateway.clone()).configure(move |cfg| match serves {
+                Serves::Main if metrics_apart => app::configure_apis(cfg),
+                Serves::Main => app::configure_main(cfg),
+                Serves::Metrics => app::metrics(cfg),
+                Serves::Dialect(d) => d.configure(cfg),
             })
         })
         .shutdown_timeout(config.shutdown_timeout);

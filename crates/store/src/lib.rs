@@ -13,6 +13,7 @@ pub mod conn;
 mod endpoints;
 pub mod error;
 mod fresh;
+mod gateway;
 mod identity;
 mod models;
 mod providers;
@@ -27,6 +28,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use diesel::prelude::*;
+use modelgate_core::gateway::{Upstream, UsageQuery, UsageRecord, UsageRow};
 use modelgate_core::identity::hash_api_key;
 use modelgate_core::policy::{self, Action};
 use modelgate_core::{
@@ -341,6 +343,18 @@ impl Registry for Store {
             diesel::sql_query("SELECT 1").execute(conn)?;
             Ok(())
         })
+    }
+
+    fn upstream(&self, ctx: &Ctx, model: &str) -> DomainResult<Upstream> {
+        self.read_as(ctx, |conn, ctx| self.upstream_in(conn, ctx, model))
+    }
+
+    fn record_usage(&self, ctx: &Ctx, usage: UsageRecord) -> DomainResult<()> {
+        self.write_as(ctx, |conn, ctx| self.record_usage_in(conn, ctx, usage))
+    }
+
+    fn usage(&self, ctx: &Ctx, query: &UsageQuery) -> DomainResult<Vec<UsageRow>> {
+        self.read_as(ctx, |conn, ctx| self.usage_in(conn, ctx, query))
     }
 
     fn telemetry(&self) -> DomainResult<Telemetry> {

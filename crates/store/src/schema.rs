@@ -14,6 +14,27 @@ diesel::table! {
 }
 
 diesel::table! {
+    usage_events (id) {
+        id -> Int8,
+        org_id -> Text,
+        user_id -> Text,
+        key_id -> Nullable<Text>,
+        model_key -> Text,
+        upstream_model -> Text,
+        endpoint -> Text,
+        stream -> Bool,
+        prompt_tokens -> Int8,
+        completion_tokens -> Int8,
+        cached_tokens -> Int8,
+        cost -> Nullable<Float8>,
+        latency_ms -> Int8,
+        ttft_ms -> Nullable<Int8>,
+        status -> Int4,
+        at -> Timestamp,
+    }
+}
+
+diesel::table! {
     audit_events (id) {
         id -> Int8,
         org_id -> Nullable<Text>,
@@ -181,6 +202,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     api_keys,
     audit_events,
     endpoints,
+    usage_events,
     group_members,
     model_counts,
     model_grants,

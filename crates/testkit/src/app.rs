@@ -138,6 +138,17 @@ impl TestApp {
         response
     }
 
+    /// Sends a request and returns the response unread, for tests that read a stream part of
+    /// the way (and then drop it, as a caller that goes away).
+    pub async fn open(&self, request: TestRequest) -> ServiceResponse {
+        match self.service.call(request.to_request()).await {
+            Ok(response) => response,
+            Err(error) => {
+                ServiceResponse::from_err(error, test::TestRequest::default().to_http_request())
+            }
+        }
+    }
+
     async fn raw_call(&self, request: Request) -> TestResponse {
         let response = match self.service.call(request).await {
             Ok(response) => response,

@@ -10,6 +10,7 @@ mod app;
 pub mod openapi;
 pub mod proxy;
 pub mod statements;
+pub mod upstream;
 
 use std::sync::Arc;
 

@@ -1,0 +1,147 @@
+//! The inference gateway's domain: where a call to a model goes, what its parameters are, what
+//! it costs, and the usage rows that meter it. No IO: the store resolves, the server calls.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::model::{JsonMap, Pricing, Secret};
+
+/// Where a call to a registered model goes. Holds the decrypted key: built for one upstream
+/// call and dropped with it.
+#[derive(Debug)]
+pub struct Upstream {
+    /// The model the caller named (a key of its org or of the catalog).
+    pub model_key: String,
+    /// The name the upstream knows it by: the model's base model, else its own key.
+    pub upstream_model: String,
+    /// The OpenAI-compatible API root, e.g. `https://api.openai.com/v1`.
+    pub base_url: String,
+    pub api_key: Option<Secret>,
+    /// The model's own parameters (temperature, max_tokens, top_p, system prompt…).
+    pub params: JsonMap,
+    /// Prices per million tokens: the model's own, each unset one inherited from its base.
+    pub pricing: Pricing,
+}
+
+/// The OpenAI-compatible API roots of the providers whose catalog models can be called with
+/// an org's key alone.
+pub fn default_base_url(provider: &str) -> Option<&'static str> {
+    Some(match provider {
+        "openai" => "https://api.openai.com/v1",
+        "anthropic" => "https://api.anthropic.com/v1",
+        "google" => "https://generativelanguage.googleapis.com/v1beta/openai",
+        "mistral" => "https://api.mistral.ai/v1",
+        "deepseek" => "https://api.deepseek.com/v1",
+        "xai" => "https://api.x.ai/v1",
+        "groq" => "https://api.groq.com/openai/v1",
+        "together" => "https://api.together.xyz/v1",
+        "openrouter" => "https://openrouter.ai/api/v1",
+        _ => return None,
+    })
+}
+
+/// Tokens one call used, as the upstream reported them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Tokens {
+    pub prompt: i64,
+    pub completion: i64,
+    /// Prompt tokens served from the upstream's cache (part of `prompt`).
+    pub cached: i64,
+}
+
+impl Tokens {
+    /// USD at `pricing` (per million tokens); `None` when the model has no input or output price.
+    pub fn cost(&self, pricing: &Pricing) -> Option<f64> {
+        let input = pricing.input?;
+        let output = pricing.output.unwrap_or(0.0);
+        let cached_price = pricing.cache_hit_input.unwrap_or(input);
+        let uncached = (self.prompt - self.cached).max(0) as f64;
+        let total = uncached * input
+            + self.cached.max(0) as f64 * cached_price
+            + self.completion.max(0) as f64 * output;
+        Some(total / 1_000_000.0)
+    }
+}
+
+/// One metered call.
+#[derive(Clone, Debug)]
+pub struct UsageRecord {
+    /// Hash of the key the call was made with (the store records the key's id).
+    pub key_hash: Option<String>,
+    pub model_key: String,
+    pub upstream_model: String,
+    /// `chat.completions` or `embeddings`.
+    pub endpoint: &'static str,
+    pub tokens: Tokens,
+    pub cost: Option<f64>,
+    pub latency_ms: i64,
+    /// Time to the first byte of the answer (streams: the first chunk).
+    pub ttft_ms: Option<i64>,
+    /// The status the caller got.
+    pub status: u16,
+    pub stream: bool,
+}
+
+/// How usage is grouped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UsageGroup {
+    Model,
+    User,
+    Key,
+    Day,
+}
+
+impl UsageGroup {
+    pub fn parse(name: &str) -> Option<Self> {
+        Some(match name {
+            "model" => Self::Model,
+            "user" => Self::User,
+            "key" => Self::Key,
+            "day" => Self::Day,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct UsageQuery {
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub group_by: UsageGroup,
+}
+
+/// Usage of one group over the query's range.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct UsageRow {
+    /// The model key, user id, key id or day (`YYYY-MM-DD`, UTC); `null` for calls without a
+    /// recorded key.
+    pub group: Option<String>,
+    pub requests: i64,
+    pub errors: i64,
+    pub prompt_tokens: i64,
+    pub completion_tokens: i64,
+    pub cached_tokens: i64,
+    /// USD; calls to unpriced models count as 0.
+    pub cost: f64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cost_prices_cached_prompt_tokens_at_the_cache_price() {
+        let pricing = Pricing {
+            input: Some(2.0),
+            output: Some(8.0),
+            cache_hit_input: Some(0.5),
+            cache_creation_input: None,
+        };
+        let tokens = Tokens { prompt: 1_000, completion: 500, cached: 400 };
+        // 600 × 2 + 400 × 0.5 + 500 × 8 = 5,400 per million.
+        assert_eq!(tokens.cost(&pricing), Some(0.0054));
+        assert_eq!(tokens.cost(&Pricing::default()), None);
+        let no_cache_price = Pricing { cache_hit_input: None, ..pricing };
+        assert_eq!(tokens.cost(&no_cache_price), Some((1_000.0 * 2.0 + 500.0 * 8.0) / 1e6));
+    }
+}

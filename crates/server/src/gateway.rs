@@ -1,0 +1,663 @@
+//! The inference gateway: `POST /v1/chat/completions` (streamed or not) and `/v1/embeddings`,
+//! called through the registry. The request's `model` is a model key the caller may read; the
+//! registry says where it goes (its base URL and key, its custom provider's, or the org's
+//! credentials for its catalog provider), the model's parameters fill in what the request leaves
+//! out, and every call is metered.
+//!
+//! Upstream addresses are user input: private, loopback, link-local (metadata) and other
+//! non-public addresses are refused unless `MODELGATE_EGRESS_ALLOW` names them. The check is on
+//! the addresses the connection is really made to (the resolver's answer), so a name that
+//! resolves somewhere else later cannot slip through.
+
+use std::cell::RefCell;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use actix_tls::connect::{Connector as TcpConnector, Resolve, Resolver};
+use actix_web::http::StatusCode;
+use actix_web::web::Bytes;
+use actix_web::{HttpMessage as _, HttpRequest, HttpResponse, web};
+use futures_util::Stream;
+use futures_util::future::LocalBoxFuture;
+use modelgate_core::gateway::{Tokens, Upstream, UsageRecord};
+use modelgate_core::{Ctx, DomainError, Subject, Violation};
+use modelgate_http::{Caller, Dialect, Services};
+use serde_json::{Map, Value, json};
+
+use crate::openai::{OpenAi, error};
+
+/// What the operator sets for upstream calls.
+#[derive(Clone, Debug)]
+pub struct GatewaySettings {
+    pub egress: EgressPolicy,
+    pub connect_timeout: Duration,
+    /// The whole call, streams included.
+    pub timeout: Duration,
+}
+
+impl Default for GatewaySettings {
+    fn default() -> Self {
+        Self {
+            egress: EgressPolicy::default(),
+            connect_timeout: Duration::from_secs(10),
+            timeout: Duration::from_secs(600),
+        }
+    }
+}
+
+/// Which non-public upstream addresses may be called: CIDRs (`10.0.0.0/8`, `127.0.0.1`) and
+/// host names (`ollama.internal`, whose addresses are then allowed whatever they are).
+#[derive(Clone, Debug, Default)]
+pub struct EgressPolicy {
+    networks: Vec<(IpAddr, u8)>,
+    hosts: Vec<String>,
+}
+
+impl EgressPolicy {
+    /// Parses `MODELGATE_EGRESS_ALLOW`: comma-separated CIDRs, addresses and host names.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let mut policy = Self::default();
+        for item in text.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+            let (address, prefix) = match item.split_once('/') {
+                Some((a, p)) => (a, Some(p)),
+                None => (item, None),
+            };
+            match address.parse::<IpAddr>() {
+                Ok(ip) => {
+                    let max = if ip.is_ipv4() { 32 } else { 128 };
+                    let prefix = match prefix {
+                        Some(p) => p
+                            .parse::<u8>()
+                            .ok()
+                            .filter(|p| *p <= max)
+                            .ok_or_else(|| format!("{item}: not a CIDR"))?,
+                        None => max,
+                    };
+                    policy.networks.push((ip, prefix));
+                }
+                Err(_) if prefix.is_none() && !address.contains(['/', ':', ' ']) => {
+                    policy.hosts.push(address.to_ascii_lowercase());
+                }
+                Err(_) => return Err(format!("{item}: not an address, CIDR or host name")),
+            }
+        }
+        Ok(policy)
+    }
+
+    fn allows_host(&self, host: &str) -> bool {
+        self.hosts.iter().any(|h| h.eq_ignore_ascii_case(host))
+    }
+
+    /// Whether `ip` may be called: public addresses always, others when allowed.
+    pub fn allows(&self, ip: IpAddr) -> bool {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        is_public(ip) || self.networks.iter().any(|(net, prefix)| in_network(ip, *net, *prefix))
+    }
+}
+
+fn in_network(ip: IpAddr, net: IpAddr, prefix: u8) -> bool {
+    match (ip, net) {
+        (IpAddr::V4(a), IpAddr::V4(b)) => {
+            let mask = u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0);
+            u32::from(a) & mask == u32::from(b) & mask
+        }
+        (IpAddr::V6(a), IpAddr::V6(b)) => {
+            let mask = u128::MAX.checked_shl(128 - u32::from(prefix)).unwrap_or(0);
+            u128::from(a) & mask == u128::from(b) & mask
+        }
+        _ => false,
+    }
+}
+
+/// Globally routable: not loopback, private, link-local (cloud metadata lives there), shared
+/// (CGNAT), unspecified, broadcast, multicast or documentation space.
+fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            !(v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_multicast()
+                || v4.is_documentation()
+                || a == 0
+                || (a == 100 && (64..128).contains(&b)))
+        }
+        IpAddr::V6(v6) => {
+            let first = v6.segments()[0];
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (first & 0xfe00) == 0xfc00
+                || (first & 0xffc0) == 0xfe80)
+        }
+    }
+}
+
+/// An upstream address the policy refuses.
+#[derive(Debug)]
+struct EgressRefused(String);
+
+impl std::fmt::Display for EgressRefused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "upstream address {} is not allowed", self.0)
+    }
+}
+
+impl std::error::Error for EgressRefused {}
+
+/// Resolves upstream names and drops the addresses the policy refuses: what is connected to is
+/// what was checked.
+struct EgressResolver(Arc<EgressPolicy>);
+
+impl Resolve for EgressResolver {
+    fn lookup<'a>(
+        &'a self,
+        host: &'a str,
+        port: u16,
+    ) -> LocalBoxFuture<'a, Result<Vec<SocketAddr>, Box<dyn std::error::Error>>> {
+        Box::pin(async move {
+            let name = format!("{host}:{port}");
+            let found: Vec<SocketAddr> = actix_web::rt::task::spawn_blocking(move || {
+                std::net::ToSocketAddrs::to_socket_addrs(&name).map(Iterator::collect)
+            })
+            .await
+            .map_err(|e| Box::new(e) as Box<dyn std::error::Error>)??;
+            if self.0.allows_host(host) {
+                return Ok(found);
+            }
+            let allowed: Vec<SocketAddr> =
+                found.iter().copied().filter(|a| self.0.allows(a.ip())).collect();
+            match (allowed.is_empty(), found.first()) {
+                (true, Some(refused)) => {
+                    Err(Box::new(EgressRefused(refused.ip().to_string()))
+                        as Box<dyn std::error::Error>)
+                }
+                _ => Ok(allowed),
+            }
+        })
+    }
+}
+
+thread_local! {
+    /// One client per worker thread (awc clients are not `Send`), keeping upstream connections
+    /// alive between calls; rebuilt if the settings change (tests).
+    static CLIENT: RefCell<Option<(usize, awc::Client)>> = const { RefCell::new(None) };
+}
+
+fn client(settings: &Arc<GatewaySettings>) -> awc::Client {
+    let id = Arc::as_ptr(settings) as usize;
+    CLIENT.with(|cell| {
+        let mut cell = cell.borrow_mut();
+        if let Some((cached, client)) = cell.as_ref()
+            && *cached == id
+        {
+            return client.clone();
+        }
+        let resolver = Resolver::custom(EgressResolver(Arc::new(settings.egress.clone())));
+        let connector = awc::Connector::new()
+            .connector(TcpConnector::new(resolver).service())
+            .timeout(settings.connect_timeout);
+        let client = awc::Client::builder()
+            .connector(connector)
+            .timeout(settings.timeout)
+            .disable_redirects()
+            .finish();
+        *cell = Some((id, client.clone()));
+        client
+    })
+}
+
+fn settings(req: &HttpRequest) -> Arc<GatewaySettings> {
+    req.app_data::<web::Data<GatewaySettings>>()
+        .map(|d| d.clone().into_inner())
+        .unwrap_or_else(|| DEFAULT_SETTINGS.with(Clone::clone))
+}
+
+thread_local! {
+    static DEFAULT_SETTINGS: Arc<GatewaySettings> = Arc::new(GatewaySettings::default());
+}
+
+/// The OpenAI error of a call that never reached an upstream.
+fn refusal(status: StatusCode, message: &str, code: &str) -> HttpResponse {
+    error(status, message, Some("model"), Some(code))
+}
+
+/// Why the registry will not route `model`, in OpenAI's shape.
+fn unroutable(model: &str, failure: &DomainError) -> HttpResponse {
+    match failure {
+        DomainError::NotFound(_) => refusal(
+            StatusCode::NOT_FOUND,
+            &format!("The model '{model}' does not exist or you do not have access to it."),
+            "model_not_found",
+        ),
+        DomainError::Invalid(errors) => {
+            let first = errors.first();
+            let message = match first.map(|e| &e.violation) {
+                Some(Violation::Invalid { reason }) => reason.clone(),
+                _ => format!("The model '{model}' cannot be called."),
+            };
+            let code = match first.map(|e| &e.subject) {
+                Some(Subject::Named("model")) => "model_inactive",
+                _ => "upstream_not_configured",
+            };
+            refusal(StatusCode::BAD_REQUEST, &message, code)
+        }
+        DomainError::Unauthenticated => modelgate_http::revoked_key::<OpenAi>(),
+        other => OpenAi::service_failure(other),
+    }
+}
+
+/// The request with the model's parameters: the upstream's model name; temperature, top_p,
+/// max_tokens and the other sampling settings the request does not set itself; the model's
+/// system prompt first unless the request brings its own.
+pub fn merged_chat_body(mut body: Map<String, Value>, upstream: &Upstream) -> Map<String, Value> {
+    body.insert("model".into(), Value::String(upstream.upstream_model.clone()));
+    const SAMPLING: [&str; 8] = [
+        "temperature",
+        "top_p",
+        "max_tokens",
+        "max_completion_tokens",
+        "frequency_penalty",
+        "presence_penalty",
+        "seed",
+        "stop",
+    ];
+    for name in SAMPLING {
+        if let Some(value) = upstream.params.get(name).filter(|v| !v.is_null())
+            && !body.contains_key(name)
+        {
+            body.insert(name.into(), value.clone());
+        }
+    }
+    // Open WebUI keeps it as `system`, Syft Space as `system_prompt`.
+    let system = ["system", "system_prompt"]
+        .iter()
+        .find_map(|k| upstream.params.get(*k).and_then(Value::as_str))
+        .filter(|s| !s.trim().is_empty());
+    if let (Some(system), Some(Value::Array(messages))) = (system, body.get_mut("messages")) {
+        let has_own = messages.iter().any(|m| m["role"] == "system");
+        if !has_own {
+            messages.insert(0, json!({ "role": "system", "content": system }));
+        }
+    }
+    if body.get("stream") == Some(&Value::Bool(true)) {
+        // Ask for the usage chunk, which metering needs.
+        let options = body.entry("stream_options").or_insert_with(|| json!({}));
+        if let Value::Object(options) = options {
+            options.entry("include_usage").or_insert(Value::Bool(true));
+        }
+    }
+    body
+}
+
+fn tokens_of(usage: &Value) -> Option<Tokens> {
+    let usage = usage.as_object()?;
+    let int = |v: Option<&Value>| v.and_then(Value::as_i64).unwrap_or(0);
+    Some(Tokens {
+        prompt: int(usage.get("prompt_tokens")),
+        completion: int(usage.get("completion_tokens")),
+        cached: int(usage.get("prompt_tokens_details").and_then(|d| d.get("cached_tokens"))),
+    })
+}
+
+/// Where the call goes, what the caller asked, and what is being measured of it.
+struct Call {
+    services: web::Data<Services>,
+    ctx: Ctx,
+    key_hash: Option<String>,
+    model_key: String,
+    upstream_model: String,
+    pricing: modelgate_core::model::Pricing,
+    endpoint: &'static str,
+    stream: bool,
+    started: Instant,
+}
+
+impl Call {
+    fn usage(&self, tokens: Tokens, status: u16, ttft: Option<Duration>) -> UsageRecord {
+        let millis = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+        UsageRecord {
+            key_hash: self.key_hash.clone(),
+            model_key: self.model_key.clone(),
+            upstream_model: self.upstream_model.clone(),
+            endpoint: self.endpoint,
+            cost: tokens.cost(&self.pricing),
+            tokens,
+            latency_ms: millis(self.started.elapsed()),
+            ttft_ms: ttft.map(millis),
+            status,
+            stream: self.stream,
+        }
+    }
+
+    async fn record(&self, usage: UsageRecord) {
+        let ctx = self.ctx.clone();
+        record_metrics(&usage);
+        if let Err(e) = self.services.call(move |r| r.record_usage(&ctx, usage)).await {
+            modelgate_http::log_failure(&e);
+        }
+    }
+}
+
+fn record_metrics(usage: &UsageRecord) {
+    let model = usage.model_key.clone();
+    for (kind, count) in [
+        ("prompt", usage.tokens.prompt),
+        ("completion", usage.tokens.completion),
+        ("cached", usage.tokens.cached),
+    ] {
+        metrics::counter!(TOKENS, "model" => model.clone(), "kind" => kind)
+            .increment(u64::try_from(count).unwrap_or(0));
+    }
+    if let Some(cost) = usage.cost {
+        metrics::gauge!(COST, "model" => model).increment(cost);
+    }
+}
+
+pub const TOKENS: &str = "modelgate_gateway_tokens_total";
+pub const COST: &str = "modelgate_gateway_cost_usd";
+
+fn bad_request(message: &str, param: Option<&str>) -> HttpResponse {
+    error(StatusCode::BAD_REQUEST, message, param, None)
+}
+
+/// What went wrong reaching the upstream, in OpenAI's shape.
+fn upstream_failure(failure: &awc::error::SendRequestError) -> HttpResponse {
+    use awc::error::{ConnectError, SendRequestError};
+    let server_error = |status: StatusCode, message: &str, code: &str| {
+        HttpResponse::build(status).json(json!({
+            "error": { "message": message, "type": "upstream_error", "param": null, "code": code }
+        }))
+    };
+    match failure {
+        SendRequestError::Connect(ConnectError::Resolver(cause))
+            if cause.downcast_ref::<EgressRefused>().is_some() =>
+        {
+            refusal(
+                StatusCode::FORBIDDEN,
+                &format!(
+                    "The model's {cause}: an operator may allow it with MODELGATE_EGRESS_ALLOW."
+                ),
+                "upstream_not_allowed",
+            )
+        }
+        SendRequestError::Timeout | SendRequestError::Connect(ConnectError::Timeout) => {
+            server_error(
+                StatusCode::GATEWAY_TIMEOUT,
+                "The model's upstream timed out.",
+                "upstream_timeout",
+            )
+        }
+        other => {
+            tracing::warn!(error = %other, "upstream unreachable");
+            server_error(
+                StatusCode::BAD_GATEWAY,
+                "The model's upstream could not be reached.",
+                "upstream_unreachable",
+            )
+        }
+    }
+}
+
+async fn forward(
+    req: HttpRequest,
+    services: web::Data<Services>,
+    caller: Caller<OpenAi>,
+    body: Bytes,
+    endpoint: &'static str,
+) -> HttpResponse {
+    let Ok(Value::Object(request)) = serde_json::from_slice::<Value>(&body) else {
+        return bad_request("We could not parse the JSON body of your request.", None);
+    };
+    let Some(model) = request.get("model").and_then(Value::as_str).map(str::to_owned) else {
+        return bad_request("you must provide a model parameter", Some("model"));
+    };
+    let ctx = caller.ctx;
+    let lookup_ctx = ctx.clone();
+    let lookup_model = model.clone();
+    let upstream = match services.call(move |r| r.upstream(&lookup_ctx, &lookup_model)).await {
+        Ok(upstream) => upstream,
+        Err(e) => return unroutable(&model, &e),
+    };
+    let stream =
+        endpoint == "chat.completions" && request.get("stream") == Some(&Value::Bool(true));
+    let outgoing = match endpoint {
+        "chat.completions" => merged_chat_body(request, &upstream),
+        _ => {
+            let mut request = request;
+            request.insert("model".into(), Value::String(upstream.upstream_model.clone()));
+            request
+        }
+    };
+    let path = if endpoint == "embeddings" { "embeddings" } else { "chat/completions" };
+    let url = format!("{}/{path}", upstream.base_url.trim_end_matches('/'));
+    let settings = settings(&req);
+    // Literal addresses are not resolved, so the resolver's check does not see them.
+    let uri = url.parse::<actix_web::http::Uri>().ok();
+    if let Some(host) = uri.as_ref().and_then(|u| u.host()) {
+        let literal = host.trim_matches(['[', ']']).parse::<IpAddr>().ok();
+        if let Some(ip) = literal.filter(|ip| !settings.egress.allows(*ip)) {
+            return upstream_failure(&awc::error::SendRequestError::Connect(
+                awc::error::ConnectError::Resolver(Box::new(EgressRefused(ip.to_string()))),
+            ));
+        }
+    }
+    let call = Call {
+        services,
+        ctx,
+        key_hash: modelgate_http::auth::bearer_token(&req)
+            .map(|k| modelgate_core::identity::hash_api_key(&k)),
+        model_key: upstream.model_key.clone(),
+        upstream_model: upstream.upstream_model.clone(),
+        pricing: upstream.pricing,
+        endpoint,
+        stream,
+        started: Instant::now(),
+    };
+    let mut request =
+        client(&settings).post(&url).insert_header(("Content-Type", "application/json"));
+    if let Some(key) = &upstream.api_key {
+        request = request.bearer_auth(key.expose());
+    }
+    if stream {
+        request = request.insert_header(("Accept", "text/event-stream"));
+    }
+    // The decrypted key is not needed past the request line.
+    drop(upstream);
+    let response = request.send_body(serde_json::to_vec(&outgoing).unwrap_or_default()).await;
+    let mut response = match response {
+        Ok(response) => response,
+        Err(failure) => {
+            let answer = upstream_failure(&failure);
+            call.record(call.usage(Tokens::default(), answer.status().as_u16(), None)).await;
+            return answer;
+        }
+    };
+    let status =
+        StatusCode::from_u16(response.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/json")
+        .to_owned();
+    if stream && status.is_success() && content_type.starts_with("text/event-stream") {
+        let ttfb = call.started.elapsed();
+        let metered = Metered {
+            inner: Box::pin(response.take_payload()),
+            call: Some(Rc::new(call)),
+            ttfb,
+            tokens: None,
+            pending: String::new(),
+            first_chunk: None,
+            status: status.as_u16(),
+        };
+        return HttpResponse::build(status)
+            .content_type("text/event-stream")
+            .insert_header(("Cache-Control", "no-cache"))
+            .streaming(metered);
+    }
+    let body = match response.body().limit(64 * 1024 * 1024).await {
+        Ok(body) => body,
+        Err(e) => {
+            tracing::warn!(error = %e, "upstream body unreadable");
+            let answer = upstream_failure(&awc::error::SendRequestError::Body(e.into()));
+            call.record(call.usage(Tokens::default(), answer.status().as_u16(), None)).await;
+            return answer;
+        }
+    };
+    let ttfb = call.started.elapsed();
+    let parsed: Option<Value> = serde_json::from_slice(&body).ok();
+    let tokens = parsed.as_ref().and_then(|v| tokens_of(&v["usage"])).unwrap_or_default();
+    call.record(call.usage(tokens, status.as_u16(), Some(ttfb))).await;
+    if parsed.is_none() && !status.is_success() {
+        // Not JSON: wrapped so the caller still gets OpenAI's shape.
+        return HttpResponse::build(status).json(json!({
+            "error": {
+                "message": String::from_utf8_lossy(&body).chars().take(1000).collect::<String>(),
+                "type": "upstream_error", "param": null, "code": null
+            }
+        }));
+    }
+    HttpResponse::build(status).content_type(content_type).body(body)
+}
+
+type Payload = Pin<Box<dyn Stream<Item = Result<Bytes, awc::error::PayloadError>>>>;
+
+/// An upstream stream passed through chunk by chunk (pulled only as fast as the caller reads),
+/// watching for the usage chunk. Its usage row is written when it ends — completed, failed or
+/// dropped because the caller went away (which also drops the upstream connection).
+struct Metered {
+    inner: Payload,
+    call: Option<Rc<Call>>,
+    ttfb: Duration,
+    tokens: Option<Tokens>,
+    /// A line split across chunks.
+    pending: String,
+    first_chunk: Option<Duration>,
+    status: u16,
+}
+
+impl Metered {
+    fn watch(&mut self, chunk: &[u8]) {
+        self.pending.push_str(&String::from_utf8_lossy(chunk));
+        while let Some(end) = self.pending.find('\n') {
+            let line: String = self.pending.drain(..=end).collect();
+            let Some(data) = line.trim().strip_prefix("data:") else { continue };
+            if let Ok(event) = serde_json::from_str::<Value>(data.trim())
+                && let Some(tokens) = tokens_of(&event["usage"])
+            {
+                self.tokens = Some(tokens);
+            }
+        }
+    }
+
+    fn finish(&mut self, status: u16) {
+        let Some(call) = self.call.take() else { return };
+        let usage = call.usage(
+            self.tokens.unwrap_or_default(),
+            status,
+            Some(self.first_chunk.unwrap_or(self.ttfb)),
+        );
+        actix_web::rt::spawn(async move { call.record(usage).await });
+    }
+}
+
+impl Stream for Metered {
+    type Item = Result<Bytes, actix_web::Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        match self.inner.as_mut().poll_next(cx) {
+            Poll::Ready(Some(Ok(chunk))) => {
+                if self.first_chunk.is_none() {
+                    let at = self.call.as_ref().map(|c| c.started.elapsed());
+                    self.first_chunk = at;
+                }
+                self.watch(&chunk);
+                Poll::Ready(Some(Ok(chunk)))
+            }
+            Poll::Ready(Some(Err(e))) => {
+                tracing::warn!(error = %e, "upstream stream failed");
+                self.finish(StatusCode::BAD_GATEWAY.as_u16());
+                Poll::Ready(None)
+            }
+            Poll::Ready(None) => {
+                let status = self.status;
+                self.finish(status);
+                Poll::Ready(None)
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl Drop for Metered {
+    fn drop(&mut self) {
+        // The caller went away mid-stream (499, as nginx logs it).
+        self.finish(499);
+    }
+}
+
+pub async fn chat_completions(
+    req: HttpRequest,
+    services: web::Data<Services>,
+    caller: Caller<OpenAi>,
+    body: Bytes,
+) -> HttpResponse {
+    forward(req, services, caller, body, "chat.completions").await
+}
+
+pub async fn embeddings(
+    req: HttpRequest,
+    services: web::Data<Services>,
+    caller: Caller<OpenAi>,
+    body: Bytes,
+) -> HttpResponse {
+    forward(req, services, caller, body, "embeddings").await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn private_link_local_and_loopback_addresses_are_refused_unless_allowed() {
+        let none = EgressPolicy::default();
+        for refused in [
+            "169.254.169.254",
+            "127.0.0.1",
+            "10.1.2.3",
+            "192.168.0.1",
+            "172.16.5.4",
+            "100.64.0.1",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:10.0.0.1",
+            "0.0.0.0",
+        ] {
+            assert!(!none.allows(refused.parse().unwrap()), "{refused}");
+        }
+        for public in ["8.8.8.8", "104.18.1.1", "2606:4700::1111"] {
+            assert!(none.allows(public.parse().unwrap()), "{public}");
+        }
+        let some = EgressPolicy::parse("10.0.0.0/8, 127.0.0.1, ollama.internal").unwrap();
+        assert!(some.allows("10.200.0.1".parse().unwrap()));
+        assert!(some.allows("127.0.0.1".parse().unwrap()));
+        assert!(!some.allows("127.0.0.2".parse().unwrap()));
+        assert!(!some.allows("169.254.169.254".parse().unwrap()));
+        assert!(some.allows_host("Ollama.Internal"));
+        assert!(EgressPolicy::parse("10.0.0.0/40").is_err());
+        assert!(EgressPolicy::parse("not a host").is_err());
+    }
+}

@@ -1,0 +1,306 @@
+//! The inference gateway against a fake OpenAI-compatible upstream (its own port): what the
+//! upstream receives (key, model name, merged parameters), streams passed through in order and
+//! cancelled with their caller, usage rows and their cost (inherited pricing included),
+//! permissions, egress refusals, upstream failures, and keys kept out of every answer.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::time::{Duration, Instant};
+
+use actix_web::body::MessageBody;
+use actix_web::test::TestRequest;
+use actix_web::web;
+use modelgate_core::Role;
+use modelgate_server::app::configure_main;
+use modelgate_server::gateway::{EgressPolicy, GatewaySettings};
+use modelgate_testkit::upstream::{
+    CACHED_TOKENS, COMPLETION_TOKENS, FakeUpstream, PROMPT_TOKENS, STREAM_WORDS,
+};
+use modelgate_testkit::{TestApp, TestDb, TestResponse, backend_app_tests};
+use serde_json::{Value, json};
+
+const UPSTREAM_KEY: &str = "sk-upstream-secret-wxyz";
+
+async fn app(db: TestDb, allow: &str, timeout: Duration) -> TestApp {
+    let settings = web::Data::new(GatewaySettings {
+        egress: EgressPolicy::parse(allow).unwrap(),
+        connect_timeout: Duration::from_secs(2),
+        timeout,
+    });
+    TestApp::new(db, move |cfg| {
+        cfg.app_data(settings);
+        configure_main(cfg);
+    })
+    .await
+}
+
+/// An Xagent model calling `base_url` as `model_name` with the upstream key.
+async fn xagent_model(app: &TestApp, key: &str, id: &str, base_url: &str, model_name: &str) {
+    let created = app
+        .post("/xagent/api/models/", Some(key), json!({
+            "model_id": id, "category": "llm", "model_provider": "openai", "model_name": model_name,
+            "api_key": UPSTREAM_KEY, "base_url": base_url, "temperature": 0.3
+        }))
+        .await;
+    assert_eq!(created.status, 200, "{created:?}");
+}
+
+async fn chat(app: &TestApp, key: &str, body: Value) -> TestResponse {
+    app.post("/v1/chat/completions", Some(key), body).await
+}
+
+fn hello(model: &str) -> Value {
+    json!({ "model": model, "messages": [{ "role": "user", "content": "hi" }] })
+}
+
+fn openai_error(response: &TestResponse, status: u16, code: &str) {
+    assert_eq!(response.status, status, "{response:?}");
+    assert_eq!(response.json["error"]["code"], code, "{response:?}");
+    assert!(response.json["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
+}
+
+async fn usage(app: &TestApp, key: &str, group_by: &str) -> Vec<Value> {
+    let report = app.get(&format!("/admin/v1/usage?group_by={group_by}"), Some(key)).await;
+    assert_eq!(report.status, 200, "{report:?}");
+    report.json["data"].as_array().unwrap().clone()
+}
+
+/// Waits for the usage row a stream writes when it ends.
+async fn usage_eventually(app: &TestApp, key: &str, model: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let rows = usage(app, key, "model").await;
+        if let Some(row) = rows.into_iter().find(|r| r["group"] == model) {
+            return row;
+        }
+        assert!(Instant::now() < deadline, "no usage row for {model}");
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+backend_app_tests! {
+    async fn calls_reach_the_upstream_with_its_key_its_name_and_the_models_parameters(db) {
+        let (_, key) = db.bootstrap();
+        let fake = FakeUpstream::start();
+        let app = app(db, "127.0.0.1", Duration::from_secs(5)).await;
+        xagent_model(&app, &key, "team-chat", &fake.base_url, "up-model").await;
+        // Open WebUI sets the system prompt and max_tokens of the same model.
+        let updated = app.post("/openwebui/api/models/model/update?id=team-chat", Some(&key), json!({
+            "id": "team-chat", "name": "Team chat", "meta": {},
+            "params": { "system": "Answer briefly.", "max_tokens": 111, "temperature": 0.3 }
+        })).await;
+        assert_eq!(updated.status, 200, "{updated:?}");
+
+        let answer = chat(&app, &key, hello("team-chat")).await;
+        assert_eq!(answer.status, 200, "{answer:?}");
+        assert_eq!(answer.json["choices"][0]["message"]["content"], "Hello!");
+        assert!(!answer.text().contains(UPSTREAM_KEY));
+
+        // The request's own values win over the model's.
+        let mut own = hello("team-chat");
+        own["temperature"] = json!(0.9);
+        own["messages"] = json!([{ "role": "system", "content": "Mine." }, { "role": "user", "content": "hi" }]);
+        assert_eq!(chat(&app, &key, own).await.status, 200);
+
+        let received = fake.received();
+        assert_eq!(received.len(), 2, "{received:?}");
+        let first = &received[0];
+        assert_eq!(first.path, "/v1/chat/completions");
+        assert_eq!(first.authorization.as_deref(), Some(format!("Bearer {UPSTREAM_KEY}").as_str()));
+        assert_eq!(first.body["model"], "up-model");
+        assert_eq!(first.body["temperature"], 0.3);
+        assert_eq!(first.body["max_tokens"], 111);
+        assert_eq!(first.body["messages"], json!([
+            { "role": "system", "content": "Answer briefly." }, { "role": "user", "content": "hi" }
+        ]));
+        let second = &received[1];
+        assert_eq!(second.body["temperature"], 0.9);
+        assert_eq!(second.body["max_tokens"], 111);
+        assert_eq!(second.body["messages"][0], json!({ "role": "system", "content": "Mine." }));
+        assert_eq!(second.body["messages"].as_array().unwrap().len(), 2);
+    }
+
+    async fn a_custom_provider_is_called_and_prices_come_from_the_base(db) {
+        let (_, key) = db.bootstrap();
+        let fake = FakeUpstream::start();
+        let app = app(db, "127.0.0.1/32", Duration::from_secs(5)).await;
+        let provider = app.post("/respan/api/providers/", Some(&key), json!({
+            "provider_id": "acme", "provider_name": "Acme", "api_key": "sk-provider-secret-abcd",
+            "extra_kwargs": { "base_url": fake.base_url }
+        })).await;
+        assert_eq!(provider.status, 201, "{provider:?}");
+        let base = app.post("/respan/api/models/", Some(&key), json!({
+            "model_name": "priced-base", "input_cost": 2.0, "output_cost": 8.0, "cache_hit_input_cost": 0.5
+        })).await;
+        assert_eq!(base.status, 201, "{base:?}");
+        let model = app.post("/respan/api/models/", Some(&key), json!({
+            "model_name": "acme-chat", "base_model_name": "priced-base", "custom_provider_id": "acme"
+        })).await;
+        assert_eq!(model.status, 201, "{model:?}");
+
+        let answer = chat(&app, &key, hello("acme-chat")).await;
+        assert_eq!(answer.status, 200, "{answer:?}");
+        let received = fake.received();
+        assert_eq!(received[0].body["model"], "priced-base");
+        assert_eq!(received[0].authorization.as_deref(), Some("Bearer sk-provider-secret-abcd"));
+
+        let rows = usage(&app, &key, "model").await;
+        let row = rows.iter().find(|r| r["group"] == "acme-chat").unwrap();
+        assert_eq!(row["requests"], 1);
+        assert_eq!(row["errors"], 0);
+        assert_eq!(row["prompt_tokens"], PROMPT_TOKENS);
+        assert_eq!(row["completion_tokens"], COMPLETION_TOKENS);
+        assert_eq!(row["cached_tokens"], CACHED_TOKENS);
+        // 600 uncached × 2 + 400 cached × 0.5 + 500 × 8, per million tokens.
+        let expected = (600.0 * 2.0 + 400.0 * 0.5 + 500.0 * 8.0) / 1e6;
+        assert!((row["cost"].as_f64().unwrap() - expected).abs() < 1e-12, "{row}");
+        // By user and key too; nothing of any key in the report.
+        let by_key = usage(&app, &key, "key").await;
+        assert_eq!(by_key.len(), 1);
+        assert!(by_key[0]["group"].is_string(), "{by_key:?}");
+        let by_day = usage(&app, &key, "day").await;
+        assert_eq!(by_day[0]["group"], chrono::Utc::now().format("%Y-%m-%d").to_string());
+        let report = app.get("/admin/v1/usage?group_by=user", Some(&key)).await;
+        assert!(!report.text().contains("sk-"), "{report:?}");
+        let refused = app.get("/admin/v1/usage?group_by=colour&from=yesterday", Some(&key)).await;
+        assert_eq!(refused.status, 422);
+        assert_eq!(refused.json["errors"].as_array().unwrap().len(), 2, "{refused:?}");
+    }
+
+    async fn streams_pass_through_in_order_and_are_metered(db) {
+        let (_, key) = db.bootstrap();
+        let fake = FakeUpstream::start();
+        let app = app(db, "127.0.0.1", Duration::from_secs(5)).await;
+        xagent_model(&app, &key, "streamer", &fake.base_url, "up-model").await;
+        let mut body = hello("streamer");
+        body["stream"] = json!(true);
+        let answer = chat(&app, &key, body).await;
+        assert_eq!(answer.status, 200, "{answer:?}");
+        assert!(answer.header("content-type").is_some_and(|t| t.starts_with("text/event-stream")));
+        let events: Vec<&str> = answer
+            .text()
+            .leak()
+            .split("\n\n")
+            .filter(|e| !e.is_empty())
+            .collect();
+        let words: Vec<String> = events
+            .iter()
+            .filter_map(|e| serde_json::from_str::<Value>(e.strip_prefix("data: ").unwrap()).ok())
+            .filter_map(|v| v["choices"][0]["delta"]["content"].as_str().map(String::from))
+            .collect();
+        assert_eq!(words, STREAM_WORDS);
+        assert_eq!(events.last(), Some(&"data: [DONE]"));
+        // Usage was asked for, arrived, and was passed on too.
+        assert_eq!(fake.received()[0].body["stream_options"]["include_usage"], true);
+        assert!(events.iter().any(|e| e.contains("\"usage\"")));
+        let row = usage_eventually(&app, &key, "streamer").await;
+        assert_eq!((row["prompt_tokens"].as_i64(), row["errors"].as_i64()), (Some(PROMPT_TOKENS), Some(0)));
+    }
+
+    async fn a_caller_that_goes_away_cancels_the_upstream_call(db) {
+        let (_, key) = db.bootstrap();
+        let fake = FakeUpstream::start();
+        let app = app(db, "127.0.0.1", Duration::from_secs(30)).await;
+        xagent_model(&app, &key, "long", &fake.base_url, "slow-stream").await;
+        let mut body = hello("long");
+        body["stream"] = json!(true);
+        let request = TestRequest::post()
+            .uri("/v1/chat/completions")
+            .insert_header(("Authorization", format!("Bearer {key}")))
+            .set_json(body);
+        let response = app.open(request).await;
+        assert_eq!(response.status(), 200);
+        let mut stream = Box::pin(response.into_body());
+        let first = futures_util::future::poll_fn(|cx| stream.as_mut().poll_next(cx)).await;
+        assert!(first.is_some_and(|c| c.is_ok()));
+        assert!(!fake.stream_dropped());
+        drop(stream);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !fake.stream_dropped() {
+            assert!(Instant::now() < deadline, "the upstream kept streaming to nobody");
+            actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+        }
+        // Metered as a call its caller abandoned.
+        let row = usage_eventually(&app, &key, "long").await;
+        assert_eq!(row["errors"], 1, "{row}");
+    }
+
+    async fn embeddings_are_routed_and_metered(db) {
+        let (_, key) = db.bootstrap();
+        let fake = FakeUpstream::start();
+        let app = app(db, "127.0.0.1", Duration::from_secs(5)).await;
+        xagent_model(&app, &key, "embedder", &fake.base_url, "up-embed").await;
+        let answer = app.post("/v1/embeddings", Some(&key), json!({ "model": "embedder", "input": "hi" })).await;
+        assert_eq!(answer.status, 200, "{answer:?}");
+        assert_eq!(answer.json["data"][0]["embedding"], json!([0.25, -0.5]));
+        let received = fake.received();
+        assert_eq!((received[0].path.as_str(), &received[0].body["model"]), ("/v1/embeddings", &json!("up-embed")));
+        let row = usage(&app, &key, "model").await.into_iter().find(|r| r["group"] == "embedder").unwrap();
+        assert_eq!(row["prompt_tokens"], PROMPT_TOKENS);
+    }
+
+    async fn only_readable_active_routable_models_are_called(db) {
+        let (admin, key) = db.bootstrap();
+        let (_, member_key) = db.user(&admin, "mia", Role::Member);
+        let (_, other_key) = db.other_org(&admin, "elsewhere");
+        let fake = FakeUpstream::start();
+        let app = app(db, "127.0.0.1", Duration::from_secs(5)).await;
+        xagent_model(&app, &key, "private", &fake.base_url, "up-model").await;
+
+        openai_error(&chat(&app, &member_key, hello("private")).await, 404, "model_not_found");
+        openai_error(&chat(&app, &other_key, hello("private")).await, 404, "model_not_found");
+        openai_error(&chat(&app, &key, hello("nothing-here")).await, 404, "model_not_found");
+        let missing = chat(&app, &key, json!({ "messages": [] })).await;
+        assert_eq!((missing.status, &missing.json["error"]["param"]), (400, &json!("model")));
+
+        let off = app.put("/xagent/api/models/private", Some(&key), json!({ "is_active": false })).await;
+        assert_eq!(off.status, 200, "{off:?}");
+        openai_error(&chat(&app, &key, hello("private")).await, 400, "model_inactive");
+
+        // No base URL, no provider: the answer says what is missing.
+        let bare = app.post("/openwebui/api/models/create", Some(&key), json!({
+            "id": "bare", "name": "Bare", "base_model_id": null, "meta": {}, "params": {}
+        })).await;
+        assert_eq!(bare.status, 200, "{bare:?}");
+        let unroutable = chat(&app, &key, hello("bare")).await;
+        openai_error(&unroutable, 400, "upstream_not_configured");
+        assert!(unroutable.json["error"]["message"].as_str().unwrap().contains("base_url"));
+        assert!(fake.received().is_empty(), "{:?}", fake.received());
+    }
+
+    async fn private_and_metadata_addresses_are_refused_unless_allowed(db) {
+        let (_, key) = db.bootstrap();
+        let fake = FakeUpstream::start();
+        let app = app(db, "", Duration::from_secs(5)).await;
+        xagent_model(&app, &key, "metadata", "http://169.254.169.254/latest", "m").await;
+        openai_error(&chat(&app, &key, hello("metadata")).await, 403, "upstream_not_allowed");
+        // A name that resolves to a loopback address is refused where it is resolved.
+        let by_name = fake.base_url.replace("127.0.0.1", "localhost");
+        xagent_model(&app, &key, "by-name", &by_name, "m").await;
+        let refused = chat(&app, &key, hello("by-name")).await;
+        openai_error(&refused, 403, "upstream_not_allowed");
+        assert!(fake.received().is_empty());
+    }
+
+    async fn upstream_failures_keep_openais_shape(db) {
+        let (_, key) = db.bootstrap();
+        let fake = FakeUpstream::start();
+        let app = app(db, "127.0.0.1", Duration::from_secs(1)).await;
+        xagent_model(&app, &key, "limited", &fake.base_url, "error-429").await;
+        let limited = chat(&app, &key, hello("limited")).await;
+        assert_eq!(limited.status, 429);
+        assert_eq!(limited.json["error"]["code"], "rate_limit_exceeded");
+
+        xagent_model(&app, &key, "slowpoke", &fake.base_url, "slow").await;
+        openai_error(&chat(&app, &key, hello("slowpoke")).await, 504, "upstream_timeout");
+
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = closed.local_addr().unwrap().port();
+        drop(closed);
+        xagent_model(&app, &key, "gone", &format!("http://127.0.0.1:{port}/v1"), "m").await;
+        openai_error(&chat(&app, &key, hello("gone")).await, 502, "upstream_unreachable");
+
+        let rows = usage(&app, &key, "model").await;
+        let errors: i64 = rows.iter().map(|r| r["errors"].as_i64().unwrap()).sum();
+        assert_eq!(errors, 3, "{rows:?}");
+    }
+}

@@ -1,0 +1,181 @@
+//! A fake OpenAI-compatible upstream for the gateway's tests: its own port and runtime, answers
+//! chosen by the requested model's name, and a record of everything it received.
+//!
+//! Model names: `error-429` answers a rate-limit error; `slow` answers after 3 s; `slow-stream`
+//! streams a chunk every 200 ms for a minute (cancellation); anything else answers at once.
+
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use actix_web::web::{self, Bytes};
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer};
+use serde_json::{Value, json};
+
+/// One request the upstream received.
+#[derive(Clone, Debug)]
+pub struct Received {
+    pub path: String,
+    pub authorization: Option<String>,
+    pub body: Value,
+}
+
+#[derive(Default)]
+struct State {
+    received: Mutex<Vec<Received>>,
+    /// Set when a caller went away in the middle of a stream.
+    stream_dropped: AtomicBool,
+}
+
+pub struct FakeUpstream {
+    /// `http://127.0.0.1:<port>/v1`
+    pub base_url: String,
+    state: Arc<State>,
+}
+
+/// The usage every answer reports.
+pub const PROMPT_TOKENS: i64 = 1_000;
+pub const COMPLETION_TOKENS: i64 = 500;
+pub const CACHED_TOKENS: i64 = 400;
+
+/// The chunks of a streamed answer, in order (before the usage chunk and `[DONE]`).
+pub const STREAM_WORDS: [&str; 3] = ["Hel", "lo", "!"];
+
+impl FakeUpstream {
+    pub fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
+        let port = listener.local_addr().expect("bound").port();
+        let state = Arc::new(State::default());
+        let shared = web::Data::from(state.clone());
+        std::thread::spawn(move || {
+            actix_web::rt::System::new().block_on(async move {
+                let server = HttpServer::new(move || {
+                    App::new()
+                        .app_data(shared.clone())
+                        .route("/v1/chat/completions", web::post().to(chat))
+                        .route("/v1/embeddings", web::post().to(embeddings))
+                })
+                .workers(1)
+                .disable_signals()
+                .listen(listener)
+                .expect("listen")
+                .run();
+                let _ = server.await;
+            });
+        });
+        Self { base_url: format!("http://127.0.0.1:{port}/v1"), state }
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.state.received.lock().expect("lock").clone()
+    }
+
+    pub fn stream_dropped(&self) -> bool {
+        self.state.stream_dropped.load(Ordering::SeqCst)
+    }
+}
+
+fn remember(state: &State, req: &HttpRequest, body: &Bytes) -> Value {
+    let body: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    state.received.lock().expect("lock").push(Received {
+        path: req.path().to_owned(),
+        authorization: req
+            .headers()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .map(String::from),
+        body: body.clone(),
+    });
+    body
+}
+
+fn usage() -> Value {
+    json!({
+        "prompt_tokens": PROMPT_TOKENS,
+        "completion_tokens": COMPLETION_TOKENS,
+        "total_tokens": PROMPT_TOKENS + COMPLETION_TOKENS,
+        "prompt_tokens_details": { "cached_tokens": CACHED_TOKENS }
+    })
+}
+
+/// Sets the flag when dropped before the end: the caller disconnected mid-stream.
+struct DropWatch(Arc<State>);
+
+impl Drop for DropWatch {
+    fn drop(&mut self) {
+        self.0.stream_dropped.store(true, Ordering::SeqCst);
+    }
+}
+
+async fn chat(req: HttpRequest, state: web::Data<State>, body: Bytes) -> HttpResponse {
+    let body = remember(&state, &req, &body);
+    let model = body["model"].as_str().unwrap_or_default().to_owned();
+    match model.as_str() {
+        "error-429" => {
+            return HttpResponse::TooManyRequests().json(json!({
+                "error": { "message": "Rate limit reached", "type": "requests", "param": null, "code": "rate_limit_exceeded" }
+            }));
+        }
+        "slow" => actix_web::rt::time::sleep(Duration::from_secs(3)).await,
+        _ => {}
+    }
+    if body["stream"] != json!(true) {
+        return HttpResponse::Ok().json(json!({
+            "id": "chatcmpl-fake", "object": "chat.completion", "created": 1, "model": model,
+            "choices": [{ "index": 0, "message": { "role": "assistant", "content": "Hello!" }, "finish_reason": "stop" }],
+            "usage": usage()
+        }));
+    }
+    let slow = model == "slow-stream";
+    let mut events: Vec<String> = STREAM_WORDS
+        .iter()
+        .map(|word| {
+            json!({ "id": "chatcmpl-fake", "object": "chat.completion.chunk", "model": model,
+                "choices": [{ "index": 0, "delta": { "content": word }, "finish_reason": null }] })
+            .to_string()
+        })
+        .collect();
+    if slow {
+        events = (0..300).map(|i| json!({ "n": i }).to_string()).collect();
+    }
+    if body["stream_options"]["include_usage"] == json!(true) {
+        events.push(
+            json!({ "id": "chatcmpl-fake", "object": "chat.completion.chunk", "model": model,
+                "choices": [], "usage": usage() })
+            .to_string(),
+        );
+    }
+    events.push("[DONE]".into());
+    let watch = DropWatch(state.into_inner());
+    let stream = futures_util::stream::unfold(
+        (events.into_iter(), watch, slow),
+        |(mut events, watch, slow)| async move {
+            if slow {
+                actix_web::rt::time::sleep(Duration::from_millis(200)).await;
+            }
+            match events.next() {
+                Some(event) => {
+                    let chunk = Bytes::from(format!("data: {event}\n\n"));
+                    Some((Ok::<_, actix_web::Error>(chunk), (events, watch, slow)))
+                }
+                None => {
+                    // Finished: not a disconnect (the guard's Arc is leaked, tests only).
+                    std::mem::forget(watch);
+                    None
+                }
+            }
+        },
+    );
+    HttpResponse::Ok().content_type("text/event-stream").streaming(stream)
+}
+
+async fn embeddings(req: HttpRequest, state: web::Data<State>, body: Bytes) -> HttpResponse {
+    let body = remember(&state, &req, &body);
+    HttpResponse::Ok().json(json!({
+        "object": "list",
+        "data": [{ "object": "embedding", "index": 0, "embedding": [0.25, -0.5] }],
+        "model": body["model"],
+        "usage": { "prompt_tokens": PROMPT_TOKENS, "total_tokens": PROMPT_TOKENS }
+    }))
+}
