@@ -340,6 +340,12 @@ impl Call {
         }
     }
 
+    /// Writes the call's usage row after the answer has gone: the caller never waits on it.
+    fn meter(self, tokens: Tokens, status: u16, ttft: Option<Duration>) {
+        let usage = self.usage(tokens, status, ttft);
+        actix_web::rt::spawn(async move { self.record(usage).await });
+    }
+
     async fn record(&self, usage: UsageRecord) {
         let ctx = self.ctx.clone();
         record_metrics(&usage);
@@ -479,7 +485,7 @@ async fn forward(
         Ok(response) => response,
         Err(failure) => {
             let answer = upstream_failure(&failure);
-            call.record(call.usage(Tokens::default(), answer.status().as_u16(), None)).await;
+            call.meter(Tokens::default(), answer.status().as_u16(), None);
             return answer;
         }
     };
@@ -512,14 +518,14 @@ async fn forward(
         Err(e) => {
             tracing::warn!(error = %e, "upstream body unreadable");
             let answer = upstream_failure(&awc::error::SendRequestError::Body(e.into()));
-            call.record(call.usage(Tokens::default(), answer.status().as_u16(), None)).await;
+            call.meter(Tokens::default(), answer.status().as_u16(), None);
             return answer;
         }
     };
     let ttfb = call.started.elapsed();
     let parsed: Option<Value> = serde_json::from_slice(&body).ok();
     let tokens = parsed.as_ref().and_then(|v| tokens_of(&v["usage"])).unwrap_or_default();
-    call.record(call.usage(tokens, status.as_u16(), Some(ttfb))).await;
+    call.meter(tokens, status.as_u16(), Some(ttfb));
     if parsed.is_none() && !status.is_success() {
         // Not JSON: wrapped so the caller still gets OpenAI's shape.
         return HttpResponse::build(status).json(json!({

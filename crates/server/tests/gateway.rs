@@ -58,6 +58,19 @@ fn openai_error(response: &TestResponse, status: u16, code: &str) {
     assert!(response.json["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
 }
 
+/// The usage report once `calls` calls are in it (rows are written after each answer).
+async fn usage_of(app: &TestApp, key: &str, group_by: &str, calls: i64) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let rows = usage(app, key, group_by).await;
+        if rows.iter().map(|r| r["requests"].as_i64().unwrap()).sum::<i64>() >= calls {
+            return rows;
+        }
+        assert!(Instant::now() < deadline, "{calls} calls not metered: {rows:?}");
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 async fn usage(app: &TestApp, key: &str, group_by: &str) -> Vec<Value> {
     let report = app.get(&format!("/admin/v1/usage?group_by={group_by}"), Some(key)).await;
     assert_eq!(report.status, 200, "{report:?}");
@@ -143,7 +156,7 @@ backend_app_tests! {
         assert_eq!(received[0].body["model"], "priced-base");
         assert_eq!(received[0].authorization.as_deref(), Some("Bearer sk-provider-secret-abcd"));
 
-        let rows = usage(&app, &key, "model").await;
+        let rows = usage_of(&app, &key, "model", 1).await;
         let row = rows.iter().find(|r| r["group"] == "acme-chat").unwrap();
         assert_eq!(row["requests"], 1);
         assert_eq!(row["errors"], 0);
@@ -224,6 +237,47 @@ backend_app_tests! {
         assert_eq!(row["errors"], 1, "{row}");
     }
 
+    async fn built_in_models_use_the_orgs_credentials_for_their_provider(db) {
+        let (_, key) = db.bootstrap();
+        let catalog = modelgate_server::catalog::parse(r#"{"version": 1, "models": [
+            {"key": "cat-chat", "provider": "openai", "category": "llm",
+             "pricing": {"input": 1.0, "output": 4.0}}
+        ]}"#, "test").unwrap();
+        modelgate_core::Registry::sync_catalog(db.store.as_ref(), catalog).unwrap();
+        let fake = FakeUpstream::start();
+        let app = app(db, "127.0.0.1", Duration::from_secs(5)).await;
+        // Without credentials for the provider, the answer says what to create.
+        let missing = chat(&app, &key, hello("cat-chat")).await;
+        openai_error(&missing, 400, "upstream_not_configured");
+        assert!(missing.json["error"]["message"].as_str().unwrap().contains("provider_id 'openai'"), "{missing:?}");
+
+        let provider = app.post("/respan/api/providers/", Some(&key), json!({
+            "provider_id": "openai", "provider_name": "OpenAI", "api_key": "sk-org-openai-1234",
+            "extra_kwargs": { "base_url": fake.base_url }
+        })).await;
+        assert_eq!(provider.status, 201, "{provider:?}");
+        assert_eq!(chat(&app, &key, hello("cat-chat")).await.status, 200);
+        // A custom model on that base goes the same way, at the base's prices.
+        let custom = app.post("/openwebui/api/models/create", Some(&key), json!({
+            "id": "team-cat", "name": "Team", "base_model_id": "cat-chat", "meta": {}, "params": {}
+        })).await;
+        assert_eq!(custom.status, 200, "{custom:?}");
+        assert_eq!(chat(&app, &key, hello("team-cat")).await.status, 200);
+
+        let received = fake.received();
+        assert_eq!(received.len(), 2);
+        for call in &received {
+            assert_eq!(call.body["model"], "cat-chat");
+            assert_eq!(call.authorization.as_deref(), Some("Bearer sk-org-openai-1234"));
+        }
+        let rows = usage_of(&app, &key, "model", 2).await;
+        let expected = (PROMPT_TOKENS as f64 * 1.0 + COMPLETION_TOKENS as f64 * 4.0) / 1e6;
+        for model in ["cat-chat", "team-cat"] {
+            let row = rows.iter().find(|r| r["group"] == model).unwrap();
+            assert!((row["cost"].as_f64().unwrap() - expected).abs() < 1e-12, "{row}");
+        }
+    }
+
     async fn embeddings_are_routed_and_metered(db) {
         let (_, key) = db.bootstrap();
         let fake = FakeUpstream::start();
@@ -234,7 +288,7 @@ backend_app_tests! {
         assert_eq!(answer.json["data"][0]["embedding"], json!([0.25, -0.5]));
         let received = fake.received();
         assert_eq!((received[0].path.as_str(), &received[0].body["model"]), ("/v1/embeddings", &json!("up-embed")));
-        let row = usage(&app, &key, "model").await.into_iter().find(|r| r["group"] == "embedder").unwrap();
+        let row = usage_of(&app, &key, "model", 1).await.into_iter().find(|r| r["group"] == "embedder").unwrap();
         assert_eq!(row["prompt_tokens"], PROMPT_TOKENS);
     }
 
@@ -299,8 +353,50 @@ backend_app_tests! {
         xagent_model(&app, &key, "gone", &format!("http://127.0.0.1:{port}/v1"), "m").await;
         openai_error(&chat(&app, &key, hello("gone")).await, 502, "upstream_unreachable");
 
-        let rows = usage(&app, &key, "model").await;
+        let rows = usage_of(&app, &key, "model", 3).await;
         let errors: i64 = rows.iter().map(|r| r["errors"].as_i64().unwrap()).sum();
         assert_eq!(errors, 3, "{rows:?}");
     }
+}
+
+/// Every outcome of a call — success, stream, upstream error, refusal, unreachable — logs
+/// nothing of the upstream key or the caller's key; the metrics count tokens and cost.
+#[actix_web::test]
+async fn keys_stay_out_of_the_logs_and_tokens_are_counted() {
+    let captured = modelgate_testkit::logs::Captured::default();
+    let _guard = captured.install(tracing::Level::TRACE);
+    let db = TestDb::sqlite();
+    let (_, key) = db.bootstrap();
+    let fake = FakeUpstream::start();
+    let app = app(db, "127.0.0.1", Duration::from_secs(5)).await;
+    xagent_model(&app, &key, "logged", &fake.base_url, "up-model").await;
+    xagent_model(&app, &key, "refused", "http://169.254.169.254/v1", "m").await;
+    xagent_model(&app, &key, "limited", &fake.base_url, "error-429").await;
+    xagent_model(&app, &key, "gone", "http://127.0.0.1:1/v1", "m").await;
+    assert_eq!(chat(&app, &key, hello("logged")).await.status, 200);
+    let mut streamed = hello("logged");
+    streamed["stream"] = json!(true);
+    assert_eq!(chat(&app, &key, streamed).await.status, 200);
+    for (model, status) in [("refused", 403), ("limited", 429), ("gone", 502)] {
+        assert_eq!(chat(&app, &key, hello(model)).await.status, status, "{model}");
+    }
+    // The stream's row is written once it ends.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while usage_eventually(&app, &key, "logged").await["requests"] != 2 {
+        assert!(Instant::now() < deadline, "the streamed call was not metered");
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    let logs = captured.text();
+    assert!(logs.contains("/v1/chat/completions"), "nothing captured: {logs}");
+    assert!(!logs.contains(UPSTREAM_KEY) && !logs.contains("wxyz"), "upstream key logged: {logs}");
+    assert!(!logs.contains(&key), "caller's key logged: {logs}");
+
+    let metrics = app.get("/metrics", None).await.text();
+    let line = format!(
+        "modelgate_gateway_tokens_total{{model=\"logged\",kind=\"prompt\"}} {}",
+        2 * PROMPT_TOKENS
+    );
+    assert!(metrics.contains(&line), "{line} not in {metrics}");
+    // The model has no price: tokens are counted, no cost is made up.
+    assert!(!metrics.contains("modelgate_gateway_cost_usd{model=\"logged\"}"), "{metrics}");
 }

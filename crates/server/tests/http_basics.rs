@@ -70,43 +70,16 @@ async fn version_says_what_is_running() {
     assert!(chrono::DateTime::parse_from_rfc3339(built).is_ok(), "{built}");
 }
 
-#[derive(Clone, Default)]
-struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
-    type Writer = Captured;
-
-    fn make_writer(&'a self) -> Captured {
-        self.clone()
-    }
-}
-
 #[actix_web::test]
 async fn request_logs_say_who_and_never_the_key() {
-    let captured = Captured::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(captured.clone())
-        .with_ansi(false)
-        .with_max_level(tracing::Level::INFO)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let captured = modelgate_testkit::logs::Captured::default();
+    let _guard = captured.install(tracing::Level::INFO);
     let db = TestDb::sqlite();
     let (admin, key) = db.bootstrap();
     let app = TestApp::new(db, configure_main).await;
     let listed = app.get("/xagent/api/models", Some(&key)).await;
     assert_eq!(listed.status, 200);
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let logs = captured.text();
     let line =
         logs.lines().find(|l| l.contains("request finished") && l.contains("/xagent/api/models"));
     let line = line.unwrap_or_else(|| panic!("no request line in {logs}"));
