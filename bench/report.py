@@ -58,15 +58,18 @@ def machine():
 
 
 def main(results, seconds, profile):
-    rows, floors, rss = {}, {}, {}
+    rows, floors, rss, ttfbs = {}, {}, {}, {}
     for line in open(results):
         backend, scenario, tool, where = line.rstrip("\n").split("\t")
         if tool == "wrk":
             rows.setdefault(backend, []).append((scenario, wrk(where)))
         elif tool == "pgbench":
             floors[scenario] = pgbench(where)
+        elif tool == "ttfb":
+            ttfbs[backend] = tuple(float(x) for x in where.split())
         else:
             rss[backend] = int(where) // 1024
+    direct = dict(rows.pop("upstream", []))
     print(f"\nmodelgate HTTP benchmark ({profile} build): {machine()}; {seconds} s per scenario; "
           "wrk -t2, pgbench -M prepared -j2")
     for backend, measured in rows.items():
@@ -81,6 +84,22 @@ def main(results, seconds, profile):
                 tps, f50, f99 = floors[scenario]
                 line += f" | {tps:8.0f} {f50:7.2f} {f99:7.2f} | {rate / tps:7.2f} {p99 / f99:6.1f}"
             print(line)
+    if "chat completion" in direct:
+        print("\ngateway: POST /v1/chat/completions through modelgate vs straight to the same fake "
+              "upstream (16 connections); streamed time to first byte, 300 sequential requests")
+        print(f"{'':28} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'non-2xx':>7} | {'× direct':>8} "
+              f"{'+p50 ms':>7} {'+p99 ms':>7} | {'TTFB p50':>8} {'+TTFB':>6}")
+        d_rate, d50, d99, d_failed = direct["chat completion"]
+        d_ttfb = ttfbs.get("upstream", (float("nan"), float("nan")))[0]
+        print(f"{'direct':28} {d_rate:8.0f} {d50:7.2f} {d99:7.2f} {d_failed:7d} | {'':8} {'':7} {'':7} | {d_ttfb:8.3f}")
+        for backend, measured in rows.items():
+            found = dict(measured).get("chat completion")
+            if not found:
+                continue
+            rate, p50, p99, failed = found
+            t = ttfbs.get(backend, (float("nan"),))[0]
+            print(f"{'via modelgate, ' + backend:28} {rate:8.0f} {p50:7.2f} {p99:7.2f} {failed:7d} | "
+                  f"{rate / d_rate:8.2f} {p50 - d50:7.2f} {p99 - d99:7.2f} | {t:8.3f} {t - d_ttfb:6.3f}")
 
 
 if __name__ == "__main__":

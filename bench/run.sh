@@ -23,6 +23,7 @@ SECRET="YmVuY2htYXJrLWJlbmNobWFyay1iZW5jaG1hcmstISE="  # base64 of 32 bytes, for
 BASE="http://127.0.0.1:$PORT"
 OUT="$(mktemp -d)"
 SERVER_PID=""
+UPSTREAM_PID=""
 PG_DB=""
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
@@ -38,6 +39,7 @@ need psql postgresql-client
 
 cleanup() {
   [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null
+  [ -n "$UPSTREAM_PID" ] && kill "$UPSTREAM_PID" 2>/dev/null && wait "$UPSTREAM_PID" 2>/dev/null
   [ -n "$PG_DB" ] && psql -q "$ADMIN_URL" -c "DROP DATABASE IF EXISTS $PG_DB" >/dev/null 2>&1
   rm -rf "$OUT"
 }
@@ -47,13 +49,17 @@ trap cleanup EXIT
 # only release numbers mean anything.
 PROFILE="${BENCH_PROFILE:-release}"
 echo "==> building the $PROFILE binary" >&2
+# The gateway's upstream: the test kit's fake OpenAI-compatible server, as a process.
 case "${BENCH_BINARY:+given}$PROFILE" in
   given*) ;;
-  release) cargo build --release --locked -p modelgate-server --bin modelgate >&2 ;;
-  debug) cargo build --locked -p modelgate-server --bin modelgate >&2 ;;
+  release) cargo build --release --locked -p modelgate-server --bin modelgate \
+    -p modelgate-testkit --bin fake-upstream >&2 ;;
+  debug) cargo build --locked -p modelgate-server --bin modelgate \
+    -p modelgate-testkit --bin fake-upstream >&2 ;;
   *) echo "BENCH_PROFILE is release or debug" >&2; exit 1 ;;
 esac
 BIN="${BENCH_BINARY:-${CARGO_TARGET_DIR:-target}/$PROFILE/modelgate}"
+UPSTREAM_BIN="${BENCH_UPSTREAM_BINARY:-$(dirname "$BIN")/fake-upstream}"
 
 RESULTS="$OUT/results.tsv"
 : >"$RESULTS"
@@ -61,13 +67,20 @@ RESULTS="$OUT/results.tsv"
 # record BACKEND SCENARIO TOOL FILE: one result line for the report.
 record() { printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" >>"$RESULTS"; }
 
-# http BACKEND SCENARIO CONNECTIONS PATH [LUA]: wrk against the running server.
+# http BACKEND SCENARIO CONNECTIONS PATH [LUA]: wrk against the running server (or, for a PATH
+# that is a whole URL, against that).
 http() {
-  local file="$OUT/wrk-$1-${2//[^A-Za-z0-9]/_}.txt" script=()
+  local file="$OUT/wrk-$1-${2//[^A-Za-z0-9]/_}.txt" script=() url="$4"
   [ -n "${5:-}" ] && script=(-s "bench/$5")
+  [[ "$url" == http* ]] || url="$BASE$url"
   wrk -t2 -c"$3" -d"${SECONDS_EACH}s" --latency -H "Authorization: Bearer $KEY" \
-    "${script[@]}" "$BASE$4" >"$file"
+    "${script[@]}" "$url" >"$file"
   record "$1" "$2" wrk "$file"
+}
+
+# ttfb BACKEND URL MODEL: the median and p99 time to the first byte of a streamed answer.
+ttfb() {
+  record "$1" "stream TTFB" ttfb "$(python3 bench/ttfb.py "$2" "$3" "$KEY" 300)"
 }
 
 # floor SCENARIO CLIENTS SQL: pgbench on the statement a scenario cannot beat.
@@ -89,6 +102,7 @@ start_server() {
   SERVER_LOG="$OUT/server-$1.log"
   DATABASE_URL="$2" MODELGATE_DATA_DIR="$OUT/data-$1" MODELGATE_LISTEN="127.0.0.1:$PORT" \
     MODELGATE_BOOTSTRAP_ADMIN_KEY="$KEY" MODELGATE_SECRET_KEY="$SECRET" \
+    MODELGATE_EGRESS_ALLOW=127.0.0.1 \
     "$BIN" serve >"$SERVER_LOG" 2>&1 &
   SERVER_PID=$!
   for _ in $(seq 1 100); do
@@ -128,6 +142,14 @@ EOF
   for batch in "$OUT"/batches/*.json; do post /openwebui/api/models/import "$batch"; done
 }
 
+"$UPSTREAM_BIN" >"$OUT/upstream.txt" &
+UPSTREAM_PID=$!
+for _ in $(seq 1 100); do [ -s "$OUT/upstream.txt" ] && break; sleep 0.1; done
+UPSTREAM_URL="$(head -n1 "$OUT/upstream.txt")"
+echo "==> the gateway's upstream, called directly ($UPSTREAM_URL)" >&2
+BENCH_MODEL=bench-up http upstream "chat completion" 16 "$UPSTREAM_URL/chat/completions" chat.lua
+ttfb upstream "$UPSTREAM_URL/chat/completions" bench-up
+
 for backend in $BACKENDS; do
   case "$backend" in
     sqlite) URL="$OUT/data-sqlite/modelgate.db" ;;
@@ -150,6 +172,11 @@ for backend in $BACKENDS; do
     seed "$seeded" "$size"
     seeded="$size"
     if [ "$size" = "${SIZES%% *}" ]; then
+      printf '{"model_id":"gw","category":"llm","model_provider":"openai","model_name":"bench-up","base_url":"%s"}' \
+        "$UPSTREAM_URL" >"$OUT/gw.json"
+      post /xagent/api/models/ "$OUT/gw.json"
+      BENCH_MODEL=gw http "$backend" "chat completion" 16 "/v1/chat/completions" chat.lua
+      ttfb "$backend" "$BASE/v1/chat/completions" gw
       http "$backend" "GET /v1" 8 "/v1/models/hot"
       http "$backend" "GET openwebui" 8 "/openwebui/api/models/model?id=hot"
       http "$backend" "GET xagent" 8 "/xagent/api/models/by-id/hot"

@@ -160,8 +160,9 @@ pub trait Registry: Send + Sync + 'static {
     /// catalog provider). The key is decrypted for the call.
     fn upstream(&self, ctx: &Ctx, model: &str) -> DomainResult<Upstream>;
 
-    /// Records one metered call of the caller.
-    fn record_usage(&self, ctx: &Ctx, usage: UsageRecord) -> DomainResult<()>;
+    /// Records metered calls, each with the context of the caller who made it (already
+    /// authenticated by the call), in one transaction.
+    fn record_usage(&self, calls: Vec<(Ctx, UsageRecord)>) -> DomainResult<()>;
 
     /// The org's usage over a time range, grouped (admins: every user's; others: their own).
     fn usage(&self, ctx: &Ctx, query: &UsageQuery) -> DomainResult<Vec<UsageRow>>;

@@ -12,7 +12,6 @@
 use std::cell::RefCell;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
-use std::rc::Rc;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -340,19 +339,74 @@ impl Call {
         }
     }
 
-    /// Writes the call's usage row after the answer has gone: the caller never waits on it.
+    /// Hands the call's usage row to the meter: the caller never waits on it.
     fn meter(self, tokens: Tokens, status: u16, ttft: Option<Duration>) {
         let usage = self.usage(tokens, status, ttft);
-        actix_web::rt::spawn(async move { self.record(usage).await });
-    }
-
-    async fn record(&self, usage: UsageRecord) {
-        let ctx = self.ctx.clone();
         record_metrics(&usage);
-        if let Err(e) = self.services.call(move |r| r.record_usage(&ctx, usage)).await {
+        meter(&self.services, self.ctx, usage);
+    }
+}
+
+/// Calls waiting to be written; a write takes every call queued by then, in one transaction
+/// (one commit, one fsync, however many calls).
+const METER_BATCH: usize = 1_000;
+
+/// A metered call on its way to the writer.
+type Metering = std::sync::mpsc::Sender<(Ctx, UsageRecord)>;
+
+thread_local! {
+    /// Each worker thread's meter: a writer thread fed through a channel, per registry.
+    static METER: RefCell<Option<(usize, Metering)>> = const { RefCell::new(None) };
+}
+
+fn meter(services: &web::Data<Services>, ctx: Ctx, usage: UsageRecord) {
+    let registry = services.registry.clone();
+    let id = Arc::as_ptr(&registry) as *const () as usize;
+    METER.with(|cell| {
+        let mut cell = cell.borrow_mut();
+        let sender = match cell.as_ref() {
+            Some((cached, sender)) if *cached == id => sender.clone(),
+            _ => {
+                let (sender, calls) = std::sync::mpsc::channel::<(Ctx, UsageRecord)>();
+                // Ends when the worker's sender is dropped (the worker stops).
+                let spawned = std::thread::Builder::new()
+                    .name("modelgate-meter".into())
+                    .spawn(move || write_usage(registry, calls));
+                if let Err(e) = spawned {
+                    tracing::error!(error = %e, "cannot start the usage writer");
+                }
+                *cell = Some((id, sender.clone()));
+                sender
+            }
+        };
+        if sender.send((ctx, usage)).is_err() {
+            tracing::error!("usage writer stopped: a call was not metered");
+        }
+    });
+}
+
+fn write_usage(
+    registry: Arc<dyn modelgate_core::Registry>,
+    calls: std::sync::mpsc::Receiver<(Ctx, UsageRecord)>,
+) {
+    while let Ok(first) = calls.recv() {
+        let mut batch = vec![first];
+        while batch.len() < METER_BATCH {
+            match calls.try_recv() {
+                Ok(call) => batch.push(call),
+                Err(_) => break,
+            }
+        }
+        let count = batch.len();
+        if let Err(e) = registry.record_usage(batch) {
             modelgate_http::log_failure(&e);
+            tracing::error!(calls = count, "usage rows lost");
         }
     }
+    // The channel closes when the worker thread exits, which may be the process exiting: the
+    // registry (its pool, the database client library) must not be torn down from this thread
+    // meanwhile (seen: a segfault in libpq's teardown). It is left to the end of the process.
+    std::mem::forget(registry);
 }
 
 fn record_metrics(usage: &UsageRecord) {
@@ -501,7 +555,7 @@ async fn forward(
         let ttfb = call.started.elapsed();
         let metered = Metered {
             inner: Box::pin(response.take_payload()),
-            call: Some(Rc::new(call)),
+            call: Some(call),
             ttfb,
             tokens: None,
             pending: String::new(),
@@ -545,7 +599,7 @@ type Payload = Pin<Box<dyn Stream<Item = Result<Bytes, awc::error::PayloadError>
 /// dropped because the caller went away (which also drops the upstream connection).
 struct Metered {
     inner: Payload,
-    call: Option<Rc<Call>>,
+    call: Option<Call>,
     ttfb: Duration,
     tokens: Option<Tokens>,
     /// A line split across chunks.
@@ -570,12 +624,8 @@ impl Metered {
 
     fn finish(&mut self, status: u16) {
         let Some(call) = self.call.take() else { return };
-        let usage = call.usage(
-            self.tokens.unwrap_or_default(),
-            status,
-            Some(self.first_chunk.unwrap_or(self.ttfb)),
-        );
-        actix_web::rt::spawn(async move { call.record(usage).await });
+        let ttft = self.first_chunk.unwrap_or(self.ttfb);
+        call.meter(self.tokens.unwrap_or_default(), status, Some(ttft));
     }
 }
 

@@ -349,8 +349,14 @@ impl Registry for Store {
         self.read_as(ctx, |conn, ctx| self.upstream_in(conn, ctx, model))
     }
 
-    fn record_usage(&self, ctx: &Ctx, usage: UsageRecord) -> DomainResult<()> {
-        self.write_as(ctx, |conn, ctx| self.record_usage_in(conn, ctx, usage))
+    fn record_usage(&self, calls: Vec<(Ctx, UsageRecord)>) -> DomainResult<()> {
+        // Not a change of the registry: the read caches stay valid.
+        let _guard = self.write_guard();
+        let mut conn = self.pool.get().map_err(StoreError::from)?;
+        write_tx(&mut conn, |conn| {
+            calls.into_iter().try_for_each(|(ctx, usage)| self.record_usage_in(conn, &ctx, usage))
+        })
+        .map_err(Into::into)
     }
 
     fn usage(&self, ctx: &Ctx, query: &UsageQuery) -> DomainResult<Vec<UsageRow>> {

@@ -23,6 +23,8 @@ pub struct Received {
 
 #[derive(Default)]
 struct State {
+    /// Off for load tests, which would otherwise keep every request.
+    recording: bool,
     received: Mutex<Vec<Received>>,
     /// Set when a caller went away in the middle of a stream.
     stream_dropped: AtomicBool,
@@ -44,9 +46,18 @@ pub const STREAM_WORDS: [&str; 3] = ["Hel", "lo", "!"];
 
 impl FakeUpstream {
     pub fn start() -> Self {
+        Self::serve(true)
+    }
+
+    /// Keeps nothing of what it receives (the benchmark's upstream).
+    pub fn start_unrecorded() -> Self {
+        Self::serve(false)
+    }
+
+    fn serve(recording: bool) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
         let port = listener.local_addr().expect("bound").port();
-        let state = Arc::new(State::default());
+        let state = Arc::new(State { recording, ..State::default() });
         let shared = web::Data::from(state.clone());
         std::thread::spawn(move || {
             actix_web::rt::System::new().block_on(async move {
@@ -78,6 +89,9 @@ impl FakeUpstream {
 
 fn remember(state: &State, req: &HttpRequest, body: &Bytes) -> Value {
     let body: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    if !state.recording {
+        return body;
+    }
     state.received.lock().expect("lock").push(Received {
         path: req.path().to_owned(),
         authorization: req
