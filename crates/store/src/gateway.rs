@@ -7,7 +7,10 @@ use modelgate_core::gateway::{
     Tokens, Upstream, UsageGroup, UsageQuery, UsageRecord, UsageRow, default_base_url,
 };
 use modelgate_core::model::{Model, Pricing, Source};
-use modelgate_core::{Ctx, DomainError, FieldError, ModelRef, ProviderRef, Subject, Violation};
+use modelgate_core::{
+    Ctx, DomainError, DomainResult, FieldError, ModelRef, ProviderRef, Registry, Secret, Subject,
+    Violation,
+};
 
 use crate::Store;
 use crate::conn::DbConn;
@@ -42,23 +45,19 @@ fn text(value: Option<&serde_json::Value>) -> Option<String> {
 }
 
 impl Store {
-    pub(crate) fn upstream_in(
-        &self,
-        conn: &mut DbConn,
-        ctx: &Ctx,
-        model_key: &str,
-    ) -> StoreResult<Upstream> {
-        let model = self.get_model_in(conn, ctx, &ModelRef::Key(model_key.to_owned()))?.model;
+    /// Where `model_key` goes for `ctx`. The model and its base are read as every model read is
+    /// (from the cache where it holds); the database is asked again only for a provider.
+    pub(crate) fn upstream_of(&self, ctx: &Ctx, model_key: &str) -> DomainResult<Upstream> {
+        let model = self.get_model(ctx, &ModelRef::Key(model_key.to_owned()))?.model;
         if !model.fields.is_active {
-            return Err(refused("model", format!("The model '{model_key}' is inactive.")));
+            return Err(refused("model", format!("The model '{model_key}' is inactive.")).into());
         }
         // A custom model names what it runs on; its base (when readable here) lends it prices
         // and, for catalog bases, the provider whose org credentials apply.
         let base: Option<Model> = match &model.fields.base_model {
-            Some(base) if model.source == Source::Custom && *base != model.key => self
-                .get_model_in(conn, ctx, &ModelRef::Key(base.clone()))
-                .ok()
-                .map(|view| view.model),
+            Some(base) if model.source == Source::Custom && *base != model.key => {
+                self.get_model(ctx, &ModelRef::Key(base.clone())).ok().map(|view| view.model)
+            }
             _ => None,
         };
         let upstream_model = match (&model.source, &model.fields.base_model) {
@@ -66,11 +65,36 @@ impl Store {
             _ => model.key.clone(),
         };
         let pricing = inherited(&model.fields.pricing, base.as_ref().map(|b| &b.fields.pricing));
+        let (base_url, api_key) = match model.fields.base_url.clone() {
+            Some(url) => {
+                let key =
+                    model.fields.api_key.as_ref().map(|k| self.cipher.reveal(k)).transpose()?;
+                (url, key)
+            }
+            None => self.read_as(ctx, |conn, ctx| {
+                self.provider_credentials(conn, ctx, &model, base.as_ref())
+            })?,
+        };
+        Ok(Upstream {
+            model_key: model.key.clone(),
+            upstream_model,
+            base_url,
+            api_key,
+            params: model.fields.params.clone(),
+            pricing,
+        })
+    }
 
-        let (base_url, api_key) = if let Some(url) = model.fields.base_url.clone() {
-            let key = model.fields.api_key.as_ref().map(|k| self.cipher.reveal(k)).transpose()?;
-            (url, key)
-        } else if let Some(seq) = model.fields.provider_ref {
+    /// The base URL and key of the model's custom provider, else of the org's provider named
+    /// like the model's (or its base's) provider.
+    fn provider_credentials(
+        &self,
+        conn: &mut DbConn,
+        ctx: &Ctx,
+        model: &Model,
+        base: Option<&Model>,
+    ) -> StoreResult<(String, Option<Secret>)> {
+        if let Some(seq) = model.fields.provider_ref {
             let provider = self.get_provider_in(conn, ctx, &ProviderRef::Id(seq))?;
             let url = text(provider.extra.get("base_url")).ok_or_else(|| {
                 refused(
@@ -82,50 +106,42 @@ impl Store {
                 )
             })?;
             let key = provider.api_key.as_ref().map(|k| self.cipher.reveal(k)).transpose()?;
-            (url, key)
-        } else {
-            // The org's credentials for a built-in provider: its custom provider of that name.
-            let provider_name = model
-                .fields
-                .provider
-                .clone()
-                .or_else(|| base.as_ref().and_then(|b| b.fields.provider.clone()))
-                .filter(|p| !p.is_empty())
-                .ok_or_else(|| {
-                    refused(
-                        "base_url",
-                        format!(
-                            "The model '{model_key}' has no upstream: set its base_url, or a provider."
-                        ),
-                    )
-                })?;
-            let provider = self
-                .get_provider_in(conn, ctx, &ProviderRef::Slug(provider_name.clone()))
-                .map_err(|e| match e {
-                    StoreError::Domain(DomainError::NotFound(_)) => refused(
-                        "provider",
-                        format!(
-                            "No credentials for provider '{provider_name}': an admin creates a provider with provider_id '{provider_name}' and its api_key."
-                        ),
+            return Ok((url, key));
+        }
+        let model_key = &model.key;
+        // The org's credentials for a built-in provider: its custom provider of that name.
+        let provider_name = model
+            .fields
+            .provider
+            .clone()
+            .or_else(|| base.and_then(|b| b.fields.provider.clone()))
+            .filter(|p| !p.is_empty())
+            .ok_or_else(|| {
+                refused(
+                    "base_url",
+                    format!(
+                        "The model '{model_key}' has no upstream: set its base_url, or a provider."
                     ),
-                    other => other,
-                })?;
-            let url = text(provider.extra.get("base_url"))
-                .or_else(|| default_base_url(&provider_name).map(String::from))
-                .ok_or_else(|| {
-                    refused("base_url", format!("The provider '{provider_name}' has no base_url."))
-                })?;
-            let key = provider.api_key.as_ref().map(|k| self.cipher.reveal(k)).transpose()?;
-            (url, key)
-        };
-        Ok(Upstream {
-            model_key: model.key.clone(),
-            upstream_model,
-            base_url,
-            api_key,
-            params: model.fields.params.clone(),
-            pricing,
-        })
+                )
+            })?;
+        let provider = self
+            .get_provider_in(conn, ctx, &ProviderRef::Slug(provider_name.clone()))
+            .map_err(|e| match e {
+                StoreError::Domain(DomainError::NotFound(_)) => refused(
+                    "provider",
+                    format!(
+                        "No credentials for provider '{provider_name}': an admin creates a provider with provider_id '{provider_name}' and its api_key."
+                    ),
+                ),
+                other => other,
+            })?;
+        let url = text(provider.extra.get("base_url"))
+            .or_else(|| default_base_url(&provider_name).map(String::from))
+            .ok_or_else(|| {
+                refused("base_url", format!("The provider '{provider_name}' has no base_url."))
+            })?;
+        let key = provider.api_key.as_ref().map(|k| self.cipher.reveal(k)).transpose()?;
+        Ok((url, key))
     }
 
     pub(crate) fn record_usage_in(

@@ -346,7 +346,7 @@ impl Registry for Store {
     }
 
     fn upstream(&self, ctx: &Ctx, model: &str) -> DomainResult<Upstream> {
-        self.read_as(ctx, |conn, ctx| self.upstream_in(conn, ctx, model))
+        self.upstream_of(ctx, model)
     }
 
     fn record_usage(&self, calls: Vec<(Ctx, UsageRecord)>) -> DomainResult<()> {
