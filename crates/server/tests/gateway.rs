@@ -125,6 +125,12 @@ backend_app_tests! {
         assert_eq!(first.body["messages"], json!([
             { "role": "system", "content": "Answer briefly." }, { "role": "user", "content": "hi" }
         ]));
+        // Admins see the org's calls, members their own.
+        assert_eq!(usage_of(&app, &key, "user", 2).await.len(), 1);
+        let (_, member_key) = app.db.user(&app.db.ctx_for_key(&key), "mia", Role::Member);
+        let mine = usage(&app, &member_key, "model").await;
+        assert!(mine.is_empty(), "{mine:?}");
+
         let second = &received[1];
         assert_eq!(second.body["temperature"], 0.9);
         assert_eq!(second.body["max_tokens"], 111);

@@ -1,7 +1,6 @@
 //! The gateway's reads and writes: where a model's calls go (with its key decrypted for the call)
 //! and the usage rows that meter them.
 
-use chrono::NaiveDate;
 use diesel::prelude::*;
 use modelgate_core::gateway::{
     Tokens, Upstream, UsageGroup, UsageQuery, UsageRecord, UsageRow, default_base_url,
@@ -187,76 +186,90 @@ impl Store {
         ctx: &Ctx,
         query: &UsageQuery,
     ) -> StoreResult<Vec<UsageRow>> {
-        let mut select = usage_events::table
-            .filter(usage_events::org_id.eq(&ctx.actor.org_id))
-            .filter(usage_events::at.ge(to_db_time(query.from)))
-            .filter(usage_events::at.lt(to_db_time(query.to)))
-            .into_boxed();
+        use diesel::sql_types::{Nullable, Text, Timestamp};
+        let from = to_db_time(query.from);
+        let to = to_db_time(query.to);
         // Members see their own calls; admins the org's.
-        if !ctx.actor.is_admin() {
-            select = select.filter(usage_events::user_id.eq(&ctx.actor.user_id));
-        }
-        // Summed here rather than by SQL: the day of a timestamp is spelled differently by each
-        // backend. Ranges are what an operator asks for (days, weeks); see the issue notes.
-        let rows = select
-            .select((
-                usage_events::model_key.nullable(),
-                usage_events::user_id,
-                usage_events::key_id,
-                usage_events::at,
-                usage_events::prompt_tokens,
-                usage_events::completion_tokens,
-                usage_events::cached_tokens,
-                usage_events::cost,
-                usage_events::status,
-            ))
-            .load::<(
-                Option<String>,
-                String,
-                Option<String>,
-                chrono::NaiveDateTime,
-                i64,
-                i64,
-                i64,
-                Option<f64>,
-                i32,
-            )>(conn)?
-            .into_iter()
-            .map(|(model, user, key, at, prompt, completion, cached, cost, status)| {
+        let only_user = (!ctx.actor.is_admin()).then(|| ctx.actor.user_id.clone());
+        let rows: Vec<Summed> = match conn {
+            DbConn::Pg(pg) => {
                 let group = match query.group_by {
-                    UsageGroup::Model => model,
-                    UsageGroup::User => Some(user),
-                    UsageGroup::Key => key,
-                    UsageGroup::Day => Some(NaiveDate::from(at).to_string()),
+                    UsageGroup::Model => "model_key",
+                    UsageGroup::User => "user_id",
+                    UsageGroup::Key => "key_id",
+                    UsageGroup::Day => "to_char(at, 'YYYY-MM-DD')",
                 };
-                (group, i64::from(status >= 400), prompt, completion, cached, cost)
-            });
-        let mut out: Vec<UsageRow> = Vec::new();
-        for (group, errors, prompt, completion, cached, cost) in rows {
-            let row = match out.iter_mut().find(|r| r.group == group) {
-                Some(row) => row,
-                None => {
-                    out.push(UsageRow {
-                        group,
-                        requests: 0,
-                        errors: 0,
-                        prompt_tokens: 0,
-                        completion_tokens: 0,
-                        cached_tokens: 0,
-                        cost: 0.0,
-                    });
-                    let last = out.len() - 1;
-                    &mut out[last]
-                }
-            };
-            row.requests += 1;
-            row.errors += errors;
-            row.prompt_tokens += prompt;
-            row.completion_tokens += completion;
-            row.cached_tokens += cached;
-            row.cost += cost.unwrap_or(0.0);
-        }
-        out.sort_by(|a, b| a.group.cmp(&b.group));
-        Ok(out)
+                diesel::sql_query(format!(
+                    "SELECT {group} AS grp, COUNT(*) AS requests, \
+                     COUNT(*) FILTER (WHERE status >= 400) AS errors, \
+                     CAST(COALESCE(SUM(prompt_tokens), 0) AS BIGINT) AS prompt_tokens, \
+                     CAST(COALESCE(SUM(completion_tokens), 0) AS BIGINT) AS completion_tokens, \
+                     CAST(COALESCE(SUM(cached_tokens), 0) AS BIGINT) AS cached_tokens, \
+                     CAST(COALESCE(SUM(cost), 0) AS DOUBLE PRECISION) AS cost \
+                     FROM usage_events WHERE org_id = $1 AND at >= $2 AND at < $3 \
+                     AND ($4::text IS NULL OR user_id = $4) GROUP BY 1 ORDER BY 1"
+                ))
+                .bind::<Text, _>(&ctx.actor.org_id)
+                .bind::<Timestamp, _>(from)
+                .bind::<Timestamp, _>(to)
+                .bind::<Nullable<Text>, _>(only_user)
+                .load(pg)?
+            }
+            DbConn::Sqlite(lite) => {
+                let group = match query.group_by {
+                    UsageGroup::Model => "model_key",
+                    UsageGroup::User => "user_id",
+                    UsageGroup::Key => "key_id",
+                    UsageGroup::Day => "strftime('%Y-%m-%d', at)",
+                };
+                diesel::sql_query(format!(
+                    "SELECT {group} AS grp, COUNT(*) AS requests, \
+                     SUM(CASE WHEN status >= 400 THEN 1 ELSE 0 END) AS errors, \
+                     COALESCE(SUM(prompt_tokens), 0) AS prompt_tokens, \
+                     COALESCE(SUM(completion_tokens), 0) AS completion_tokens, \
+                     COALESCE(SUM(cached_tokens), 0) AS cached_tokens, \
+                     CAST(COALESCE(SUM(cost), 0) AS REAL) AS cost \
+                     FROM usage_events WHERE org_id = ? AND at >= ? AND at < ? \
+                     AND (? IS NULL OR user_id = ?) GROUP BY 1 ORDER BY 1"
+                ))
+                .bind::<Text, _>(&ctx.actor.org_id)
+                .bind::<Timestamp, _>(from)
+                .bind::<Timestamp, _>(to)
+                .bind::<Nullable<Text>, _>(only_user.clone())
+                .bind::<Nullable<Text>, _>(only_user)
+                .load(lite)?
+            }
+        };
+        Ok(rows
+            .into_iter()
+            .map(|r| UsageRow {
+                group: r.grp,
+                requests: r.requests,
+                errors: r.errors,
+                prompt_tokens: r.prompt_tokens,
+                completion_tokens: r.completion_tokens,
+                cached_tokens: r.cached_tokens,
+                cost: r.cost,
+            })
+            .collect())
     }
+}
+
+/// One group's sums, as the database adds them up.
+#[derive(QueryableByName)]
+struct Summed {
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    grp: Option<String>,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    requests: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    errors: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    prompt_tokens: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    completion_tokens: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    cached_tokens: i64,
+    #[diesel(sql_type = diesel::sql_types::Double)]
+    cost: f64,
 }
