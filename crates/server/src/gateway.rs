@@ -36,7 +36,12 @@ pub struct GatewaySettings {
     pub connect_timeout: Duration,
     /// The whole call, streams included.
     pub timeout: Duration,
+    /// Largest request body: chat requests carry whole conversations and inline images.
+    pub body_limit: usize,
 }
+
+/// 32 MiB: OpenAI's own request limit is in this range (base64 images in a conversation).
+pub const DEFAULT_BODY_LIMIT: usize = 32 * 1024 * 1024;
 
 impl Default for GatewaySettings {
     fn default() -> Self {
@@ -44,6 +49,7 @@ impl Default for GatewaySettings {
             egress: EgressPolicy::default(),
             connect_timeout: Duration::from_secs(10),
             timeout: Duration::from_secs(600),
+            body_limit: DEFAULT_BODY_LIMIT,
         }
     }
 }
@@ -473,9 +479,22 @@ async fn forward(
     req: HttpRequest,
     services: web::Data<Services>,
     caller: Caller<OpenAi>,
-    body: Bytes,
+    payload: web::Payload,
     endpoint: &'static str,
 ) -> HttpResponse {
+    let settings = settings(&req);
+    let body = match payload.to_bytes_limited(settings.body_limit).await {
+        Ok(Ok(body)) => body,
+        Ok(Err(_)) => return bad_request("We could not read the body of your request.", None),
+        Err(_) => {
+            return error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &format!("The request body is larger than {} bytes.", settings.body_limit),
+                None,
+                Some("request_too_large"),
+            );
+        }
+    };
     let Ok(Value::Object(request)) = serde_json::from_slice::<Value>(&body) else {
         return bad_request("We could not parse the JSON body of your request.", None);
     };
@@ -501,7 +520,6 @@ async fn forward(
     };
     let path = if endpoint == "embeddings" { "embeddings" } else { "chat/completions" };
     let url = format!("{}/{path}", upstream.base_url.trim_end_matches('/'));
-    let settings = settings(&req);
     // Literal addresses are not resolved, so the resolver's check does not see them.
     let uri = url.parse::<actix_web::http::Uri>().ok();
     if let Some(host) = uri.as_ref().and_then(|u| u.host()) {
@@ -668,18 +686,18 @@ pub async fn chat_completions(
     req: HttpRequest,
     services: web::Data<Services>,
     caller: Caller<OpenAi>,
-    body: Bytes,
+    payload: web::Payload,
 ) -> HttpResponse {
-    forward(req, services, caller, body, "chat.completions").await
+    forward(req, services, caller, payload, "chat.completions").await
 }
 
 pub async fn embeddings(
     req: HttpRequest,
     services: web::Data<Services>,
     caller: Caller<OpenAi>,
-    body: Bytes,
+    payload: web::Payload,
 ) -> HttpResponse {
-    forward(req, services, caller, body, "embeddings").await
+    forward(req, services, caller, payload, "embeddings").await
 }
 
 #[cfg(test)]

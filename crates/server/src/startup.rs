@@ -195,6 +195,7 @@ pub async fn serve(config: Config, registry: Arc<dyn Registry>) -> Result<(), St
         egress: config.egress_allow.clone().unwrap_or_default(),
         connect_timeout: Duration::from_secs(config.upstream_connect_timeout.max(1)),
         timeout: Duration::from_secs(config.upstream_timeout.max(1)),
+        body_limit: crate::gateway::DEFAULT_BODY_LIMIT.max(config.body_limit),
     });
     let metrics_apart = metrics_listen.is_some();
     if modelgate_http::metrics::handle().is_none() {

@@ -25,6 +25,7 @@ async fn app(db: TestDb, allow: &str, timeout: Duration) -> TestApp {
         egress: EgressPolicy::parse(allow).unwrap(),
         connect_timeout: Duration::from_secs(2),
         timeout,
+        body_limit: 3 * 1024 * 1024,
     });
     TestApp::new(db, move |cfg| {
         cfg.app_data(settings);
@@ -130,6 +131,15 @@ backend_app_tests! {
         let (_, member_key) = app.db.user(&app.db.ctx_for_key(&key), "mia", Role::Member);
         let mine = usage(&app, &member_key, "model").await;
         assert!(mine.is_empty(), "{mine:?}");
+
+        // Conversations larger than the admin API's body limit go through; past the gateway's
+        // own limit the answer is OpenAI's 413.
+        let mut long = hello("team-chat");
+        long["messages"][0]["content"] = json!("x".repeat(2 * 1024 * 1024));
+        assert_eq!(chat(&app, &key, long.clone()).await.status, 200);
+        long["messages"][0]["content"] = json!("x".repeat(4 * 1024 * 1024));
+        let too_large = chat(&app, &key, long).await;
+        openai_error(&too_large, 413, "request_too_large");
 
         let second = &received[1];
         assert_eq!(second.body["temperature"], 0.9);

@@ -64,6 +64,8 @@ impl FakeUpstream {
                 let server = HttpServer::new(move || {
                     App::new()
                         .app_data(shared.clone())
+                        // Long conversations, as a real upstream takes them.
+                        .app_data(web::PayloadConfig::new(64 * 1024 * 1024))
                         .route("/v1/chat/completions", web::post().to(chat))
                         .route("/v1/embeddings", web::post().to(embeddings))
                 })
