@@ -1,6 +1,8 @@
 //! The gateway's reads and writes: where a model's calls go (with its key decrypted for the call)
 //! and the usage rows that meter them.
 
+use std::collections::HashMap;
+
 use diesel::prelude::*;
 use modelgate_core::gateway::{
     Tokens, Upstream, UsageGroup, UsageQuery, UsageRecord, UsageRow, default_base_url,
@@ -143,20 +145,41 @@ impl Store {
         Ok((url, key))
     }
 
+    /// Writes a batch of metered calls; each key's id is looked up once per batch (a batch is
+    /// mostly the calls of a few keys).
     pub(crate) fn record_usage_in(
         &self,
         conn: &mut DbConn,
+        calls: Vec<(Ctx, UsageRecord)>,
+    ) -> StoreResult<()> {
+        let mut key_ids: HashMap<String, Option<String>> = HashMap::new();
+        for (ctx, usage) in calls {
+            let key_id = match &usage.key_hash {
+                Some(hash) => match key_ids.get(hash) {
+                    Some(known) => known.clone(),
+                    None => {
+                        let found: Option<String> = api_keys::table
+                            .filter(api_keys::key_hash.eq(hash))
+                            .select(api_keys::id)
+                            .first(conn)
+                            .optional()?;
+                        key_ids.insert(hash.clone(), found.clone());
+                        found
+                    }
+                },
+                None => None,
+            };
+            Self::insert_usage(conn, &ctx, key_id, usage)?;
+        }
+        Ok(())
+    }
+
+    fn insert_usage(
+        conn: &mut DbConn,
         ctx: &Ctx,
+        key_id: Option<String>,
         usage: UsageRecord,
     ) -> StoreResult<()> {
-        let key_id: Option<String> = match &usage.key_hash {
-            Some(hash) => api_keys::table
-                .filter(api_keys::key_hash.eq(hash))
-                .select(api_keys::id)
-                .first(conn)
-                .optional()?,
-            None => None,
-        };
         let Tokens { prompt, completion, cached } = usage.tokens;
         diesel::insert_into(usage_events::table)
             .values((
@@ -191,55 +214,33 @@ impl Store {
         let to = to_db_time(query.to);
         // Members see their own calls; admins the org's.
         let only_user = (!ctx.actor.is_admin()).then(|| ctx.actor.user_id.clone());
-        let rows: Vec<Summed> = match conn {
-            DbConn::Pg(pg) => {
-                let group = match query.group_by {
-                    UsageGroup::Model => "model_key",
-                    UsageGroup::User => "user_id",
-                    UsageGroup::Key => "key_id",
-                    UsageGroup::Day => "to_char(at, 'YYYY-MM-DD')",
-                };
-                diesel::sql_query(format!(
-                    "SELECT {group} AS grp, COUNT(*) AS requests, \
-                     COUNT(*) FILTER (WHERE status >= 400) AS errors, \
-                     CAST(COALESCE(SUM(prompt_tokens), 0) AS BIGINT) AS prompt_tokens, \
-                     CAST(COALESCE(SUM(completion_tokens), 0) AS BIGINT) AS completion_tokens, \
-                     CAST(COALESCE(SUM(cached_tokens), 0) AS BIGINT) AS cached_tokens, \
-                     CAST(COALESCE(SUM(cost), 0) AS DOUBLE PRECISION) AS cost \
-                     FROM usage_events WHERE org_id = $1 AND at >= $2 AND at < $3 \
-                     AND ($4::text IS NULL OR user_id = $4) GROUP BY 1 ORDER BY 1"
-                ))
-                .bind::<Text, _>(&ctx.actor.org_id)
-                .bind::<Timestamp, _>(from)
-                .bind::<Timestamp, _>(to)
-                .bind::<Nullable<Text>, _>(only_user)
-                .load(pg)?
-            }
-            DbConn::Sqlite(lite) => {
-                let group = match query.group_by {
-                    UsageGroup::Model => "model_key",
-                    UsageGroup::User => "user_id",
-                    UsageGroup::Key => "key_id",
-                    UsageGroup::Day => "strftime('%Y-%m-%d', at)",
-                };
-                diesel::sql_query(format!(
-                    "SELECT {group} AS grp, COUNT(*) AS requests, \
-                     SUM(CASE WHEN status >= 400 THEN 1 ELSE 0 END) AS errors, \
-                     COALESCE(SUM(prompt_tokens), 0) AS prompt_tokens, \
-                     COALESCE(SUM(completion_tokens), 0) AS completion_tokens, \
-                     COALESCE(SUM(cached_tokens), 0) AS cached_tokens, \
-                     CAST(COALESCE(SUM(cost), 0) AS REAL) AS cost \
-                     FROM usage_events WHERE org_id = ? AND at >= ? AND at < ? \
-                     AND (? IS NULL OR user_id = ?) GROUP BY 1 ORDER BY 1"
-                ))
-                .bind::<Text, _>(&ctx.actor.org_id)
-                .bind::<Timestamp, _>(from)
-                .bind::<Timestamp, _>(to)
-                .bind::<Nullable<Text>, _>(only_user.clone())
-                .bind::<Nullable<Text>, _>(only_user)
-                .load(lite)?
-            }
+        // One statement for both backends (`$n` numbers SQLite's parameters in the same order);
+        // only the day of a timestamp is spelled differently.
+        let day = match conn {
+            DbConn::Pg(_) => "to_char(at, 'YYYY-MM-DD')",
+            DbConn::Sqlite(_) => "strftime('%Y-%m-%d', at)",
         };
+        let group = match query.group_by {
+            UsageGroup::Model => "model_key",
+            UsageGroup::User => "user_id",
+            UsageGroup::Key => "key_id",
+            UsageGroup::Day => day,
+        };
+        let rows: Vec<Summed> = diesel::sql_query(format!(
+            "SELECT {group} AS grp, COUNT(*) AS requests, \
+             CAST(SUM(CASE WHEN status >= 400 THEN 1 ELSE 0 END) AS BIGINT) AS errors, \
+             CAST(COALESCE(SUM(prompt_tokens), 0) AS BIGINT) AS prompt_tokens, \
+             CAST(COALESCE(SUM(completion_tokens), 0) AS BIGINT) AS completion_tokens, \
+             CAST(COALESCE(SUM(cached_tokens), 0) AS BIGINT) AS cached_tokens, \
+             CAST(COALESCE(SUM(cost), 0) AS DOUBLE PRECISION) AS cost \
+             FROM usage_events WHERE org_id = $1 AND at >= $2 AND at < $3 \
+             AND (CAST($4 AS TEXT) IS NULL OR user_id = $4) GROUP BY 1 ORDER BY 1"
+        ))
+        .bind::<Text, _>(&ctx.actor.org_id)
+        .bind::<Timestamp, _>(from)
+        .bind::<Timestamp, _>(to)
+        .bind::<Nullable<Text>, _>(only_user)
+        .load(conn)?;
         Ok(rows
             .into_iter()
             .map(|r| UsageRow {

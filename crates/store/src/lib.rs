@@ -353,10 +353,7 @@ impl Registry for Store {
         // Not a change of the registry: the read caches stay valid.
         let _guard = self.write_guard();
         let mut conn = self.pool.get().map_err(StoreError::from)?;
-        write_tx(&mut conn, |conn| {
-            calls.into_iter().try_for_each(|(ctx, usage)| self.record_usage_in(conn, &ctx, usage))
-        })
-        .map_err(Into::into)
+        write_tx(&mut conn, |conn| self.record_usage_in(conn, calls)).map_err(Into::into)
     }
 
     fn usage(&self, ctx: &Ctx, query: &UsageQuery) -> DomainResult<Vec<UsageRow>> {
