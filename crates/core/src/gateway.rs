@@ -92,14 +92,19 @@ pub enum UsageGroup {
 }
 
 impl UsageGroup {
+    const ALL: [Self; 4] = [Self::Model, Self::User, Self::Key, Self::Day];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Model => "model",
+            Self::User => "user",
+            Self::Key => "key",
+            Self::Day => "day",
+        }
+    }
+
     pub fn parse(name: &str) -> Option<Self> {
-        Some(match name {
-            "model" => Self::Model,
-            "user" => Self::User,
-            "key" => Self::Key,
-            "day" => Self::Day,
-            _ => return None,
-        })
+        Self::ALL.into_iter().find(|group| group.name() == name)
     }
 }
 

@@ -477,36 +477,31 @@ async fn usage(
     use modelgate_core::gateway::{UsageGroup, UsageQuery};
     let now = chrono::Utc::now();
     let mut errors = Vec::new();
-    let mut time = |name: &str, default: chrono::DateTime<chrono::Utc>| {
-        match query.get(name) {
-        None => default,
-        Some(text) => instant(text).unwrap_or_else(|| {
-            errors.push(json!({ "field": format!("query.{name}"), "message": "must be a date (YYYY-MM-DD) or an RFC 3339 time" }));
-            default
-        }),
-    }
+    let refuse = |field: &'static str, reason: &str| FieldError {
+        subject: Subject::Named(field),
+        violation: Violation::Invalid { reason: reason.into() },
     };
-    let from = time("from", now - chrono::Duration::days(30));
-    let to = time("to", now + chrono::Duration::seconds(1));
-    let group_name = query.get("group_by").map_or("model", String::as_str);
-    let group_by = UsageGroup::parse(group_name);
-    if group_by.is_none() {
-        errors.push(json!({ "field": "query.group_by", "message": "must be one of: model, user, key, day" }));
-    }
-    if !errors.is_empty() {
-        return HttpResponse::UnprocessableEntity().json(json!({
-            "detail": "Invalid request", "code": "invalid", "errors": errors,
-        }));
-    }
-    let (Some(group_by), group_name) = (group_by, group_name.to_owned()) else {
-        return domain_error(&DomainError::internal("admin", "unreachable"));
+    let mut time = |name: &'static str, field, default: chrono::DateTime<chrono::Utc>| {
+        let Some(text) = query.get(name) else { return default };
+        instant(text).unwrap_or_else(|| {
+            errors.push(refuse(field, "must be a date (YYYY-MM-DD) or an RFC 3339 time"));
+            default
+        })
+    };
+    let from = time("from", "query.from", now - chrono::Duration::days(30));
+    let to = time("to", "query.to", now + chrono::Duration::seconds(1));
+    let group_by = UsageGroup::parse(query.get("group_by").map_or("model", String::as_str));
+    let Some(group_by) = group_by.filter(|_| errors.is_empty()) else {
+        if group_by.is_none() {
+            errors.push(refuse("query.group_by", "must be one of: model, user, key, day"));
+        }
+        return domain_error(&DomainError::Invalid(errors));
     };
     let query = UsageQuery { from, to, group_by };
     let result = services.call(move |r| r.usage(&caller.ctx, &query)).await;
-    let group_by = ["model", "user", "key", "day"].into_iter().find(|g| *g == group_name);
     reply(
         StatusCode::OK,
-        result.map(|data| UsageReport { from, to, group_by: group_by.unwrap_or("model"), data }),
+        result.map(|data| UsageReport { from, to, group_by: group_by.name(), data }),
     )
 }
 

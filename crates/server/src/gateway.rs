@@ -315,6 +315,31 @@ fn tokens_of(usage: &Value) -> Option<Tokens> {
     })
 }
 
+/// The OpenAI operations the gateway forwards.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Endpoint {
+    ChatCompletions,
+    Embeddings,
+}
+
+impl Endpoint {
+    /// Its name in usage rows.
+    fn name(self) -> &'static str {
+        match self {
+            Self::ChatCompletions => "chat.completions",
+            Self::Embeddings => "embeddings",
+        }
+    }
+
+    /// Its path under the upstream's API root.
+    fn path(self) -> &'static str {
+        match self {
+            Self::ChatCompletions => "chat/completions",
+            Self::Embeddings => "embeddings",
+        }
+    }
+}
+
 /// Where the call goes, what the caller asked, and what is being measured of it.
 struct Call {
     services: web::Data<Services>,
@@ -323,7 +348,7 @@ struct Call {
     model_key: String,
     upstream_model: String,
     pricing: modelgate_core::model::Pricing,
-    endpoint: &'static str,
+    endpoint: Endpoint,
     stream: bool,
     started: Instant,
 }
@@ -335,7 +360,7 @@ impl Call {
             key_hash: self.key_hash.clone(),
             model_key: self.model_key.clone(),
             upstream_model: self.upstream_model.clone(),
-            endpoint: self.endpoint,
+            endpoint: self.endpoint.name(),
             cost: tokens.cost(&self.pricing),
             tokens,
             latency_ms: millis(self.started.elapsed()),
@@ -366,14 +391,14 @@ thread_local! {
 }
 
 fn meter(services: &web::Data<Services>, ctx: Ctx, usage: UsageRecord) {
-    let registry = services.registry.clone();
-    let id = Arc::as_ptr(&registry) as *const () as usize;
+    let id = Arc::as_ptr(&services.registry) as *const () as usize;
     METER.with(|cell| {
         let mut cell = cell.borrow_mut();
         let sender = match cell.as_ref() {
             Some((cached, sender)) if *cached == id => sender.clone(),
             _ => {
                 let (sender, calls) = std::sync::mpsc::channel::<(Ctx, UsageRecord)>();
+                let registry = services.registry.clone();
                 // Ends when the worker's sender is dropped (the worker stops).
                 let spawned = std::thread::Builder::new()
                     .name("modelgate-meter".into())
@@ -437,39 +462,44 @@ fn bad_request(message: &str, param: Option<&str>) -> HttpResponse {
     error(StatusCode::BAD_REQUEST, message, param, None)
 }
 
+/// An OpenAI error about the upstream (`type` says it was not the request).
+fn upstream_error(status: StatusCode, message: &str, code: Option<&str>) -> HttpResponse {
+    HttpResponse::build(status).json(json!({
+        "error": { "message": message, "type": "upstream_error", "param": null, "code": code }
+    }))
+}
+
+/// The policy refused the upstream's address.
+fn egress_refused(refused: &EgressRefused) -> HttpResponse {
+    refusal(
+        StatusCode::FORBIDDEN,
+        &format!("The model's {refused}: an operator may allow it with MODELGATE_EGRESS_ALLOW."),
+        "upstream_not_allowed",
+    )
+}
+
 /// What went wrong reaching the upstream, in OpenAI's shape.
 fn upstream_failure(failure: &awc::error::SendRequestError) -> HttpResponse {
     use awc::error::{ConnectError, SendRequestError};
-    let server_error = |status: StatusCode, message: &str, code: &str| {
-        HttpResponse::build(status).json(json!({
-            "error": { "message": message, "type": "upstream_error", "param": null, "code": code }
-        }))
-    };
+    if let SendRequestError::Connect(ConnectError::Resolver(cause)) = failure
+        && let Some(refused) = cause.downcast_ref::<EgressRefused>()
+    {
+        return egress_refused(refused);
+    }
     match failure {
-        SendRequestError::Connect(ConnectError::Resolver(cause))
-            if cause.downcast_ref::<EgressRefused>().is_some() =>
-        {
-            refusal(
-                StatusCode::FORBIDDEN,
-                &format!(
-                    "The model's {cause}: an operator may allow it with MODELGATE_EGRESS_ALLOW."
-                ),
-                "upstream_not_allowed",
-            )
-        }
         SendRequestError::Timeout | SendRequestError::Connect(ConnectError::Timeout) => {
-            server_error(
+            upstream_error(
                 StatusCode::GATEWAY_TIMEOUT,
                 "The model's upstream timed out.",
-                "upstream_timeout",
+                Some("upstream_timeout"),
             )
         }
         other => {
             tracing::warn!(error = %other, "upstream unreachable");
-            server_error(
+            upstream_error(
                 StatusCode::BAD_GATEWAY,
                 "The model's upstream could not be reached.",
-                "upstream_unreachable",
+                Some("upstream_unreachable"),
             )
         }
     }
@@ -480,7 +510,7 @@ async fn forward(
     services: web::Data<Services>,
     caller: Caller<OpenAi>,
     payload: web::Payload,
-    endpoint: &'static str,
+    endpoint: Endpoint,
 ) -> HttpResponse {
     let settings = settings(&req);
     let body = match payload.to_bytes_limited(settings.body_limit).await {
@@ -509,25 +539,22 @@ async fn forward(
         Err(e) => return unroutable(&model, &e),
     };
     let stream =
-        endpoint == "chat.completions" && request.get("stream") == Some(&Value::Bool(true));
+        endpoint == Endpoint::ChatCompletions && request.get("stream") == Some(&Value::Bool(true));
     let outgoing = match endpoint {
-        "chat.completions" => merged_chat_body(request, &upstream),
-        _ => {
+        Endpoint::ChatCompletions => merged_chat_body(request, &upstream),
+        Endpoint::Embeddings => {
             let mut request = request;
             request.insert("model".into(), Value::String(upstream.upstream_model.clone()));
             request
         }
     };
-    let path = if endpoint == "embeddings" { "embeddings" } else { "chat/completions" };
-    let url = format!("{}/{path}", upstream.base_url.trim_end_matches('/'));
+    let url = format!("{}/{}", upstream.base_url.trim_end_matches('/'), endpoint.path());
     // Literal addresses are not resolved, so the resolver's check does not see them.
     let uri = url.parse::<actix_web::http::Uri>().ok();
     if let Some(host) = uri.as_ref().and_then(|u| u.host()) {
         let literal = host.trim_matches(['[', ']']).parse::<IpAddr>().ok();
         if let Some(ip) = literal.filter(|ip| !settings.egress.allows(*ip)) {
-            return upstream_failure(&awc::error::SendRequestError::Connect(
-                awc::error::ConnectError::Resolver(Box::new(EgressRefused(ip.to_string()))),
-            ));
+            return egress_refused(&EgressRefused(ip.to_string()));
         }
     }
     let call = Call {
@@ -600,12 +627,8 @@ async fn forward(
     call.meter(tokens, status.as_u16(), Some(ttfb));
     if parsed.is_none() && !status.is_success() {
         // Not JSON: wrapped so the caller still gets OpenAI's shape.
-        return HttpResponse::build(status).json(json!({
-            "error": {
-                "message": String::from_utf8_lossy(&body).chars().take(1000).collect::<String>(),
-                "type": "upstream_error", "param": null, "code": null
-            }
-        }));
+        let message: String = String::from_utf8_lossy(&body).chars().take(1000).collect();
+        return upstream_error(status, &message, None);
     }
     HttpResponse::build(status).content_type(content_type).body(body)
 }
@@ -688,7 +711,7 @@ pub async fn chat_completions(
     caller: Caller<OpenAi>,
     payload: web::Payload,
 ) -> HttpResponse {
-    forward(req, services, caller, payload, "chat.completions").await
+    forward(req, services, caller, payload, Endpoint::ChatCompletions).await
 }
 
 pub async fn embeddings(
@@ -697,7 +720,7 @@ pub async fn embeddings(
     caller: Caller<OpenAi>,
     payload: web::Payload,
 ) -> HttpResponse {
-    forward(req, services, caller, payload, "embeddings").await
+    forward(req, services, caller, payload, Endpoint::Embeddings).await
 }
 
 #[cfg(test)]
