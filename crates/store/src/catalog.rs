@@ -46,15 +46,7 @@ impl Store {
                         updated_at: now(),
                         ..before.clone()
                     };
-                    write_model(conn, &before, &after)?;
-                    auditor.record(
-                        conn,
-                        "model",
-                        &after.uuid.to_string(),
-                        "sync",
-                        Some(&before),
-                        Some(&after),
-                    )?;
+                    write_model(conn, auditor, "sync", &before, &after)?;
                     report.updated += 1;
                 }
                 None => {

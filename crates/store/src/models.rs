@@ -15,12 +15,12 @@ use modelgate_core::{
 use uuid::Uuid;
 
 use crate::Store;
-use crate::audit::Auditor;
+use crate::audit::{Auditor, WithAudit};
 use crate::conn::{DbConn, MultiBackend};
 use crate::error::{StoreError, StoreResult, conflict_on_unique};
 use crate::identity::caller_from_json;
 use crate::rows::{GrantRow, ModelRow, ModelWrite, now};
-use crate::schema::{endpoints, model_counts, model_grants, models, providers};
+use crate::schema::{audit_events, endpoints, model_counts, model_grants, models, providers};
 use crate::subquery::{MODEL_GRANTS, caller_of_key};
 
 diesel::define_sql_function!(fn lower(x: Nullable<Text>) -> Nullable<Text>);
@@ -259,12 +259,23 @@ pub(crate) fn insert_model(
     Ok(model)
 }
 
-/// Writes every column of an existing model; grants only when they changed.
-pub(crate) fn write_model(conn: &mut DbConn, before: &Model, after: &Model) -> StoreResult<()> {
-    diesel::update(models::table.find(after.seq))
-        .set(ModelWrite::from_model(after)?)
-        .execute(conn)
-        .map_err(conflict_on_unique(Entity::Model, &after.key))?;
+/// Writes every column of an existing model (grants only when they changed) and its audit row.
+pub(crate) fn write_model(
+    conn: &mut DbConn,
+    auditor: Auditor<'_>,
+    action: &str,
+    before: &Model,
+    after: &Model,
+) -> StoreResult<()> {
+    let audit = auditor.row("model", &after.uuid.to_string(), action, Some(before), Some(after))?;
+    let write = diesel::update(models::table.find(after.seq)).set(ModelWrite::from_model(after)?);
+    match conn {
+        DbConn::Pg(pg) => WithAudit::new(write, audit).execute(pg),
+        DbConn::Sqlite(_) => write
+            .execute(conn)
+            .and_then(|_| diesel::insert_into(audit_events::table).values(audit).execute(conn)),
+    }
+    .map_err(conflict_on_unique(Entity::Model, &after.key))?;
     if before.fields.grants != after.fields.grants {
         write_grants(conn, after.seq, &after.fields.grants)?;
     }
@@ -404,15 +415,7 @@ impl Store {
         }
         after.version = before.version + 1;
         after.updated_at = now();
-        write_model(conn, &before, &after)?;
-        Auditor::of(ctx).record(
-            conn,
-            "model",
-            &after.uuid.to_string(),
-            action,
-            Some(&before),
-            Some(&after),
-        )?;
+        write_model(conn, Auditor::of(ctx), action, &before, &after)?;
         Ok(view(&ctx.actor, after))
     }
 
@@ -427,15 +430,7 @@ impl Store {
         after.fields.is_active = !before.fields.is_active;
         after.version = before.version + 1;
         after.updated_at = now();
-        write_model(conn, &before, &after)?;
-        Auditor::of(ctx).record(
-            conn,
-            "model",
-            &after.uuid.to_string(),
-            "toggle",
-            Some(&before),
-            Some(&after),
-        )?;
+        write_model(conn, Auditor::of(ctx), "toggle", &before, &after)?;
         Ok(view(&ctx.actor, after))
     }
 

@@ -263,15 +263,7 @@ impl Store {
             after.fields.provider_ref = None;
             after.version += 1;
             after.updated_at = now();
-            write_model(conn, &before, &after)?;
-            auditor.record(
-                conn,
-                "model",
-                &after.uuid.to_string(),
-                "update",
-                Some(&before),
-                Some(&after),
-            )?;
+            write_model(conn, auditor, "update", &before, &after)?;
         }
         diesel::delete(providers::table.find(provider.seq)).execute(conn)?;
         auditor.record(
