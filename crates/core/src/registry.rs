@@ -184,12 +184,13 @@ pub trait Registry: Send + Sync + 'static {
     /// The caller behind a plaintext API key, or `None` for an unknown or revoked key.
     fn authenticate(&self, api_key: &str) -> DomainResult<Option<Actor>>;
 
-    /// The caller behind a plaintext API key for a request through `dialect`. A registry that
-    /// caches keys may answer from its cache with the caller marked
-    /// [`Unconfirmed`](crate::Unconfirmed): it then confirms it in the request's first call.
-    /// Only for requests that call the registry before answering anything.
-    fn caller(&self, api_key: &str, dialect: &'static str) -> DomainResult<Option<Ctx>> {
-        Ok(self.authenticate(api_key)?.map(|actor| Ctx::new(actor, dialect)))
+    /// The caller behind a plaintext API key for a request through `dialect`, from memory alone:
+    /// it never waits on IO, so it may be called on an async worker. The caller is marked
+    /// [`Unconfirmed`](crate::Unconfirmed) and the registry confirms it in the request's first
+    /// call. `None` when it is not remembered ([`Registry::authenticate`] then). Only for requests
+    /// that call the registry before answering anything.
+    fn remembered_caller(&self, _api_key: &str, _dialect: &'static str) -> Option<Ctx> {
+        None
     }
 
     fn create_org(&self, ctx: &Ctx, id: Option<String>, name: String) -> DomainResult<Org>;

@@ -112,13 +112,23 @@ async fn authenticate<D: Dialect, C: Confirmation>(
     // Every 401 carries the Bearer challenge (RFC 6750), whatever the dialect's body.
     let refuse = |failure| into_error(crate::bearer_challenge(D::auth_failure(failure)));
     let token = token.ok_or_else(|| refuse(AuthFailure::Missing))?;
-    // Through `call`, so a database that does not answer fails authentication fast too.
-    let found = services
-        .call(move |registry| match C::DEFERRED {
-            true => registry.caller(&token, D::NAME),
-            false => Ok(registry.authenticate(&token)?.map(|actor| Ctx::new(actor, D::NAME))),
-        })
-        .await;
+    // A remembered caller costs no hop to the blocking pool: the handler's own registry call
+    // confirms it. Otherwise through `call`, so a database that does not answer fails
+    // authentication fast too.
+    let remembered = match C::DEFERRED && services.is_up() {
+        true => services.registry.remembered_caller(&token, D::NAME),
+        false => None,
+    };
+    let found = match remembered {
+        Some(ctx) => Ok(Some(ctx)),
+        None => {
+            services
+                .call(move |registry| {
+                    Ok(registry.authenticate(&token)?.map(|actor| Ctx::new(actor, D::NAME)))
+                })
+                .await
+        }
+    };
     match found {
         Ok(Some(ctx)) => {
             // The request's log lines say who and through which API (the span is the request

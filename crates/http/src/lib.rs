@@ -49,6 +49,11 @@ impl Services {
         self
     }
 
+    /// Whether the database monitor (if any) last saw the database answer.
+    pub fn is_up(&self) -> bool {
+        self.health.as_ref().is_none_or(|health| health.is_up())
+    }
+
     /// Runs `f` with the registry on the blocking pool (see [`blocking`]). While the database is
     /// down it answers `Unavailable` without touching the pool, and a call already waiting on a
     /// database that goes down is answered the same way at that moment (its thread finishes on

@@ -251,8 +251,22 @@ impl Store {
     /// the cache and not yet confirmed in this request, none otherwise.
     fn confirmed<'c>(&self, conn: &mut DbConn, ctx: &'c Ctx) -> StoreResult<Cow<'c, Ctx>> {
         let Some(pending) = unconfirmed(ctx) else { return Ok(Cow::Borrowed(ctx)) };
+        if self.unchanged_since_cached(ctx, pending) {
+            return Ok(Cow::Borrowed(ctx));
+        }
         let current = identity::authenticate(conn, &pending.key_hash)?;
         self.settle(ctx, pending, current)
+    }
+
+    /// Confirms a cached caller without a statement where that can be done strictly: on SQLite,
+    /// when nothing has committed since it was cached (see [`Freshness`]); never on Postgres.
+    fn unchanged_since_cached(&self, ctx: &Ctx, pending: &Unconfirmed) -> bool {
+        let Some(epoch) = self.fresh.current() else { return false };
+        let unchanged = self.callers.get(epoch, &pending.key_hash).is_some_and(|a| a == ctx.actor);
+        if unchanged {
+            pending.confirm();
+        }
+        unchanged
     }
 
     /// Compares a cached caller with `current`, what its key authenticates now: the same
@@ -390,15 +404,15 @@ impl Registry for Store {
         self.cached(&self.callers, hash.clone(), |conn| identity::authenticate(conn, &hash))
     }
 
-    fn caller(&self, api_key: &str, dialect: &'static str) -> DomainResult<Option<Ctx>> {
-        if self.backend == Backend::Postgres {
-            let hash = hash_api_key(api_key);
-            if let Some(actor) = self.callers.get(0, &hash) {
-                let unconfirmed = Some(Unconfirmed::new(hash));
-                return Ok(Some(Ctx { actor, dialect, unconfirmed }));
-            }
-        }
-        Ok(self.authenticate(api_key)?.map(|actor| Ctx::new(actor, dialect)))
+    fn remembered_caller(&self, api_key: &str, dialect: &'static str) -> Option<Ctx> {
+        let hash = hash_api_key(api_key);
+        // SQLite's entries are as good as the last epoch seen: `confirmed` looks for commits.
+        let epoch = match self.backend {
+            Backend::Postgres => 0,
+            Backend::Sqlite => self.fresh.seen(),
+        };
+        let actor = self.callers.get(epoch, &hash)?;
+        Some(Ctx { actor, dialect, unconfirmed: Some(Unconfirmed::new(hash)) })
     }
 
     fn create_org(&self, ctx: &Ctx, id: Option<String>, name: String) -> DomainResult<Org> {
@@ -477,7 +491,9 @@ impl Registry for Store {
     }
 
     fn get_model(&self, ctx: &Ctx, model: &ModelRef) -> DomainResult<ModelView> {
-        if let Some(pending) = unconfirmed(ctx) {
+        if let Some(pending) = unconfirmed(ctx)
+            && !self.unchanged_since_cached(ctx, pending)
+        {
             // One statement reads the model and checks the cached caller; only a miss, which
             // says nothing about the key, needs a second.
             return self.read(|conn| {

@@ -29,7 +29,7 @@ fn reads_cost(backend: Backend) {
     let builtin = ModelRef::Key("builtin-model".into());
     assert!(statements_of(|| db.store.get_model(&admin, &builtin).is_err()) == 1, "{backend:?}");
     // A one-field update: begin, find, lock and read the row with its grants (one statement),
-    // write it, audit it, commit.
+    // write it with its audit row (one statement on Postgres, two on SQLite), commit.
     let patch = |text: &str| {
         ModelUpdate::patch(ModelChange {
             description: Some(Some(text.into())),
@@ -37,7 +37,8 @@ fn reads_cost(backend: Backend) {
         })
     };
     let update = || db.store.update_model(&admin, &model, patch("d")).unwrap();
-    assert_eq!(statements_of(update), 5, "{backend:?}");
+    let write = if backend == Backend::Postgres { 4 } else { 5 };
+    assert_eq!(statements_of(update), write, "{backend:?}");
     // A write ends what was cached; the next read goes to the database once.
     assert_eq!(statements_of(|| db.store.get_model(&admin, &model).unwrap()), 1, "{backend:?}");
     // Nothing to change: begin, find and lock and read, commit.
