@@ -12,6 +12,7 @@ pub mod input;
 pub mod metrics;
 pub mod middleware;
 pub mod nul;
+pub mod outbound;
 pub mod routes;
 pub mod stream;
 

@@ -101,6 +101,7 @@ pub fn configure_main(cfg: &mut web::ServiceConfig) {
 /// The main listener when metrics have a listener of their own.
 pub fn configure_apis(cfg: &mut web::ServiceConfig) {
     health(cfg);
+    provider_client(cfg);
     crate::docs::configure(cfg);
     cfg.service(mount::<Admin>("/admin/v1", admin::configure))
         .service(mount::<OpenAi>("/v1", openai::configure))
@@ -131,6 +132,7 @@ impl DialectListener {
 
     pub fn configure(self, cfg: &mut web::ServiceConfig) {
         health(cfg);
+        provider_client(cfg);
         match self {
             Self::OpenWebUi => cfg.service(mount::<OpenWebUi>("", modelgate_openwebui::configure)),
             Self::Xagent => cfg.service(mount::<Xagent>("", modelgate_xagent::configure)),
@@ -138,4 +140,11 @@ impl DialectListener {
             Self::Respan => cfg.service(mount::<Respan>("", modelgate_respan::configure)),
         };
     }
+}
+
+/// The client dialects call providers with (Xagent's connection test, Syft's model lists).
+fn provider_client(cfg: &mut web::ServiceConfig) {
+    let client: std::sync::Arc<dyn modelgate_http::outbound::ProviderClient> =
+        std::sync::Arc::new(crate::gateway::GatewayProviders);
+    cfg.app_data(web::Data::from(client));
 }

@@ -24,6 +24,7 @@ use futures_util::Stream;
 use futures_util::future::LocalBoxFuture;
 use modelgate_core::gateway::{Tokens, Upstream, UsageRecord};
 use modelgate_core::{Ctx, DomainError, Subject, Violation};
+use modelgate_http::outbound::{ProviderClient, ProviderFailure, ProviderRequest};
 use modelgate_http::{Caller, Dialect, Services};
 use serde_json::{Map, Value, json};
 
@@ -478,31 +479,116 @@ fn egress_refused(refused: &EgressRefused) -> HttpResponse {
     )
 }
 
-/// What went wrong reaching the upstream, in OpenAI's shape.
-fn upstream_failure(failure: &awc::error::SendRequestError) -> HttpResponse {
+/// A literal address in `url` that the policy refuses: literals are not resolved, so the
+/// resolver's check does not see them.
+fn refused_literal(url: &str, egress: &EgressPolicy) -> Option<EgressRefused> {
+    let uri = url.parse::<actix_web::http::Uri>().ok()?;
+    let ip = uri.host()?.trim_matches(['[', ']']).parse::<IpAddr>().ok()?;
+    (!egress.allows(ip)).then(|| EgressRefused(ip.to_string()))
+}
+
+/// Why a call to an upstream failed before it answered.
+fn failure_of(failure: &awc::error::SendRequestError) -> ProviderFailure {
     use awc::error::{ConnectError, SendRequestError};
     if let SendRequestError::Connect(ConnectError::Resolver(cause)) = failure
         && let Some(refused) = cause.downcast_ref::<EgressRefused>()
     {
-        return egress_refused(refused);
+        return ProviderFailure::NotAllowed(refused.0.clone());
     }
     match failure {
         SendRequestError::Timeout | SendRequestError::Connect(ConnectError::Timeout) => {
-            upstream_error(
-                StatusCode::GATEWAY_TIMEOUT,
-                "The model's upstream timed out.",
-                Some("upstream_timeout"),
-            )
+            ProviderFailure::TimedOut
         }
         other => {
             tracing::warn!(error = %other, "upstream unreachable");
-            upstream_error(
-                StatusCode::BAD_GATEWAY,
-                "The model's upstream could not be reached.",
-                Some("upstream_unreachable"),
-            )
+            ProviderFailure::Unreachable
         }
     }
+}
+
+/// What went wrong reaching the upstream, in OpenAI's shape.
+fn upstream_failure(failure: &awc::error::SendRequestError) -> HttpResponse {
+    match failure_of(failure) {
+        ProviderFailure::NotAllowed(address) => egress_refused(&EgressRefused(address)),
+        ProviderFailure::TimedOut => upstream_error(
+            StatusCode::GATEWAY_TIMEOUT,
+            "The model's upstream timed out.",
+            Some("upstream_timeout"),
+        ),
+        _ => upstream_error(
+            StatusCode::BAD_GATEWAY,
+            "The model's upstream could not be reached.",
+            Some("upstream_unreachable"),
+        ),
+    }
+}
+
+/// The gateway's client, for the provider calls dialects make (see [`ProviderClient`]): the
+/// same egress policy and connection settings as inference, the call's own timeout.
+pub struct GatewayProviders;
+
+/// Largest provider answer read (a model list of a few thousand entries).
+const PROVIDER_ANSWER_LIMIT: usize = 8 * 1024 * 1024;
+
+impl ProviderClient for GatewayProviders {
+    fn call(
+        &self,
+        req: &HttpRequest,
+        request: ProviderRequest,
+    ) -> LocalBoxFuture<'static, Result<Value, ProviderFailure>> {
+        let settings = settings(req);
+        Box::pin(async move {
+            let ProviderRequest { url, body, api_key, timeout } = request;
+            let callable = url.parse::<actix_web::http::Uri>().ok().is_some_and(|u| {
+                matches!(u.scheme_str(), Some("http" | "https")) && u.host().is_some()
+            });
+            if !callable {
+                return Err(ProviderFailure::BadUrl);
+            }
+            if let Some(refused) = refused_literal(&url, &settings.egress) {
+                return Err(ProviderFailure::NotAllowed(refused.0));
+            }
+            let client = client(&settings);
+            // The operator's bound on upstream calls bounds these too.
+            let timeout = timeout.min(settings.timeout);
+            let mut call = match body {
+                Some(_) => client.post(&url),
+                None => client.get(&url),
+            }
+            .timeout(timeout);
+            if let Some(key) = api_key.as_deref().filter(|k| !k.is_empty()) {
+                call = call.bearer_auth(key);
+            }
+            let answered = async move {
+                let mut response = match body {
+                    Some(body) => call.send_json(&body).await,
+                    None => call.send().await,
+                }
+                .map_err(|e| failure_of(&e))?;
+                let read = response.body().limit(PROVIDER_ANSWER_LIMIT).await;
+                let bytes = read.map_err(|_| ProviderFailure::Unreachable)?;
+                if !response.status().is_success() {
+                    let status = response.status().as_u16();
+                    return Err(ProviderFailure::Status { status, message: error_message(&bytes) });
+                }
+                serde_json::from_slice(&bytes).map_err(|_| ProviderFailure::NotJson)
+            };
+            actix_web::rt::time::timeout(timeout, answered)
+                .await
+                .unwrap_or(Err(ProviderFailure::TimedOut))
+        })
+    }
+}
+
+/// The message of a provider's error answer: OpenAI's `error.message`, else a `detail` or
+/// `message`, shortened.
+fn error_message(body: &[u8]) -> Option<String> {
+    let value: Value = serde_json::from_slice(body).ok()?;
+    let message =
+        [&value["error"]["message"], &value["error"], &value["detail"], &value["message"]]
+            .into_iter()
+            .find_map(Value::as_str)?;
+    Some(message.chars().take(300).collect())
 }
 
 async fn forward(
@@ -549,13 +635,8 @@ async fn forward(
         }
     };
     let url = format!("{}/{}", upstream.base_url.trim_end_matches('/'), endpoint.path());
-    // Literal addresses are not resolved, so the resolver's check does not see them.
-    let uri = url.parse::<actix_web::http::Uri>().ok();
-    if let Some(host) = uri.as_ref().and_then(|u| u.host()) {
-        let literal = host.trim_matches(['[', ']']).parse::<IpAddr>().ok();
-        if let Some(ip) = literal.filter(|ip| !settings.egress.allows(*ip)) {
-            return egress_refused(&EgressRefused(ip.to_string()));
-        }
+    if let Some(refused) = refused_literal(&url, &settings.egress) {
+        return egress_refused(&refused);
     }
     let call = Call {
         services,

@@ -1,6 +1,7 @@
 //! The `syft` dialect: Syft Space's models and endpoints API (`/api/v1`).
 //! FastAPI conventions: errors are `{"detail": "..."}`, validation errors 422 in pydantic v2 shape.
 
+mod actions;
 mod endpoints;
 mod errors;
 mod models;
@@ -90,6 +91,9 @@ pub fn routes() -> Routes {
         .resource(["/api/v1/models/types/"], |r| r.get(models::list_types))
         .resource(["/api/v1/models/types/{name}/schema"], |r| r.get(models::type_schema))
         .resource(["/api/v1/models/types/{name}"], |r| r.get(models::get_type))
+        .resource(["/api/v1/models/types/{name}/actions/{action}"], |r| {
+            r.post(actions::type_action)
+        })
         // FastAPI would redirect the slash-less form; serving both saves clients a round trip.
         .resource(["/api/v1/models/", "/api/v1/models"], |r| {
             r.get(models::list).post(models::create)

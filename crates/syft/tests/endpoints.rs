@@ -481,12 +481,14 @@ backend_app_tests! {
             let answer = app.send(method.clone(), path, key, body).await;
             assert_eq!((answer.status, answer.json), not_found.clone(), "{method} {path}");
         }
-        // Model names may contain `/`, so these two reach the model routes: a model that does not
-        // exist, and a method the model path does not serve.
+        // Model names may contain `/`, so this reaches the model routes: a model that does not
+        // exist.
         let health = app.get("/syft/api/v1/models/m/health", key).await;
         assert_eq!((health.status, health.json), (404, detail("Model 'm/health' not found")));
+        // A type's action is served where the server has a provider client (the server's
+        // provider_calls tests); mounted alone, the dialect says it has none.
         let fetch = app.post("/syft/api/v1/models/types/openai/actions/fetch_available_models", key, json!({"base_url": "x", "api_key": "y"})).await;
-        assert_eq!((fetch.status, fetch.json), (405, detail("Method Not Allowed")));
+        assert_eq!((fetch.status, fetch.json), (501, detail("This server cannot call model providers.")));
         // None of it touched the endpoint.
         assert_eq!(app.get(&endpoint_path("support"), key).await.json["published"], false);
     }

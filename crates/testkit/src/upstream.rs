@@ -3,6 +3,8 @@
 //!
 //! Model names: `error-429` answers a rate-limit error; `slow` answers after 3 s; `slow-stream`
 //! streams a chunk every 200 ms for a minute (cancellation); anything else answers at once.
+//! `GET /v1/models` lists [`LISTED_MODELS`], or answers 401 to the key [`REFUSED_KEY`] with a
+//! message that repeats the key, as some providers do.
 
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -68,6 +70,7 @@ impl FakeUpstream {
                         .app_data(web::PayloadConfig::new(64 * 1024 * 1024))
                         .route("/v1/chat/completions", web::post().to(chat))
                         .route("/v1/embeddings", web::post().to(embeddings))
+                        .route("/v1/models", web::get().to(models))
                 })
                 .workers(1)
                 .disable_signals()
@@ -104,6 +107,32 @@ fn remember(state: &State, req: &HttpRequest, body: &Bytes) -> Value {
         body: body.clone(),
     });
     body
+}
+
+/// The models `GET /v1/models` lists, in the order it lists them: (id, owned_by).
+pub const LISTED_MODELS: [(&str, &str); 2] =
+    [("text-embedding-3-small", "openai"), ("gpt-4o-mini", "system")];
+
+/// The key `GET /v1/models` refuses.
+pub const REFUSED_KEY: &str = "sk-refused-0123456789";
+
+async fn models(req: HttpRequest, state: web::Data<State>) -> HttpResponse {
+    let _ = remember(&state, &req, &Bytes::new());
+    let authorization =
+        req.headers().get("authorization").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    if authorization == format!("Bearer {REFUSED_KEY}") {
+        return HttpResponse::Unauthorized().json(json!({
+            "error": {
+                "message": format!("Incorrect API key provided: {REFUSED_KEY}."),
+                "type": "invalid_request_error", "param": null, "code": "invalid_api_key"
+            }
+        }));
+    }
+    let data: Vec<Value> = LISTED_MODELS
+        .iter()
+        .map(|(id, owner)| json!({ "id": id, "object": "model", "created": 1_700_000_000, "owned_by": owner }))
+        .collect();
+    HttpResponse::Ok().json(json!({ "object": "list", "data": data }))
 }
 
 fn usage() -> Value {

@@ -397,19 +397,3 @@ pub async fn auto_config(_caller: XCaller) -> HttpResponse {
 pub async fn auto_router_unavailable(_caller: XCaller) -> HttpResponse {
     detail(StatusCode::SERVICE_UNAVAILABLE, AUTO_ROUTER_UNAVAILABLE)
 }
-
-const NO_CONNECTION_TEST: &str = "modelgate does not call providers yet; a connection cannot \
-                                      be tested, so save the model without testing it.";
-const NO_PROVIDER_MODELS: &str = "modelgate does not call providers yet; a provider's models \
-                                      cannot be listed, so type the model name yourself.";
-
-/// `POST /test-connection`: needs a live provider call, which modelgate does not make yet.
-pub async fn test_connection(_caller: XCaller) -> HttpResponse {
-    detail(StatusCode::NOT_IMPLEMENTED, NO_CONNECTION_TEST)
-}
-
-/// `POST /providers/{provider}/models`: needs a live provider call, which modelgate does not
-/// make yet.
-pub async fn provider_models(_caller: XCaller) -> HttpResponse {
-    detail(StatusCode::NOT_IMPLEMENTED, NO_PROVIDER_MODELS)
-}

@@ -5,6 +5,7 @@
 //! `model_id` read-only and refuse every write with 403.
 
 pub mod abilities;
+mod connection;
 mod errors;
 mod handlers;
 pub mod providers;
@@ -54,8 +55,10 @@ pub fn routes() -> Routes {
         .resource(["/api/models/categories"], |r| r.get(categories))
         .resource(["/api/models/providers"], |r| r.get(providers))
         .resource(["/api/models/providers/supported"], |r| r.get(supported_providers))
-        .resource(["/api/models/providers/{provider}/models"], |r| r.post(provider_models))
-        .resource(["/api/models/test-connection"], |r| r.post(test_connection))
+        .resource(["/api/models/providers/{provider}/models"], |r| {
+            r.post(connection::provider_models)
+        })
+        .resource(["/api/models/test-connection"], |r| r.post(connection::test_connection))
         .resource(["/api/models/auto-config"], |r| r.get(auto_config).put(auto_router_unavailable))
         .resource(["/api/models/auto-config/profiles"], |r| r.get(auto_router_unavailable))
         .resource(["/api/models/default/{config_type}"], |r| r.get(system_default))

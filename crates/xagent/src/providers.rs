@@ -15,6 +15,15 @@ pub static SUPPORTED: LazyLock<Value> = LazyLock::new(|| {
         .unwrap_or_else(|_| json!({ "providers": [] }))
 });
 
+/// The provider's default base URL, as the wizard shows it.
+pub fn default_base_url(provider: &str) -> Option<&'static str> {
+    SUPPORTED["providers"]
+        .as_array()?
+        .iter()
+        .find(|p| p["id"] == provider)
+        .and_then(|p| p["default_base_url"].as_str())
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

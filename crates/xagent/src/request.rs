@@ -422,3 +422,46 @@ mod tests {
         assert!(change.fields().iter().next().is_none());
     }
 }
+
+/// `POST /test-connection`: a model's settings, tried before it is saved.
+#[derive(Debug)]
+pub struct ConnectionTest {
+    pub provider: String,
+    pub model_name: String,
+    pub api_key: Option<String>,
+    pub base_url: Option<String>,
+    pub category: String,
+    pub temperature: Option<f64>,
+}
+
+pub fn connection_test(body: &Value) -> Result<ConnectionTest, Refusal> {
+    let mut f = body_fields(body)?;
+    let provider = f.required_string("model_provider");
+    let model_name = f.required_string("model_name");
+    let api_key = f.string("api_key").value();
+    let base_url = f.string("base_url").value();
+    let category = defaulted_string(&mut f, "category", DEFAULT_CATEGORY);
+    let temperature = f.float("temperature").value();
+    // Read for their type errors only: the probe does not use them.
+    let _ = (f.int("dimension"), f.string_list("abilities"), f.int("top_n"), f.string("instruct"));
+    if let Err(issues) = f.finish() {
+        return Err(Refusal::Issues(issues));
+    }
+    let (Some(provider), Some(model_name), Some(category)) = (provider, model_name, category)
+    else {
+        return Err(Refusal::Issues(Vec::new()));
+    };
+    Ok(ConnectionTest { provider, model_name, api_key, base_url, category, temperature })
+}
+
+/// `POST /providers/{provider}/models`: the key (required) and an optional base URL.
+pub fn provider_models(body: &Value) -> Result<(String, Option<String>), Refusal> {
+    let mut f = body_fields(body)?;
+    let api_key = f.required_string("api_key");
+    let base_url = f.string("base_url").value();
+    if let Err(issues) = f.finish() {
+        return Err(Refusal::Issues(issues));
+    }
+    let api_key = api_key.ok_or(Refusal::Issues(Vec::new()))?;
+    Ok((api_key, base_url))
+}

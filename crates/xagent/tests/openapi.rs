@@ -100,16 +100,26 @@ async fn documented_error_examples_are_what_the_app_answers() {
     assert_eq!(range.status, 422);
     assert_eq!(range.json, example(&doc, "/api/models", "get", "422", Some("range")));
 
-    // The routes modelgate answers without serving them: provider calls (501), the Auto router
-    // (503), and the config the Auto card reads first.
-    let test = app.post("/xagent/api/models/test-connection", key, json!({})).await;
+    // Provider calls mounted without the server's provider client (501: the server's
+    // provider_calls tests cover the calls), an unsupported provider's listing (400), the Auto
+    // router (503), and the config the Auto card reads first.
+    let body = json!({"model_provider": "openai", "model_name": "gpt-4o"});
+    let test = app.post("/xagent/api/models/test-connection", key, body).await;
     assert_eq!(test.status, 501);
     assert_eq!(test.json, example(&doc, "/api/models/test-connection", "post", "501", None));
-    let listing = app.post("/xagent/api/models/providers/openai/models", key, json!({})).await;
+    let listing =
+        app.post("/xagent/api/models/providers/openai/models", key, json!({"api_key": "k"})).await;
     assert_eq!(listing.status, 501);
     assert_eq!(
         listing.json,
         example(&doc, "/api/models/providers/{provider}/models", "post", "501", None)
+    );
+    let claude =
+        app.post("/xagent/api/models/providers/claude/models", key, json!({"api_key": "k"})).await;
+    assert_eq!(claude.status, 400);
+    assert_eq!(
+        claude.json,
+        example(&doc, "/api/models/providers/{provider}/models", "post", "400", None)
     );
     let profiles = app.get("/xagent/api/models/auto-config/profiles", key).await;
     assert_eq!(profiles.status, 503);

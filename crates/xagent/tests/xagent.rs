@@ -271,7 +271,8 @@ backend_app_tests! {
         assert_eq!(got(&app.get("/api/models/default/general", key).await), (200, Value::Null));
         assert_eq!(app.get("/api/models/auto-config", key).await.status, 200);
         assert_eq!(app.get("/api/models/auto-config/profiles", key).await.status, 503);
-        assert_eq!(app.post("/api/models/test-connection", key, json!({})).await.status, 501);
+        // Reached (its body validated) at the root as well.
+        assert_eq!(app.post("/api/models/test-connection", key, json!({})).await.status, 422);
         let unknown = app.get("/api/other", key).await;
         assert_eq!(got(&unknown), detail(404, "Not Found"));
     }
@@ -931,7 +932,10 @@ backend_app_tests! {
         assert_eq!(s.app.delete(&url("/by-id/auto-config"), s.key()).await.status, 200);
     }
 
-    async fn provider_calls_are_not_served_yet(db) {
+    async fn provider_calls_need_the_servers_provider_client(db) {
+        // Mounted alone, the dialect has no client to call providers with (the server's calls
+        // are tested in the server's provider_calls tests); every caller is told so, after
+        // authentication and the body's validation.
         let s = setup(db).await;
         let (_, member) = s.user("bob", Role::Member);
         let (_, viewer) = s.user("victor", Role::Viewer);
@@ -941,12 +945,12 @@ backend_app_tests! {
             "base_url": "https://api.openai.com/v1", "category": "llm", "abilities": ["chat"]
         });
         let list_body = json!({"api_key": "sk-test-000000000000", "base_url": "https://api.openai.com/v1", "category": "llm"});
-        let no_test = detail(501, "modelgate does not call providers yet; a connection cannot be tested, so save the model without testing it.");
-        let no_list = detail(501, "modelgate does not call providers yet; a provider's models cannot be listed, so type the model name yourself.");
+        let no_client = detail(501, "This server cannot call model providers.");
         for key in [s.key(), Some(member.as_str()), Some(viewer.as_str()), Some(acme.as_str())] {
-            assert_eq!(got(&s.app.post(&url("/test-connection"), key, test_body.clone()).await), no_test, "{key:?}");
-            assert_eq!(got(&s.app.post(&url("/providers/openai/models"), key, list_body.clone()).await), no_list, "{key:?}");
-            assert_eq!(got(&s.app.post(&url("/providers/xinference/models"), key, json!({})).await), no_list, "{key:?}");
+            assert_eq!(got(&s.app.post(&url("/test-connection"), key, test_body.clone()).await), no_client, "{key:?}");
+            assert_eq!(got(&s.app.post(&url("/providers/openai/models"), key, list_body.clone()).await), no_client, "{key:?}");
+            let missing_key = s.app.post(&url("/providers/xinference/models"), key, json!({})).await;
+            assert_eq!(missing_key.status, 422, "{key:?}");
         }
         // Authentication first, whatever the body.
         for response in [

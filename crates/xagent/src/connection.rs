@@ -1,0 +1,249 @@
+//! The wizard's live provider calls: `POST /test-connection` (try a model's settings before
+//! saving them) and `POST /providers/{provider}/models` (what a provider offers). Made through
+//! the server's provider client, so the egress policy applies; only providers that speak the
+//! OpenAI API are called (the others are answered as unsupported, see docs/dialects.md).
+
+use std::time::{Duration, Instant};
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use modelgate_http::outbound::{ProviderFailure, ProviderRequest, provider_client};
+use modelgate_http::{Caller, JsonBody, detail};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::Xagent;
+use crate::providers::default_base_url;
+use crate::request::{self, ConnectionTest};
+
+/// Xagent gives a connection test ten seconds.
+const TEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// And a model listing as long as the provider's client allows; ours is bounded too.
+const LIST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The providers whose model list is OpenAI's `GET /models` (Xagent's other fetchers use
+/// provider SDKs or curated lists).
+const LISTABLE: [&str; 7] = [
+    "openai",
+    "openrouter",
+    "deepseek",
+    "dashscope",
+    "xinference",
+    "zai-coding-plan",
+    "zhipuai-coding-plan",
+];
+
+/// Providers whose API is not OpenAI's: modelgate does not call them from here.
+const NOT_OPENAI: [&str; 10] = [
+    "claude",
+    "anthropic",
+    "gemini",
+    "google",
+    "elevenlabs",
+    "azure_openai",
+    "minimax-coding-plan",
+    "minimax-cn-coding-plan",
+    "kimi-for-coding",
+    "xinference-rerank",
+];
+
+const NO_CLIENT: &str = "This server cannot call model providers.";
+
+/// The OpenAI-compatible API root for `provider` at `base_url` (or its default).
+fn api_root(provider: &str, base_url: Option<&str>) -> Result<String, String> {
+    if NOT_OPENAI.contains(&provider) {
+        return Err(format!(
+            "modelgate calls providers that speak the OpenAI API; '{provider}' does not"
+        ));
+    }
+    let base = base_url.map(str::trim).filter(|b| !b.is_empty());
+    let base = match (base, default_base_url(provider)) {
+        (Some(base), _) => base.trim_end_matches('/').to_owned(),
+        (None, Some(default)) => default.to_owned(),
+        (None, None) if provider == "xinference" => {
+            return Err("base_url is required for Xinference".to_owned());
+        }
+        (None, None) => return Err(format!("base_url is required for provider '{provider}'")),
+    };
+    // Xinference is given as its server's root; its OpenAI API is under /v1.
+    Ok(if provider == "xinference" && !base.ends_with("/v1") { format!("{base}/v1") } else { base })
+}
+
+/// What a provider failure says, without the key that was sent.
+fn said(failure: &ProviderFailure, api_key: Option<&str>) -> String {
+    let text = failure.to_string();
+    match api_key.map(str::trim).filter(|k| k.len() >= 4) {
+        Some(key) => text.replace(key, "***"),
+        None => text,
+    }
+}
+
+#[derive(Serialize)]
+struct TestOutcome {
+    model_id: String,
+    status: &'static str,
+    response_time: f64,
+    message: &'static str,
+    error: Option<String>,
+}
+
+/// The probe Xagent makes for a category: one token of chat, one embedding, or (other
+/// categories) finding the model in the provider's list.
+fn probe(test: &ConnectionTest, root: &str) -> Result<(String, Option<Value>), String> {
+    match test.category.as_str() {
+        "llm" => {
+            let name = test.model_name.to_lowercase();
+            let reasoning = name.starts_with("o1")
+                || name.starts_with("o3")
+                || ["-o1", "-o3", "thinking", "reasoner"].iter().any(|m| name.contains(m));
+            let mut body = json!({
+                "model": test.model_name,
+                "messages": [{ "role": "user", "content": "Hello" }],
+            });
+            // Reasoning models refuse a temperature and count their tokens differently.
+            if !reasoning {
+                body["max_tokens"] = json!(1);
+                body["temperature"] = json!(test.temperature.unwrap_or(0.7));
+            }
+            Ok((format!("{root}/chat/completions"), Some(body)))
+        }
+        "embedding" => Ok((
+            format!("{root}/embeddings"),
+            Some(json!({ "model": test.model_name, "input": "hello" })),
+        )),
+        "image" | "speech" => Ok((format!("{root}/models"), None)),
+        other => Err(format!("Unsupported category for testing: {other}")),
+    }
+}
+
+fn listed(answer: &Value, model_name: &str) -> bool {
+    let wanted = model_name.trim().trim_start_matches("models/");
+    answer["data"].as_array().is_some_and(|models| {
+        models
+            .iter()
+            .filter_map(|m| m["id"].as_str())
+            .any(|id| id.trim().trim_start_matches("models/") == wanted)
+    })
+}
+
+/// `POST /test-connection`: always 200 once the caller and the body are accepted; `status`
+/// says whether the provider answered.
+pub async fn test_connection(
+    req: HttpRequest,
+    _caller: Caller<Xagent>,
+    body: JsonBody<Xagent>,
+) -> HttpResponse {
+    let test = match request::connection_test(&body.into_inner()) {
+        Ok(test) => test,
+        Err(refusal) => return refusal.render(),
+    };
+    let Some(client) = provider_client(&req) else {
+        return detail(StatusCode::NOT_IMPLEMENTED, NO_CLIENT);
+    };
+    let started = Instant::now();
+    let provider = test.provider.trim().to_lowercase();
+    let outcome = match api_root(&provider, test.base_url.as_deref())
+        .and_then(|root| probe(&test, &root))
+    {
+        Err(reason) => Err((false, reason)),
+        Ok((url, body)) => {
+            let lists = body.is_none();
+            let request =
+                ProviderRequest { url, body, api_key: test.api_key.clone(), timeout: TEST_TIMEOUT };
+            match client.call(&req, request).await {
+                Ok(answer) if lists && !listed(&answer, &test.model_name) => Err((
+                    false,
+                    format!("Model '{}' was not found in provider '{provider}'", test.model_name),
+                )),
+                Ok(_) => Ok(()),
+                Err(ProviderFailure::TimedOut) => Err((true, String::new())),
+                Err(failure) => Err((false, said(&failure, test.api_key.as_deref()))),
+            }
+        }
+    };
+    let (status, message, error) = match outcome {
+        Ok(()) => ("passed", "Connection successful", None),
+        Err((true, _)) => (
+            "failed",
+            "Connection timed out",
+            Some(format!(
+                "Connection timed out after {} seconds. Please check your network connection \
+                 and provider status.",
+                TEST_TIMEOUT.as_secs()
+            )),
+        ),
+        Err((false, reason)) => ("failed", "Connection failed", Some(reason)),
+    };
+    HttpResponse::Ok().json(TestOutcome {
+        model_id: test.model_name,
+        status,
+        response_time: started.elapsed().as_secs_f64(),
+        message,
+        error,
+    })
+}
+
+/// `POST /providers/{provider}/models`: `{provider, models: [{id, created, owned_by…}], count}`.
+pub async fn provider_models(
+    req: HttpRequest,
+    _caller: Caller<Xagent>,
+    path: web::Path<String>,
+    body: JsonBody<Xagent>,
+) -> HttpResponse {
+    let provider = path.into_inner();
+    let (api_key, base_url) = match request::provider_models(&body.into_inner()) {
+        Ok(sent) => sent,
+        Err(refusal) => return refusal.render(),
+    };
+    let id = provider.to_lowercase();
+    if !LISTABLE.contains(&id.as_str()) {
+        let names: Vec<String> = LISTABLE.iter().map(|p| format!("'{p}'")).collect();
+        let message = format!(
+            "Unsupported provider: {provider}. Supported providers: [{}]",
+            names.join(", ")
+        );
+        return detail(StatusCode::BAD_REQUEST, message);
+    }
+    let Some(client) = provider_client(&req) else {
+        return detail(StatusCode::NOT_IMPLEMENTED, NO_CLIENT);
+    };
+    let failed = |reason: String| {
+        detail(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("Failed to fetch models from {provider}: {reason}"),
+        )
+    };
+    let root = match api_root(&id, base_url.as_deref()) {
+        Ok(root) => root,
+        Err(reason) => return failed(reason),
+    };
+    let request = ProviderRequest {
+        url: format!("{root}/models"),
+        body: None,
+        api_key: Some(api_key.clone()),
+        timeout: LIST_TIMEOUT,
+    };
+    let answer = match client.call(&req, request).await {
+        Ok(answer) => answer,
+        Err(failure) => return failed(said(&failure, Some(&api_key))),
+    };
+    let Some(items) = answer["data"].as_array() else {
+        return failed("the provider's answer has no model list".to_owned());
+    };
+    // The fields of Xagent's ProviderModelInfo, as far as the provider gave them.
+    const FIELDS: [&str; 7] =
+        ["id", "name", "description", "created", "owned_by", "model", "status"];
+    let models: Vec<Value> = items
+        .iter()
+        .filter(|m| m["id"].is_string())
+        .map(|m| {
+            let kept = FIELDS
+                .iter()
+                .filter_map(|f| m.get(*f).map(|v| ((*f).to_owned(), v.clone())))
+                .collect::<serde_json::Map<_, _>>();
+            Value::Object(kept)
+        })
+        .collect();
+    HttpResponse::Ok()
+        .json(json!({ "provider": provider, "count": models.len(), "models": models }))
+}
