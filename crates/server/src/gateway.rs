@@ -635,9 +635,6 @@ async fn forward(
         }
     };
     let url = format!("{}/{}", upstream.base_url.trim_end_matches('/'), endpoint.path());
-    if let Some(refused) = refused_literal(&url, &settings.egress) {
-        return egress_refused(&refused);
-    }
     let call = Call {
         services,
         ctx,
@@ -650,6 +647,12 @@ async fn forward(
         stream,
         started: Instant::now(),
     };
+    // Metered like a refusal at connect time (a name that resolves to a refused address).
+    if let Some(refused) = refused_literal(&url, &settings.egress) {
+        let answer = egress_refused(&refused);
+        call.meter(Tokens::default(), answer.status().as_u16(), None);
+        return answer;
+    }
     let mut request =
         client(&settings).post(&url).insert_header(("Content-Type", "application/json"));
     if let Some(key) = &upstream.api_key {

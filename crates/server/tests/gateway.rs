@@ -349,6 +349,12 @@ backend_app_tests! {
         let refused = chat(&app, &key, hello("by-name")).await;
         openai_error(&refused, 403, "upstream_not_allowed");
         assert!(fake.received().is_empty());
+        // Both refusals are metered, the literal address as the resolved name.
+        let rows = usage_of(&app, &key, "model", 2).await;
+        let refusals: Vec<(&str, i64)> =
+            rows.iter().map(|r| (r["group"].as_str().unwrap(), r["errors"].as_i64().unwrap())).collect();
+        assert_eq!(refusals.len(), 2, "{rows:?}");
+        assert!(refusals.iter().all(|(_, errors)| *errors == 1), "{rows:?}");
     }
 
     async fn upstream_failures_keep_openais_shape(db) {
