@@ -15,9 +15,10 @@
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use diesel::dsl::sql;
 use diesel::prelude::*;
+use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::sql_types::BigInt;
+use diesel::sqlite::Sqlite;
 
 use crate::conn::{Backend, sqlite_path};
 
@@ -80,11 +81,7 @@ fn sqlite_changed(conn: &mut Option<SqliteConnection>, seen: &mut i64, url: &str
     if conn.is_none() {
         *conn = SqliteConnection::establish(sqlite_path(url)).ok();
     }
-    let version: Option<i64> = conn.as_mut().and_then(|c| {
-        diesel::select(sql::<BigInt>("(SELECT data_version FROM pragma_data_version)"))
-            .get_result(c)
-            .ok()
-    });
+    let version: Option<i64> = conn.as_mut().and_then(|c| DataVersion.get_result(c).ok());
     let Some(version) = version else {
         *conn = None;
         return None;
@@ -93,3 +90,22 @@ fn sqlite_changed(conn: &mut Option<SqliteConnection>, seen: &mut i64, url: &str
     *seen = version;
     Some(changed)
 }
+
+/// `SELECT data_version FROM pragma_data_version`, as a statement the connection keeps
+/// prepared: it runs before every cached read, and diesel parses `sql()` and `sql_query` text
+/// anew on each call.
+#[derive(Debug, Clone, Copy, QueryId)]
+struct DataVersion;
+
+impl QueryFragment<Sqlite> for DataVersion {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
+        out.push_sql("SELECT data_version FROM pragma_data_version");
+        Ok(())
+    }
+}
+
+impl Query for DataVersion {
+    type SqlType = BigInt;
+}
+
+impl RunQueryDsl<SqliteConnection> for DataVersion {}

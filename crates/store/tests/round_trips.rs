@@ -25,6 +25,15 @@ fn reads_cost(backend: Backend) {
         "{backend:?}"
     );
     assert_eq!(statements_of(|| db.store.get_model(&admin, &model).unwrap()), again, "{backend:?}");
+    if backend == Backend::Sqlite {
+        // The look at `data_version` before each cached read is a statement kept prepared.
+        let prepared = statements::data_version_prepared();
+        assert!(prepared >= 1, "data_version is parsed anew on every read");
+        for _ in 0..3 {
+            db.store.get_model(&admin, &model).unwrap();
+        }
+        assert_eq!(statements::data_version_prepared(), prepared, "prepared again");
+    }
     // A catalog model costs the same, through the org's scope.
     let builtin = ModelRef::Key("builtin-model".into());
     assert!(statements_of(|| db.store.get_model(&admin, &builtin).is_err()) == 1, "{backend:?}");

@@ -6,16 +6,22 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use diesel::connection::{Instrumentation, InstrumentationEvent, set_default_instrumentation};
 
 static SENT: AtomicUsize = AtomicUsize::new(0);
+/// Statements of SQLite's freshness check that a connection kept prepared.
+static DATA_VERSION_PREPARED: AtomicUsize = AtomicUsize::new(0);
 
 fn counting() -> Option<Box<dyn Instrumentation>> {
-    Some(Box::new(|event: InstrumentationEvent<'_>| {
+    Some(Box::new(|event: InstrumentationEvent<'_>| match event {
         // `data_version` is SQLite's look at its shared memory before a cached read, not a
         // statement sent anywhere.
-        if let InstrumentationEvent::StartQuery { query, .. } = event
-            && !query.to_string().contains("data_version")
+        InstrumentationEvent::StartQuery { query, .. }
+            if !query.to_string().contains("data_version") =>
         {
             SENT.fetch_add(1, Ordering::SeqCst);
         }
+        InstrumentationEvent::CacheQuery { sql, .. } if sql.contains("data_version") => {
+            DATA_VERSION_PREPARED.fetch_add(1, Ordering::SeqCst);
+        }
+        _ => {}
     }))
 }
 
@@ -34,4 +40,11 @@ pub fn sent_by<T>(f: impl FnOnce() -> T) -> usize {
     let before = sent();
     f();
     sent() - before
+}
+
+/// How many times a connection prepared SQLite's freshness check and kept it (see
+/// [`start_counting`]): once per connection when it is kept, never when it is parsed anew on
+/// every call.
+pub fn data_version_prepared() -> usize {
+    DATA_VERSION_PREPARED.load(Ordering::SeqCst)
 }
