@@ -25,7 +25,7 @@ use futures_util::future::LocalBoxFuture;
 use modelgate_core::gateway::{Tokens, Upstream, UsageRecord};
 use modelgate_core::{Ctx, DomainError, Subject, Violation};
 use modelgate_http::outbound::{ProviderClient, ProviderFailure, ProviderRequest};
-use modelgate_http::{Caller, Dialect, Services};
+use modelgate_http::{Caller, Deferred, Dialect, Services};
 use serde_json::{Map, Value, json};
 
 use crate::openai::{OpenAi, error};
@@ -591,33 +591,70 @@ fn error_message(body: &[u8]) -> Option<String> {
     Some(message.chars().take(300).collect())
 }
 
+/// The caller of a gateway call: taken from memory when this replica remembers the key (no trip
+/// to the blocking pool), confirmed by the model's resolution — or by [`refused_early`] when the
+/// call is refused before it gets there.
+type GatewayCaller = Caller<OpenAi, Deferred>;
+
+/// A refusal given before the registry was asked anything: a remembered caller is confirmed
+/// first, so a key revoked on another replica is answered as such, not told about its body.
+async fn refused_early(
+    req: &HttpRequest,
+    services: &Services,
+    ctx: &Ctx,
+    answer: HttpResponse,
+) -> HttpResponse {
+    if ctx.unconfirmed.as_ref().is_none_or(|pending| pending.is_confirmed()) {
+        return answer;
+    }
+    let token = modelgate_http::auth::bearer_token(req).unwrap_or_default();
+    match services.call(move |r| r.authenticate(&token)).await {
+        Ok(Some(_)) => answer,
+        Ok(None) => modelgate_http::revoked_key::<OpenAi>(),
+        Err(e) => OpenAi::service_failure(&e),
+    }
+}
+
 async fn forward(
     req: HttpRequest,
     services: web::Data<Services>,
-    caller: Caller<OpenAi>,
+    caller: GatewayCaller,
     payload: web::Payload,
     endpoint: Endpoint,
 ) -> HttpResponse {
     let settings = settings(&req);
-    let body = match payload.to_bytes_limited(settings.body_limit).await {
-        Ok(Ok(body)) => body,
-        Ok(Err(_)) => return bad_request("We could not read the body of your request.", None),
-        Err(_) => {
-            return error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                &format!("The request body is larger than {} bytes.", settings.body_limit),
+    let ctx = caller.ctx;
+    let read = payload.to_bytes_limited(settings.body_limit).await;
+    let model = 'parse: {
+        let body = match read {
+            Ok(Ok(body)) => body,
+            Ok(Err(_)) => {
+                break 'parse Err(bad_request("We could not read the body of your request.", None));
+            }
+            Err(_) => {
+                break 'parse Err(error(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    &format!("The request body is larger than {} bytes.", settings.body_limit),
+                    None,
+                    Some("request_too_large"),
+                ));
+            }
+        };
+        let Ok(Value::Object(request)) = serde_json::from_slice::<Value>(&body) else {
+            break 'parse Err(bad_request(
+                "We could not parse the JSON body of your request.",
                 None,
-                Some("request_too_large"),
-            );
+            ));
+        };
+        match request.get("model").and_then(Value::as_str).map(str::to_owned) {
+            Some(model) => Ok((request, model)),
+            None => Err(bad_request("you must provide a model parameter", Some("model"))),
         }
     };
-    let Ok(Value::Object(request)) = serde_json::from_slice::<Value>(&body) else {
-        return bad_request("We could not parse the JSON body of your request.", None);
+    let (request, model) = match model {
+        Ok(found) => found,
+        Err(answer) => return refused_early(&req, &services, &ctx, answer).await,
     };
-    let Some(model) = request.get("model").and_then(Value::as_str).map(str::to_owned) else {
-        return bad_request("you must provide a model parameter", Some("model"));
-    };
-    let ctx = caller.ctx;
     let lookup_ctx = ctx.clone();
     let lookup_model = model.clone();
     let upstream = match services.call(move |r| r.upstream(&lookup_ctx, &lookup_model)).await {
@@ -792,7 +829,7 @@ impl Drop for Metered {
 pub async fn chat_completions(
     req: HttpRequest,
     services: web::Data<Services>,
-    caller: Caller<OpenAi>,
+    caller: GatewayCaller,
     payload: web::Payload,
 ) -> HttpResponse {
     forward(req, services, caller, payload, Endpoint::ChatCompletions).await
@@ -801,7 +838,7 @@ pub async fn chat_completions(
 pub async fn embeddings(
     req: HttpRequest,
     services: web::Data<Services>,
-    caller: Caller<OpenAi>,
+    caller: GatewayCaller,
     payload: web::Payload,
 ) -> HttpResponse {
     forward(req, services, caller, payload, Endpoint::Embeddings).await

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use actix_web::body::MessageBody;
 use actix_web::test::TestRequest;
 use actix_web::web;
-use modelgate_core::Role;
+use modelgate_core::{Registry, Role};
 use modelgate_server::app::configure_main;
 use modelgate_server::gateway::{EgressPolicy, GatewaySettings};
 use modelgate_testkit::upstream::{
@@ -259,7 +259,7 @@ backend_app_tests! {
             {"key": "cat-chat", "provider": "openai", "category": "llm",
              "pricing": {"input": 1.0, "output": 4.0}}
         ]}"#, "test").unwrap();
-        modelgate_core::Registry::sync_catalog(db.store.as_ref(), catalog).unwrap();
+        Registry::sync_catalog(db.store.as_ref(), catalog).unwrap();
         let fake = FakeUpstream::start();
         let app = app(db, "127.0.0.1", Duration::from_secs(5)).await;
         // Without credentials for the provider, the answer says what to create.
@@ -335,6 +335,22 @@ backend_app_tests! {
         openai_error(&unroutable, 400, "upstream_not_configured");
         assert!(unroutable.json["error"]["message"].as_str().unwrap().contains("base_url"));
         assert!(fake.received().is_empty(), "{:?}", fake.received());
+    }
+
+    async fn a_key_revoked_elsewhere_is_refused_before_its_body_is_judged(db) {
+        let (admin, _) = db.bootstrap();
+        let (_, member_key) = db.user(&admin, "m1", Role::Member);
+        let other_replica = db.replica();
+        let app = app(db, "127.0.0.1", Duration::from_secs(5)).await;
+        let no_model = json!({ "messages": [{ "role": "user", "content": "hi" }] });
+        // This replica now remembers the key…
+        assert_eq!(chat(&app, &member_key, no_model.clone()).await.status, 400);
+        let key_id = other_replica.list_api_keys(&admin).unwrap().into_iter().find(|k| k.user_id == "m1").unwrap().id;
+        other_replica.revoke_api_key(&admin, &key_id).unwrap();
+        // …and still refuses it as revoked, not as a body without a model.
+        let refused = chat(&app, &member_key, no_model).await;
+        assert_eq!(refused.status, 401, "{refused:?}");
+        assert_eq!(refused.header("www-authenticate"), Some("Bearer"));
     }
 
     async fn private_and_metadata_addresses_are_refused_unless_allowed(db) {
