@@ -106,7 +106,17 @@ fn with_env(command: &mut Command, dir: &Path, port: u16) {
         .env("MODELGATE_LOG_FORMAT", "json");
 }
 
-fn start(dir: &Path, port: u16) -> Child {
+/// The server under test, stopped however the test ends (a failed assertion included).
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").args(["-TERM", &self.0.id().to_string()]).status();
+        let _ = self.0.wait();
+    }
+}
+
+fn start(dir: &Path, port: u16) -> Server {
     let mut command = Command::new(BIN);
     with_env(&mut command, dir, port);
     let log = std::fs::File::create(dir.join("server.log")).unwrap();
@@ -117,7 +127,7 @@ fn start(dir: &Path, port: u16) -> Child {
         assert!(Instant::now() < deadline, "modelgate did not listen on {port}");
         std::thread::sleep(Duration::from_millis(100));
     }
-    child
+    Server(child)
 }
 
 #[test]
@@ -126,7 +136,7 @@ fn the_readme_walkthrough_runs_in_order_without_an_error() {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let port = free_port();
-    let mut server = start(&dir, port);
+    let server = start(&dir, port);
 
     let statuses = dir.join("statuses.tsv");
     let mut last_user = String::new();
@@ -163,7 +173,6 @@ fn the_readme_walkthrough_runs_in_order_without_an_error() {
     // The walkthrough calls every dialect; far fewer would mean blocks were skipped.
     assert!(calls >= 50, "only {calls} calls ran");
 
-    let _ = Command::new("kill").args(["-TERM", &server.id().to_string()]).status();
-    let _ = server.wait();
+    drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }
