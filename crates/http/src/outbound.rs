@@ -60,6 +60,18 @@ impl std::fmt::Display for ProviderFailure {
     }
 }
 
+impl ProviderFailure {
+    /// What the failure says, with the key that was sent replaced by `***` wherever the
+    /// provider repeated it (keys under four characters are left: they would mask plain words).
+    pub fn without_key(&self, api_key: Option<&str>) -> String {
+        let text = self.to_string();
+        match api_key.map(str::trim).filter(|k| k.len() >= 4) {
+            Some(key) => text.replace(key, "***"),
+            None => text,
+        }
+    }
+}
+
 /// Makes provider calls. The server's implementation is the gateway's client.
 pub trait ProviderClient: 'static {
     fn call(

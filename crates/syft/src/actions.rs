@@ -103,9 +103,5 @@ fn fetch_failed(failure: &ProviderFailure, api_key: &str) -> HttpResponse {
         ProviderFailure::BadUrl => StatusCode::UNPROCESSABLE_ENTITY,
         _ => StatusCode::BAD_GATEWAY,
     };
-    let mut reason = failure.to_string();
-    if api_key.trim().len() >= 4 {
-        reason = reason.replace(api_key.trim(), "***");
-    }
-    detail(status, format!("Failed to fetch models: {reason}"))
+    detail(status, format!("Failed to fetch models: {}", failure.without_key(Some(api_key))))
 }

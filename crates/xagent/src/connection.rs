@@ -69,13 +69,12 @@ fn api_root(provider: &str, base_url: Option<&str>) -> Result<String, String> {
     Ok(if provider == "xinference" && !base.ends_with("/v1") { format!("{base}/v1") } else { base })
 }
 
-/// What a provider failure says, without the key that was sent.
-fn said(failure: &ProviderFailure, api_key: Option<&str>) -> String {
-    let text = failure.to_string();
-    match api_key.map(str::trim).filter(|k| k.len() >= 4) {
-        Some(key) => text.replace(key, "***"),
-        None => text,
-    }
+/// How a connection test ended.
+enum Probed {
+    Passed,
+    TimedOut,
+    /// Why, in the words of the answer's `error`.
+    Failed(String),
 }
 
 #[derive(Serialize)]
@@ -145,25 +144,24 @@ pub async fn test_connection(
     let outcome = match api_root(&provider, test.base_url.as_deref())
         .and_then(|root| probe(&test, &root))
     {
-        Err(reason) => Err((false, reason)),
+        Err(reason) => Probed::Failed(reason),
         Ok((url, body)) => {
             let lists = body.is_none();
             let request =
                 ProviderRequest { url, body, api_key: test.api_key.clone(), timeout: TEST_TIMEOUT };
             match client.call(&req, request).await {
-                Ok(answer) if lists && !listed(&answer, &test.model_name) => Err((
-                    false,
+                Ok(answer) if lists && !listed(&answer, &test.model_name) => Probed::Failed(
                     format!("Model '{}' was not found in provider '{provider}'", test.model_name),
-                )),
-                Ok(_) => Ok(()),
-                Err(ProviderFailure::TimedOut) => Err((true, String::new())),
-                Err(failure) => Err((false, said(&failure, test.api_key.as_deref()))),
+                ),
+                Ok(_) => Probed::Passed,
+                Err(ProviderFailure::TimedOut) => Probed::TimedOut,
+                Err(failure) => Probed::Failed(failure.without_key(test.api_key.as_deref())),
             }
         }
     };
     let (status, message, error) = match outcome {
-        Ok(()) => ("passed", "Connection successful", None),
-        Err((true, _)) => (
+        Probed::Passed => ("passed", "Connection successful", None),
+        Probed::TimedOut => (
             "failed",
             "Connection timed out",
             Some(format!(
@@ -172,7 +170,7 @@ pub async fn test_connection(
                 TEST_TIMEOUT.as_secs()
             )),
         ),
-        Err((false, reason)) => ("failed", "Connection failed", Some(reason)),
+        Probed::Failed(reason) => ("failed", "Connection failed", Some(reason)),
     };
     HttpResponse::Ok().json(TestOutcome {
         model_id: test.model_name,
@@ -225,7 +223,7 @@ pub async fn provider_models(
     };
     let answer = match client.call(&req, request).await {
         Ok(answer) => answer,
-        Err(failure) => return failed(said(&failure, Some(&api_key))),
+        Err(failure) => return failed(failure.without_key(Some(&api_key))),
     };
     let Some(items) = answer["data"].as_array() else {
         return failed("the provider's answer has no model list".to_owned());
