@@ -251,7 +251,7 @@ impl Store {
     /// the cache and not yet confirmed in this request, none otherwise.
     fn confirmed<'c>(&self, conn: &mut DbConn, ctx: &'c Ctx) -> StoreResult<Cow<'c, Ctx>> {
         let Some(pending) = unconfirmed(ctx) else { return Ok(Cow::Borrowed(ctx)) };
-        if self.unchanged_since_cached(ctx, pending) {
+        if self.unchanged_since_cached(self.fresh.current(), ctx, pending) {
             return Ok(Cow::Borrowed(ctx));
         }
         let current = identity::authenticate(conn, &pending.key_hash)?;
@@ -259,9 +259,10 @@ impl Store {
     }
 
     /// Confirms a cached caller without a statement where that can be done strictly: on SQLite,
-    /// when nothing has committed since it was cached (see [`Freshness`]); never on Postgres.
-    fn unchanged_since_cached(&self, ctx: &Ctx, pending: &Unconfirmed) -> bool {
-        let Some(epoch) = self.fresh.current() else { return false };
+    /// when nothing has committed since it was cached (`epoch` is [`Freshness::current`]'s
+    /// answer); never on Postgres.
+    fn unchanged_since_cached(&self, epoch: Option<u64>, ctx: &Ctx, pending: &Unconfirmed) -> bool {
+        let Some(epoch) = epoch else { return false };
         let unchanged = self.callers.get(epoch, &pending.key_hash).is_some_and(|a| a == ctx.actor);
         if unchanged {
             pending.confirm();
@@ -315,7 +316,19 @@ impl Store {
         key: K,
         load: impl FnOnce(&mut DbConn) -> StoreResult<Option<V>>,
     ) -> DomainResult<Option<V>> {
-        let Some(epoch) = self.fresh.current() else { return self.read(load) };
+        self.cached_at(self.fresh.current(), cache, key, load)
+    }
+
+    /// [`Store::cached`] at an epoch the caller already took, so that one look at the database's
+    /// commits serves every cache a request reads.
+    fn cached_at<K: Eq + std::hash::Hash, V: Clone>(
+        &self,
+        epoch: Option<u64>,
+        cache: &Cache<K, V>,
+        key: K,
+        load: impl FnOnce(&mut DbConn) -> StoreResult<Option<V>>,
+    ) -> DomainResult<Option<V>> {
+        let Some(epoch) = epoch else { return self.read(load) };
         if let Some(hit) = cache.get(epoch, &key) {
             return Ok(Some(hit));
         }
@@ -491,8 +504,10 @@ impl Registry for Store {
     }
 
     fn get_model(&self, ctx: &Ctx, model: &ModelRef) -> DomainResult<ModelView> {
+        // One look at SQLite's commits serves the cached caller and the cached model.
+        let epoch = self.fresh.current();
         if let Some(pending) = unconfirmed(ctx)
-            && !self.unchanged_since_cached(ctx, pending)
+            && !self.unchanged_since_cached(epoch, ctx, pending)
         {
             // One statement reads the model and checks the cached caller; only a miss, which
             // says nothing about the key, needs a second.
@@ -508,7 +523,7 @@ impl Registry for Store {
             });
         }
         let org = ctx.actor.org_id.clone();
-        let found = self.cached(&self.models, (org.clone(), model.clone()), |conn| {
+        let found = self.cached_at(epoch, &self.models, (org.clone(), model.clone()), |conn| {
             models::load_by_ref(conn, &org, model)
         })?;
         models::readable(&ctx.actor, found)

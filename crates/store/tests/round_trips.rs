@@ -33,6 +33,13 @@ fn reads_cost(backend: Backend) {
             db.store.get_model(&admin, &model).unwrap();
         }
         assert_eq!(statements::data_version_prepared(), prepared, "prepared again");
+        // A GET with a remembered caller looks once, for the caller and the model together.
+        let remembered = db.store.remembered_caller(&key, "test").unwrap();
+        let looks = statements::data_version_looks_by(|| {
+            db.store.get_model(&remembered, &model).unwrap();
+        });
+        assert_eq!(looks, 1);
+        assert!(remembered.unconfirmed.unwrap().is_confirmed());
     }
     // A catalog model costs the same, through the org's scope.
     let builtin = ModelRef::Key("builtin-model".into());

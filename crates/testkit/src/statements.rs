@@ -8,15 +8,19 @@ use diesel::connection::{Instrumentation, InstrumentationEvent, set_default_inst
 static SENT: AtomicUsize = AtomicUsize::new(0);
 /// Statements of SQLite's freshness check that a connection kept prepared.
 static DATA_VERSION_PREPARED: AtomicUsize = AtomicUsize::new(0);
+/// Runs of SQLite's freshness check.
+static DATA_VERSION_LOOKS: AtomicUsize = AtomicUsize::new(0);
 
 fn counting() -> Option<Box<dyn Instrumentation>> {
     Some(Box::new(|event: InstrumentationEvent<'_>| match event {
         // `data_version` is SQLite's look at its shared memory before a cached read, not a
         // statement sent anywhere.
-        InstrumentationEvent::StartQuery { query, .. }
-            if !query.to_string().contains("data_version") =>
-        {
-            SENT.fetch_add(1, Ordering::SeqCst);
+        InstrumentationEvent::StartQuery { query, .. } => {
+            let counter = match query.to_string().contains("data_version") {
+                true => &DATA_VERSION_LOOKS,
+                false => &SENT,
+            };
+            counter.fetch_add(1, Ordering::SeqCst);
         }
         InstrumentationEvent::CacheQuery { sql, .. } if sql.contains("data_version") => {
             DATA_VERSION_PREPARED.fetch_add(1, Ordering::SeqCst);
@@ -47,4 +51,11 @@ pub fn sent_by<T>(f: impl FnOnce() -> T) -> usize {
 /// every call.
 pub fn data_version_prepared() -> usize {
     DATA_VERSION_PREPARED.load(Ordering::SeqCst)
+}
+
+/// The looks at SQLite's `data_version` that `f` makes (see [`start_counting`]).
+pub fn data_version_looks_by<T>(f: impl FnOnce() -> T) -> usize {
+    let before = DATA_VERSION_LOOKS.load(Ordering::SeqCst);
+    f();
+    DATA_VERSION_LOOKS.load(Ordering::SeqCst) - before
 }
