@@ -4,18 +4,15 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use modelgate_testkit::net::{free_port, wait_until_listening};
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_modelgate");
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
 
 /// The binary run in `dir` with nothing configured but what `env` sets.
 fn modelgate(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
@@ -65,15 +62,6 @@ fn http(
     let status = response[9..12].parse().unwrap();
     let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
     (status, body)
-}
-
-fn wait_until_listening(port: u16, child: &mut Child) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(child.try_wait().unwrap().is_none(), "modelgate exited before listening");
-        assert!(Instant::now() < deadline, "modelgate did not listen on {port}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 fn terminate(child: &mut Child) -> std::process::ExitStatus {

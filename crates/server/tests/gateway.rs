@@ -12,6 +12,7 @@ use actix_web::web;
 use modelgate_core::{Registry, Role};
 use modelgate_server::app::configure_main;
 use modelgate_server::gateway::{EgressPolicy, GatewaySettings};
+use modelgate_testkit::net::unreachable_base_url;
 use modelgate_testkit::upstream::{
     CACHED_TOKENS, COMPLETION_TOKENS, FakeUpstream, PROMPT_TOKENS, STREAM_WORDS,
 };
@@ -385,10 +386,7 @@ backend_app_tests! {
         xagent_model(&app, &key, "slowpoke", &fake.base_url, "slow").await;
         openai_error(&chat(&app, &key, hello("slowpoke")).await, 504, "upstream_timeout");
 
-        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = closed.local_addr().unwrap().port();
-        drop(closed);
-        xagent_model(&app, &key, "gone", &format!("http://127.0.0.1:{port}/v1"), "m").await;
+        xagent_model(&app, &key, "gone", &unreachable_base_url(), "m").await;
         openai_error(&chat(&app, &key, hello("gone")).await, 502, "upstream_unreachable");
 
         let rows = usage_of(&app, &key, "model", 3).await;

@@ -11,6 +11,7 @@ use actix_web::web;
 use modelgate_core::Role;
 use modelgate_server::app::configure_main;
 use modelgate_server::gateway::{EgressPolicy, GatewaySettings};
+use modelgate_testkit::net::unreachable_base_url;
 use modelgate_testkit::upstream::{FakeUpstream, LISTED_MODELS, REFUSED_KEY};
 use modelgate_testkit::{TestApp, TestDb, TestResponse, backend_app_tests};
 use serde_json::{Value, json};
@@ -59,14 +60,6 @@ fn failed_with(response: &TestResponse, model_name: &str, error: &str) {
     let (status, message, got) = outcome(response, model_name);
     assert_eq!((status.as_str(), message.as_str()), ("failed", "Connection failed"), "{got}");
     assert_eq!(got, error);
-}
-
-/// An address where nothing listens.
-fn closed_port_url() -> String {
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = closed.local_addr().unwrap().port();
-    drop(closed);
-    format!("http://127.0.0.1:{port}/v1")
 }
 
 /// Nothing a provider call did is in the registry.
@@ -143,7 +136,7 @@ backend_app_tests! {
         let metadata = test_body("http://169.254.169.254/v1", "llm", "gpt-4o-mini");
         failed_with(&allowed.post(TEST, Some(&admin), metadata).await, "gpt-4o-mini", "upstream address 169.254.169.254 is not allowed: an operator may allow it with MODELGATE_EGRESS_ALLOW");
 
-        let unreachable = test_body(&closed_port_url(), "llm", "gpt-4o-mini");
+        let unreachable = test_body(&unreachable_base_url(), "llm", "gpt-4o-mini");
         failed_with(&allowed.post(TEST, Some(&admin), unreachable).await, "gpt-4o-mini", "the provider could not be reached");
 
         let mut claude = test_body(&fake.base_url, "llm", "claude-sonnet-4-5");

@@ -8,10 +8,10 @@
 //! whose model calls api.openai.com (the gateway's tests call a local fake upstream instead).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command};
-use std::time::{Duration, Instant};
+
+use modelgate_testkit::net::{free_port, wait_until_listening};
 
 const BIN: &str = env!("CARGO_BIN_EXE_modelgate");
 const README: &str = include_str!("../../../README.md");
@@ -90,10 +90,6 @@ key_id_of() {
 }
 "#;
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 fn with_env(command: &mut Command, dir: &Path, port: u16) {
     command
         .current_dir(dir)
@@ -121,12 +117,7 @@ fn start(dir: &Path, port: u16) -> Server {
     with_env(&mut command, dir, port);
     let log = std::fs::File::create(dir.join("server.log")).unwrap();
     let mut child = command.stdout(log.try_clone().unwrap()).stderr(log).spawn().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(child.try_wait().unwrap().is_none(), "modelgate exited before listening");
-        assert!(Instant::now() < deadline, "modelgate did not listen on {port}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_until_listening(port, &mut child);
     Server(child)
 }
 

@@ -8,6 +8,7 @@
 
 mod app;
 pub mod logs;
+pub mod net;
 pub mod openapi;
 pub mod proxy;
 pub mod statements;
