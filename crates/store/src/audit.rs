@@ -91,13 +91,12 @@ pub(crate) struct WithAudit<W, A> {
     audit: A,
 }
 
-impl<W> WithAudit<W, ()> {
-    pub(crate) fn new(
-        write: W,
-        audit: NewAuditRow,
-    ) -> WithAudit<W, impl QueryFragment<Pg> + use<W>> {
-        WithAudit { write, audit: diesel::insert_into(audit_events::table).values(audit) }
-    }
+/// `write`, then the insert of `audit`, as one statement.
+pub(crate) fn with_audit<W>(
+    write: W,
+    audit: NewAuditRow,
+) -> WithAudit<W, impl QueryFragment<Pg> + use<W>> {
+    WithAudit { write, audit: diesel::insert_into(audit_events::table).values(audit) }
 }
 
 impl<W: QueryFragment<Pg>, A: QueryFragment<Pg>> QueryFragment<Pg> for WithAudit<W, A> {

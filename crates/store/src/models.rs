@@ -15,7 +15,7 @@ use modelgate_core::{
 use uuid::Uuid;
 
 use crate::Store;
-use crate::audit::{Auditor, WithAudit};
+use crate::audit::{Auditor, with_audit};
 use crate::conn::{DbConn, MultiBackend};
 use crate::error::{StoreError, StoreResult, conflict_on_unique};
 use crate::identity::caller_from_json;
@@ -270,7 +270,7 @@ pub(crate) fn write_model(
     let audit = auditor.row("model", &after.uuid.to_string(), action, Some(before), Some(after))?;
     let write = diesel::update(models::table.find(after.seq)).set(ModelWrite::from_model(after)?);
     match conn {
-        DbConn::Pg(pg) => WithAudit::new(write, audit).execute(pg),
+        DbConn::Pg(pg) => with_audit(write, audit).execute(pg),
         DbConn::Sqlite(_) => write
             .execute(conn)
             .and_then(|_| diesel::insert_into(audit_events::table).values(audit).execute(conn)),
