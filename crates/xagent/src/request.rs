@@ -178,9 +178,7 @@ pub fn create(body: &Value) -> Result<Create, Refusal> {
     let extra = extras(&mut f, &CREATE_EXTRAS, false);
     let context_window = f.int("context_window").value();
     let is_active = f.bool("is_active").value();
-    if let Err(issues) = f.finish() {
-        return Err(Refusal::Issues(issues));
-    }
+    f.finish().map_err(Refusal::Issues)?;
     let (Some(key), Some(category), Some(provider), Some(model_name), Some(share)) =
         (model_id, category, provider, model_name, share)
     else {
@@ -227,9 +225,7 @@ pub fn update(body: &Value) -> Result<ModelChange, Refusal> {
     let extra = extras(&mut f, &UPDATE_EXTRAS, true);
     let context_window = f.int("context_window");
     let is_active = f.bool("is_active").value();
-    if let Err(issues) = f.finish() {
-        return Err(Refusal::Issues(issues));
-    }
+    f.finish().map_err(Refusal::Issues)?;
     Ok(ModelChange {
         category: category.map(Some),
         provider: provider.map(Some),
@@ -444,9 +440,7 @@ pub fn connection_test(body: &Value) -> Result<ConnectionTest, Refusal> {
     let temperature = f.float("temperature").value();
     // Read for their type errors only: the probe does not use them.
     let _ = (f.int("dimension"), f.string_list("abilities"), f.int("top_n"), f.string("instruct"));
-    if let Err(issues) = f.finish() {
-        return Err(Refusal::Issues(issues));
-    }
+    f.finish().map_err(Refusal::Issues)?;
     let (Some(provider), Some(model_name), Some(category)) = (provider, model_name, category)
     else {
         return Err(Refusal::Issues(Vec::new()));
@@ -459,9 +453,7 @@ pub fn provider_models(body: &Value) -> Result<(String, Option<String>), Refusal
     let mut f = body_fields(body)?;
     let api_key = f.required_string("api_key");
     let base_url = f.string("base_url").value();
-    if let Err(issues) = f.finish() {
-        return Err(Refusal::Issues(issues));
-    }
+    f.finish().map_err(Refusal::Issues)?;
     let api_key = api_key.ok_or(Refusal::Issues(Vec::new()))?;
     Ok((api_key, base_url))
 }
