@@ -159,6 +159,9 @@ impl Ctx {
 #[derive(Clone, Debug)]
 pub struct Unconfirmed {
     pub key_hash: String,
+    /// The replica's cache epoch when the caller was taken from it, where the registry counts
+    /// one (Postgres: the identity version it was read at); `None` when unknown.
+    pub remembered_at: Option<u64>,
     /// Shared by the clones of one request's context: once confirmed unchanged, later calls of
     /// the same request trust it, as they would a caller authenticated at its start.
     confirmed: Arc<AtomicBool>,
@@ -166,7 +169,12 @@ pub struct Unconfirmed {
 
 impl Unconfirmed {
     pub fn new(key_hash: String) -> Self {
-        Self { key_hash, confirmed: Arc::new(AtomicBool::new(false)) }
+        Self { key_hash, remembered_at: None, confirmed: Arc::new(AtomicBool::new(false)) }
+    }
+
+    /// A caller remembered at cache epoch `at`.
+    pub fn remembered(key_hash: String, at: u64) -> Self {
+        Self { remembered_at: Some(at), ..Self::new(key_hash) }
     }
 
     pub fn is_confirmed(&self) -> bool {

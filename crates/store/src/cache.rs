@@ -34,6 +34,16 @@ impl<K: Eq + Hash, V: Clone> Cache<K, V> {
 
     /// The value cached for `key`, if it was read at `epoch` (the caller's current one).
     pub(crate) fn get(&self, epoch: u64, key: &K) -> Option<V> {
+        let hit = self.lookup(epoch, key);
+        if hit.is_some() {
+            self.count_hit();
+        }
+        hit
+    }
+
+    /// [`Cache::get`] without counting a hit: for entries the caller still checks against the
+    /// database (Postgres), counted with [`Cache::count_hit`] once found current.
+    pub(crate) fn lookup(&self, epoch: u64, key: &K) -> Option<V> {
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         if epoch > entries.epoch {
             // Something changed since these were read: all of them go.
@@ -44,11 +54,20 @@ impl<K: Eq + Hash, V: Clone> Cache<K, V> {
         if epoch < entries.epoch {
             return None;
         }
-        let hit = entries.map.get(key).cloned();
-        if hit.is_some() {
-            self.hits.fetch_add(1, Ordering::Relaxed);
-        }
-        hit
+        entries.map.get(key).cloned()
+    }
+
+    /// The value cached for `key` with the epoch it was read at, whatever the caller's epoch: for
+    /// entries whose epoch the caller checks against the database itself (Postgres's callers).
+    pub(crate) fn get_with_epoch(&self, key: &K) -> Option<(V, u64)> {
+        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        let hit = entries.map.get(key).cloned()?;
+        self.count_hit();
+        Some((hit, entries.epoch))
+    }
+
+    pub(crate) fn count_hit(&self) {
+        self.hits.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Forgets `key` (a revoked key, for one).

@@ -8,9 +8,11 @@
 //!
 //! Postgres: nothing cheaper than a round trip can tell a replica, strictly, that another one
 //! committed. `LISTEN`/`NOTIFY` is asynchronous: in our own tests a replica often read before the
-//! notification of a change acknowledged by the other had reached it. So on Postgres the caches
-//! are not used, and reads make the fewest round trips instead (one statement each for the
-//! caller and for a model).
+//! notification of a change acknowledged by the other had reached it. So on Postgres this epoch
+//! is not used: a cached entry is checked by the request's one statement instead, against what
+//! moves with every change of it (a model row's `xmin`, the identity version), which costs the
+//! database an index lookup instead of reading and aggregating the rows again (see the store's
+//! `get_model_checked`).
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};

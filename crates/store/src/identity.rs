@@ -19,7 +19,7 @@ use crate::rows::{ApiKeyRow, GroupRow, OrgRow, UserRow, now, to_db_time};
 use crate::schema::{
     api_keys, endpoints, group_members, models, orgs, providers, user_groups, users,
 };
-use crate::subquery::caller_of_key;
+use crate::subquery::{IDENTITY_VERSION, caller_of_key};
 
 /// Name of the org first-run bootstrap creates.
 pub const DEFAULT_ORG: &str = "default";
@@ -271,11 +271,16 @@ fn target_org(conn: &mut DbConn, actor: &Actor, requested: Option<&str>) -> Stor
     }
 }
 
+/// What a key authenticates now (`None`: nobody), with the identity version it was read at.
+pub(crate) type CallerNow = (Option<Actor>, Option<i64>);
+
 /// The caller behind a key hash, with its groups: one statement, the same subquery that checks
 /// a cached caller inside a model read ([`caller_of_key`]), so both ask the one question.
-pub(crate) fn authenticate(conn: &mut DbConn, key_hash: &str) -> StoreResult<Option<Actor>> {
-    let found: Option<String> = diesel::select(caller_of_key(key_hash)).get_result(conn)?;
-    caller_from_json(found.as_deref())
+/// The identity version read with it tells how long a cached copy holds (see [`IDENTITY_VERSION`]).
+pub(crate) fn authenticate(conn: &mut DbConn, key_hash: &str) -> StoreResult<CallerNow> {
+    let (found, version): (Option<String>, Option<i64>) =
+        diesel::select((caller_of_key(key_hash), IDENTITY_VERSION)).get_result(conn)?;
+    Ok((caller_from_json(found.as_deref())?, version))
 }
 
 /// The caller in a [`caller_of_key`] column: `None` when the key no longer authenticates anyone.

@@ -33,7 +33,7 @@ use modelgate_core::identity::hash_api_key;
 use modelgate_core::policy::{self, Action};
 use modelgate_core::{
     Actor, ApiKey, AuditEvent, Bootstrapped, CatalogModel, CatalogSync, Ctx, DomainError,
-    DomainResult, Endpoint, EndpointChange, Entity, Group, IssuedKey, Model, ModelQuery, ModelRef,
+    DomainResult, Endpoint, EndpointChange, Entity, Group, IssuedKey, ModelQuery, ModelRef,
     ModelUpdate, ModelView, NewEndpoint, NewGroup, NewModel, NewProvider, NewUser, Org, Page,
     Provider, ProviderChange, ProviderRef, Registry, ScanCursor, SealedSecret, Secret, Telemetry,
     Unconfirmed, UpsertModel, Upserted, User, UserChange, UserDefault,
@@ -111,13 +111,13 @@ pub struct Store {
     /// When the caches below may be trusted.
     fresh: Freshness,
     /// Key hash → the caller it authenticates (role and groups included). On SQLite it is
-    /// trusted while [`Freshness`] says nothing changed; on Postgres nothing cheap tells one
-    /// replica that another committed, so callers taken from it are [`Unconfirmed`] and checked
-    /// by the request's first statement.
+    /// trusted while [`Freshness`] says nothing changed; on Postgres its epoch is the identity
+    /// version its entries were read at, and callers taken from it are [`Unconfirmed`] until the
+    /// request's first statement finds that version unchanged (or reads the caller again).
     callers: Cache<String, Actor>,
-    /// (org, reference) → the model it names there, with its grants; rights are worked out per
-    /// request.
-    models: Cache<(String, ModelRef), Model>,
+    /// (org, reference) → what it named there (the model with its grants, or nothing); rights
+    /// are worked out per request. On Postgres each entry is checked against its row's stamp.
+    models: Cache<(String, ModelRef), models::Looked>,
     pool_events: std::sync::Arc<telemetry::PoolEvents>,
 }
 
@@ -254,8 +254,8 @@ impl Store {
         if self.unchanged_since_cached(self.fresh.current(), ctx, pending) {
             return Ok(Cow::Borrowed(ctx));
         }
-        let current = identity::authenticate(conn, &pending.key_hash)?;
-        self.settle(ctx, pending, current)
+        let (current, version) = identity::authenticate(conn, &pending.key_hash)?;
+        self.settle(ctx, pending, current, version)
     }
 
     /// Confirms a cached caller without a statement where that can be done strictly: on SQLite,
@@ -270,29 +270,78 @@ impl Store {
         unchanged
     }
 
-    /// Compares a cached caller with `current`, what its key authenticates now: the same
-    /// confirms it for the rest of the request; a change replaces the cached entry and this
-    /// call acts as the caller is now; a revoked key is refused.
+    /// Compares a cached caller with `current`, what its key authenticates now (read at
+    /// identity version `version`): the same confirms it for the rest of the request; a change
+    /// replaces the cached entry and this call acts as the caller is now; a revoked key is
+    /// refused.
     fn settle<'c>(
         &self,
         ctx: &'c Ctx,
         pending: &Unconfirmed,
         current: Option<Actor>,
+        version: Option<i64>,
     ) -> StoreResult<Cow<'c, Ctx>> {
-        match current {
-            None => {
-                self.callers.remove(&pending.key_hash);
-                Err(DomainError::Unauthenticated.into())
-            }
-            Some(actor) if actor == ctx.actor => {
-                pending.confirm();
-                Ok(Cow::Borrowed(ctx))
-            }
-            Some(actor) => {
-                self.callers.put(0, 0, pending.key_hash.clone(), actor.clone());
-                Ok(Cow::Owned(Ctx::new(actor, ctx.dialect)))
+        let Some(actor) = current else {
+            self.callers.remove(&pending.key_hash);
+            return Err(DomainError::Unauthenticated.into());
+        };
+        self.remember_caller(&pending.key_hash, &actor, version);
+        if actor == ctx.actor {
+            pending.confirm();
+            return Ok(Cow::Borrowed(ctx));
+        }
+        Ok(Cow::Owned(Ctx::new(actor, ctx.dialect)))
+    }
+
+    /// Postgres: keeps the caller a key authenticated at identity version `version`, for
+    /// [`Registry::remembered_caller`] (SQLite's entries are kept by [`Store::cached`]).
+    fn remember_caller(&self, key_hash: &str, actor: &Actor, version: Option<i64>) {
+        let version = version.and_then(|v| u64::try_from(v).ok());
+        if let (Backend::Postgres, Some(version)) = (self.backend, version) {
+            self.callers.put(version, version, key_hash.to_owned(), actor.clone());
+        }
+    }
+
+    /// Postgres: a model this replica looked up before is served again when one light statement
+    /// ([`models::stamps_of`]) says its row has not changed and, for a remembered caller, that
+    /// the identity version is still the one the caller was cached at. Both are read from the
+    /// database's current state, so a change acknowledged by any replica is seen by the very
+    /// next request here. This replica's own writes drop the entries (the local epoch moves), so
+    /// the read after one goes straight to the row.
+    fn get_model_checked(&self, ctx: &Ctx, model: &ModelRef) -> DomainResult<ModelView> {
+        let org = &ctx.actor.org_id;
+        let cache_key = (org.clone(), model.clone());
+        let pending = unconfirmed(ctx);
+        let epoch = self.fresh.seen();
+        if let Some(cached) = self.models.lookup(epoch, &cache_key) {
+            let (identity, stamp) = self.read(|conn| models::stamps_of(conn, org, model))?;
+            let identity = identity.and_then(|v| u64::try_from(v).ok());
+            let caller_current =
+                pending.is_none_or(|p| p.remembered_at.is_some() && p.remembered_at == identity);
+            if caller_current && stamp == cached.stamp {
+                if let Some(pending) = pending {
+                    pending.confirm();
+                }
+                self.models.count_hit();
+                return models::readable(&ctx.actor, cached.found);
             }
         }
+        let (looked, ctx) = self.read(|conn| {
+            let Some(pending) = pending else {
+                return Ok((models::load_by_ref(conn, org, model)?, Cow::Borrowed(ctx)));
+            };
+            let (looked, (current, version)) =
+                match models::load_by_ref_checking_key(conn, org, model, &pending.key_hash)? {
+                    Some(found) => found,
+                    None => (
+                        models::Looked { found: None, stamp: None },
+                        identity::authenticate(conn, &pending.key_hash)?,
+                    ),
+                };
+            Ok((looked.clone(), self.settle(ctx, pending, current, version)?))
+        })?;
+        self.models.put(epoch, self.fresh.seen(), cache_key, looked.clone());
+        models::readable(&ctx.actor, looked.found)
     }
 
     fn read<T>(&self, f: impl FnOnce(&mut DbConn) -> StoreResult<T>) -> DomainResult<T> {
@@ -407,25 +456,30 @@ impl Registry for Store {
     fn authenticate(&self, api_key: &str) -> DomainResult<Option<Actor>> {
         let hash = hash_api_key(api_key);
         if self.backend == Backend::Postgres {
-            let actor = self.read(|conn| identity::authenticate(conn, &hash))?;
-            // Kept for `caller`, which answers from here and has the database confirm it.
+            let (actor, version) = self.read(|conn| identity::authenticate(conn, &hash))?;
+            // Kept for `remembered_caller`, whose callers the database then confirms.
             if let Some(actor) = &actor {
-                self.callers.put(0, 0, hash, actor.clone());
+                self.remember_caller(&hash, actor, version);
             }
             return Ok(actor);
         }
-        self.cached(&self.callers, hash.clone(), |conn| identity::authenticate(conn, &hash))
+        self.cached(&self.callers, hash.clone(), |conn| Ok(identity::authenticate(conn, &hash)?.0))
     }
 
     fn remembered_caller(&self, api_key: &str, dialect: &'static str) -> Option<Ctx> {
         let hash = hash_api_key(api_key);
-        // SQLite's entries are as good as the last epoch seen: `confirmed` looks for commits.
-        let epoch = match self.backend {
-            Backend::Postgres => 0,
-            Backend::Sqlite => self.fresh.seen(),
+        let (actor, unconfirmed) = match self.backend {
+            // Checked against the identity version it was read at.
+            Backend::Postgres => {
+                let (actor, at) = self.callers.get_with_epoch(&hash)?;
+                (actor, Unconfirmed::remembered(hash, at))
+            }
+            // As good as the last epoch seen: `confirmed` looks for commits.
+            Backend::Sqlite => {
+                (self.callers.get(self.fresh.seen(), &hash)?, Unconfirmed::new(hash))
+            }
         };
-        let actor = self.callers.get(epoch, &hash)?;
-        Some(Ctx { actor, dialect, unconfirmed: Some(Unconfirmed::new(hash)) })
+        Some(Ctx { actor, dialect, unconfirmed: Some(unconfirmed) })
     }
 
     fn create_org(&self, ctx: &Ctx, id: Option<String>, name: String) -> DomainResult<Org> {
@@ -504,6 +558,9 @@ impl Registry for Store {
     }
 
     fn get_model(&self, ctx: &Ctx, model: &ModelRef) -> DomainResult<ModelView> {
+        if self.backend == Backend::Postgres {
+            return self.get_model_checked(ctx, model);
+        }
         // One look at SQLite's commits serves the cached caller and the cached model.
         let epoch = self.fresh.current();
         if let Some(pending) = unconfirmed(ctx)
@@ -513,20 +570,20 @@ impl Registry for Store {
             // says nothing about the key, needs a second.
             return self.read(|conn| {
                 let org = &ctx.actor.org_id;
-                let (found, current) =
+                let (found, (current, version)) =
                     match models::load_by_ref_checking_key(conn, org, model, &pending.key_hash)? {
-                        Some((found, current)) => (Some(found), current),
+                        Some((looked, now)) => (looked.found, now),
                         None => (None, identity::authenticate(conn, &pending.key_hash)?),
                     };
-                let ctx = self.settle(ctx, pending, current)?;
+                let ctx = self.settle(ctx, pending, current, version)?;
                 Ok(models::readable(&ctx.actor, found)?)
             });
         }
         let org = ctx.actor.org_id.clone();
-        let found = self.cached_at(epoch, &self.models, (org.clone(), model.clone()), |conn| {
-            models::load_by_ref(conn, &org, model)
+        let looked = self.cached_at(epoch, &self.models, (org.clone(), model.clone()), |conn| {
+            Ok(Some(models::load_by_ref(conn, &org, model)?))
         })?;
-        models::readable(&ctx.actor, found)
+        models::readable(&ctx.actor, looked.and_then(|l| l.found))
     }
 
     fn update_model(

@@ -18,10 +18,10 @@ use crate::Store;
 use crate::audit::{Auditor, with_audit};
 use crate::conn::{DbConn, MultiBackend};
 use crate::error::{StoreError, StoreResult, conflict_on_unique};
-use crate::identity::caller_from_json;
+use crate::identity::{CallerNow, caller_from_json};
 use crate::rows::{GrantRow, ModelRow, ModelWrite, now};
 use crate::schema::{audit_events, endpoints, model_counts, model_grants, models, providers};
-use crate::subquery::{MODEL_GRANTS, caller_of_key};
+use crate::subquery::{IDENTITY_VERSION, MODEL_GRANTS, ROW_STAMP, caller_of_key};
 
 diesel::define_sql_function!(fn lower(x: Nullable<Text>) -> Nullable<Text>);
 
@@ -74,34 +74,71 @@ fn named<'a>(org_id: &str, reference: &ModelRef) -> BoxedModels<'a> {
     }
 }
 
+/// What a reference named when it was looked up: the model (or nothing), and the stamp of its
+/// row then ([`ROW_STAMP`]), which tells a later lookup whether it still holds.
+#[derive(Clone, Debug)]
+pub(crate) struct Looked {
+    pub found: Option<Model>,
+    pub stamp: Option<String>,
+}
+
+impl Looked {
+    fn of(found: Option<(ModelRow, String, String)>) -> StoreResult<Self> {
+        let Some((row, grants, stamp)) = found else {
+            return Ok(Self { found: None, stamp: None });
+        };
+        Ok(Self { found: Some(with_grants((row, grants))?), stamp: Some(stamp) })
+    }
+}
+
 /// The model a reference names in the caller's org, or among the built-in models, with its
 /// grants: one statement.
 pub(crate) fn load_by_ref(
     conn: &mut DbConn,
     org_id: &str,
     reference: &ModelRef,
-) -> StoreResult<Option<Model>> {
-    let grants = MODEL_GRANTS;
-    let found: Option<(ModelRow, String)> =
-        named(org_id, reference).select((ModelRow::as_select(), grants)).first(conn).optional()?;
-    found.map(with_grants).transpose()
+) -> StoreResult<Looked> {
+    let found: Option<(ModelRow, String, String)> = named(org_id, reference)
+        .select((ModelRow::as_select(), MODEL_GRANTS, ROW_STAMP))
+        .first(conn)
+        .optional()?;
+    Looked::of(found)
+}
+
+/// What a cached caller and a cached lookup are checked against, in one light statement: the
+/// identity version, and the stamp of the row `reference` names now (`None`: it names none).
+pub(crate) fn stamps_of(
+    conn: &mut DbConn,
+    org_id: &str,
+    reference: &ModelRef,
+) -> StoreResult<(Option<i64>, Option<String>)> {
+    let row = named(org_id, reference).select(ROW_STAMP).single_value();
+    Ok(diesel::select((IDENTITY_VERSION, row)).get_result(conn)?)
 }
 
 /// [`load_by_ref`] for a caller this replica cached: the same statement also reads the caller
-/// its key authenticates now ([`caller_of_key`]). `None` when no model matched (the statement
-/// then returned no row, so nothing about the key).
+/// its key authenticates now ([`caller_of_key`]) and the identity version it goes with. `None`
+/// when no model matched (the statement then returned no row, so nothing about the key).
 pub(crate) fn load_by_ref_checking_key(
     conn: &mut DbConn,
     org_id: &str,
     reference: &ModelRef,
     key_hash: &str,
-) -> StoreResult<Option<(Model, Option<Actor>)>> {
-    let found: Option<(ModelRow, String, Option<String>)> = named(org_id, reference)
-        .select((ModelRow::as_select(), MODEL_GRANTS, caller_of_key(key_hash)))
+) -> StoreResult<Option<(Looked, CallerNow)>> {
+    type Checked = (ModelRow, String, String, Option<String>, Option<i64>);
+    let found: Option<Checked> = named(org_id, reference)
+        .select((
+            ModelRow::as_select(),
+            MODEL_GRANTS,
+            ROW_STAMP,
+            caller_of_key(key_hash),
+            IDENTITY_VERSION,
+        ))
         .first(conn)
         .optional()?;
-    let Some((row, grants, caller)) = found else { return Ok(None) };
-    Ok(Some((with_grants((row, grants))?, caller_from_json(caller.as_deref())?)))
+    let Some((row, grants, stamp, caller, version)) = found else { return Ok(None) };
+    let looked = Looked::of(Some((row, grants, stamp)))?;
+    Ok(Some((looked, (caller_from_json(caller.as_deref())?, version))))
 }
 
 /// The model a lookup found, as `actor` may read it: missing and unreadable are both not found.
@@ -120,7 +157,7 @@ fn lock_by_ref(
 ) -> StoreResult<Option<Model>> {
     let DbConn::Pg(pg) = conn else {
         // SQLite: the immediate transaction already holds the database's write lock.
-        return load_by_ref(conn, org_id, reference);
+        return Ok(load_by_ref(conn, org_id, reference)?.found);
     };
     // `named`, written out per reference: diesel cannot lock a boxed query.
     macro_rules! locked {
@@ -511,7 +548,7 @@ impl Store {
         ctx: &Ctx,
         reference: &ModelRef,
     ) -> StoreResult<ModelView> {
-        Ok(readable(&ctx.actor, load_by_ref(conn, &ctx.actor.org_id, reference)?)?)
+        Ok(readable(&ctx.actor, load_by_ref(conn, &ctx.actor.org_id, reference)?.found)?)
     }
 
     pub(crate) fn list_models_in(

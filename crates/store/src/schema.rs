@@ -87,6 +87,13 @@ diesel::table! {
 }
 
 diesel::table! {
+    identity_version (id) {
+        id -> Int8,
+        version -> Int8,
+    }
+}
+
+diesel::table! {
     model_counts (org_id, source) {
         org_id -> Text,
         source -> Text,

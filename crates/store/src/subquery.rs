@@ -16,7 +16,7 @@ use diesel::expression::{
 use diesel::pg::Pg;
 use diesel::query_builder::{AstPass, QueryFragment, QueryId};
 use diesel::serialize::ToSql;
-use diesel::sql_types::{Nullable, SqlType, Text};
+use diesel::sql_types::{BigInt, Nullable, SqlType, Text};
 use diesel::sqlite::Sqlite;
 
 use crate::conn::MultiBackend;
@@ -45,6 +45,26 @@ pub(crate) const MODEL_GRANTS: Subquery<'static, Text> = Subquery {
          ORDER BY g.position) FROM model_grants g WHERE g.model_seq = models.seq)",
         "",
     ],
+    bind: None,
+    sql_type: PhantomData,
+};
+
+/// The identity version (see the `identity_version` migration): it moves whenever what any key
+/// authenticates may have changed, so a caller cached at version N is current while it reads N.
+pub(crate) const IDENTITY_VERSION: Subquery<'static, Nullable<BigInt>> = Subquery {
+    pg: ["(SELECT version FROM identity_version WHERE id = 1)", ""],
+    sqlite: ["(SELECT version FROM identity_version WHERE id = 1)", ""],
+    bind: None,
+    sql_type: PhantomData,
+};
+
+/// What a cached model row is checked against, as `seq:version` text. On Postgres the version is
+/// the row's `xmin`, renewed by every update whoever makes it (a foreign key's `SET NULL`
+/// included), where the `version` column only counts the registry's own changes. A model's
+/// grants are only written together with its row.
+pub(crate) const ROW_STAMP: Subquery<'static, Text> = Subquery {
+    pg: ["(models.seq::text || ':' || models.xmin::text)", ""],
+    sqlite: ["(models.seq || ':' || models.version)", ""],
     bind: None,
     sql_type: PhantomData,
 };

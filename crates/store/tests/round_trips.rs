@@ -1,6 +1,6 @@
 //! What a read costs in statements sent to the database: one for the caller, one for a model,
-//! and none at all on SQLite when nothing was committed since they were cached. One test in
-//! this binary, since the statement count is process-wide.
+//! and none at all on SQLite when nothing was committed since they were cached (one light
+//! check on Postgres). One test in this binary, since the statement count is process-wide.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use modelgate_core::{ModelChange, ModelRef, ModelUpdate, NewModel, Registry};
@@ -24,7 +24,18 @@ fn reads_cost(backend: Backend) {
         again,
         "{backend:?}"
     );
+    let hits = db.store.cache_hits().1;
     assert_eq!(statements_of(|| db.store.get_model(&admin, &model).unwrap()), again, "{backend:?}");
+    assert!(db.store.cache_hits().1 > hits, "{backend:?}: the model came from the cache");
+    if backend == Backend::Postgres {
+        // A remembered caller and a cached model: one light statement checks both.
+        let hits = db.store.cache_hits();
+        let remembered = db.store.remembered_caller(&key, "test").unwrap();
+        let read = || db.store.get_model(&remembered, &model).unwrap();
+        assert_eq!(statements_of(read), 1);
+        assert!(remembered.unconfirmed.as_ref().unwrap().is_confirmed());
+        assert!(db.store.cache_hits().0 > hits.0 && db.store.cache_hits().1 > hits.1);
+    }
     if backend == Backend::Sqlite {
         // The look at `data_version` before each cached read is a statement kept prepared.
         let prepared = statements::data_version_prepared();
