@@ -379,9 +379,14 @@ impl Call {
     }
 }
 
-/// Calls waiting to be written; a write takes every call queued by then, in one transaction
-/// (one commit, one fsync, however many calls).
+/// Calls written in one transaction at most (one commit, one fsync, however many calls).
 const METER_BATCH: usize = 1_000;
+
+/// How long a metered call may wait for others to share its commit. Each commit is a change of
+/// the database, which on SQLite ends every read cache (it cannot tell a usage row from a change
+/// of the registry), so under load commits come about this often instead of back to back; a
+/// call shows in the usage report about this much later.
+const METER_INTERVAL: Duration = Duration::from_millis(250);
 
 /// A metered call on its way to the writer.
 type Metering = std::sync::mpsc::Sender<(Ctx, UsageRecord)>;
@@ -421,18 +426,27 @@ fn write_usage(
     registry: Arc<dyn modelgate_core::Registry>,
     calls: std::sync::mpsc::Receiver<(Ctx, UsageRecord)>,
 ) {
-    while let Ok(first) = calls.recv() {
-        let mut batch = vec![first];
-        while batch.len() < METER_BATCH {
-            match calls.try_recv() {
-                Ok(call) => batch.push(call),
-                Err(_) => break,
-            }
-        }
+    let write = |batch: Vec<(Ctx, UsageRecord)>| {
         let count = batch.len();
         if let Err(e) = registry.record_usage(batch) {
             modelgate_http::log_failure(&e);
             tracing::error!(calls = count, "usage rows lost");
+        }
+    };
+    while let Ok(first) = calls.recv() {
+        // Asleep rather than waiting on the channel: a call sent meanwhile wakes nobody (no
+        // system call on the worker's side).
+        std::thread::sleep(METER_INTERVAL);
+        let mut batch = vec![first];
+        // Everything queued by now, so that the queue never outgrows what one interval brings.
+        while let Ok(call) = calls.try_recv() {
+            batch.push(call);
+            if batch.len() == METER_BATCH {
+                write(std::mem::take(&mut batch));
+            }
+        }
+        if !batch.is_empty() {
+            write(batch);
         }
     }
     // The channel closes when the worker thread exits, which may be the process exiting: the
