@@ -9,8 +9,7 @@ use modelgate_core::gateway::{
 };
 use modelgate_core::model::{Model, Pricing, Source};
 use modelgate_core::{
-    Ctx, DomainError, DomainResult, FieldError, ModelRef, ProviderRef, Registry, Secret, Subject,
-    Violation,
+    Ctx, DomainError, DomainResult, FieldError, ModelRef, ProviderRef, Secret, Subject, Violation,
 };
 
 use crate::Store;
@@ -49,7 +48,8 @@ impl Store {
     /// Where `model_key` goes for `ctx`. The model and its base are read as every model read is
     /// (from the cache where it holds); the database is asked again only for a provider.
     pub(crate) fn upstream_of(&self, ctx: &Ctx, model_key: &str) -> DomainResult<Upstream> {
-        let model = self.get_model(ctx, &ModelRef::Key(model_key.to_owned()))?.model;
+        let epoch = self.read_epoch();
+        let model = self.get_model_at(epoch, ctx, &ModelRef::Key(model_key.to_owned()))?.model;
         if !model.fields.is_active {
             return Err(refused("model", format!("The model '{model_key}' is inactive.")).into());
         }
@@ -57,7 +57,8 @@ impl Store {
         // and, for catalog bases, the provider whose org credentials apply.
         let base: Option<Model> = match &model.fields.base_model {
             Some(base) if model.source == Source::Custom && *base != model.key => {
-                self.get_model(ctx, &ModelRef::Key(base.clone())).ok().map(|view| view.model)
+                let base = ModelRef::Key(base.clone());
+                self.get_model_at(epoch, ctx, &base).ok().map(|view| view.model)
             }
             _ => None,
         };

@@ -302,6 +302,49 @@ impl Store {
         }
     }
 
+    /// The epoch a request's cached reads are served at (see [`Freshness::current`]); `None`
+    /// on Postgres, whose entries are checked one by one.
+    fn read_epoch(&self) -> Option<u64> {
+        match self.backend {
+            Backend::Sqlite => self.fresh.current(),
+            Backend::Postgres => None,
+        }
+    }
+
+    /// [`Registry::get_model`] at an epoch the request already took: one look at SQLite's
+    /// commits serves the cached caller and every cached model a request reads.
+    pub(crate) fn get_model_at(
+        &self,
+        epoch: Option<u64>,
+        ctx: &Ctx,
+        model: &ModelRef,
+    ) -> DomainResult<ModelView> {
+        if self.backend == Backend::Postgres {
+            return self.get_model_checked(ctx, model);
+        }
+        if let Some(pending) = unconfirmed(ctx)
+            && !self.unchanged_since_cached(epoch, ctx, pending)
+        {
+            // One statement reads the model and checks the cached caller; only a miss, which
+            // says nothing about the key, needs a second.
+            return self.read(|conn| {
+                let org = &ctx.actor.org_id;
+                let (found, (current, version)) =
+                    match models::load_by_ref_checking_key(conn, org, model, &pending.key_hash)? {
+                        Some((looked, now)) => (looked.found, now),
+                        None => (None, identity::authenticate(conn, &pending.key_hash)?),
+                    };
+                let ctx = self.settle(ctx, pending, current, version)?;
+                Ok(models::readable(&ctx.actor, found)?)
+            });
+        }
+        let org = ctx.actor.org_id.clone();
+        let looked = self.cached_at(epoch, &self.models, (org.clone(), model.clone()), |conn| {
+            Ok(Some(models::load_by_ref(conn, &org, model)?))
+        })?;
+        models::readable(&ctx.actor, looked.and_then(|l| l.found))
+    }
+
     /// Postgres: a model this replica looked up before is served again when one light statement
     /// ([`models::stamps_of`]) says its row has not changed and, for a remembered caller, that
     /// the identity version is still the one the caller was cached at. Both are read from the
@@ -558,32 +601,7 @@ impl Registry for Store {
     }
 
     fn get_model(&self, ctx: &Ctx, model: &ModelRef) -> DomainResult<ModelView> {
-        if self.backend == Backend::Postgres {
-            return self.get_model_checked(ctx, model);
-        }
-        // One look at SQLite's commits serves the cached caller and the cached model.
-        let epoch = self.fresh.current();
-        if let Some(pending) = unconfirmed(ctx)
-            && !self.unchanged_since_cached(epoch, ctx, pending)
-        {
-            // One statement reads the model and checks the cached caller; only a miss, which
-            // says nothing about the key, needs a second.
-            return self.read(|conn| {
-                let org = &ctx.actor.org_id;
-                let (found, (current, version)) =
-                    match models::load_by_ref_checking_key(conn, org, model, &pending.key_hash)? {
-                        Some((looked, now)) => (looked.found, now),
-                        None => (None, identity::authenticate(conn, &pending.key_hash)?),
-                    };
-                let ctx = self.settle(ctx, pending, current, version)?;
-                Ok(models::readable(&ctx.actor, found)?)
-            });
-        }
-        let org = ctx.actor.org_id.clone();
-        let looked = self.cached_at(epoch, &self.models, (org.clone(), model.clone()), |conn| {
-            Ok(Some(models::load_by_ref(conn, &org, model)?))
-        })?;
-        models::readable(&ctx.actor, looked.and_then(|l| l.found))
+        self.get_model_at(self.read_epoch(), ctx, model)
     }
 
     fn update_model(
