@@ -70,6 +70,7 @@ def main(results, seconds, profile):
         else:
             rss[backend] = int(where) // 1024
     direct = dict(rows.pop("upstream", []))
+    litellm = dict(rows.pop("litellm", []))
     print(f"\nmodelgate HTTP benchmark ({profile} build): {machine()}; {seconds} s per scenario; "
           "wrk -t2, pgbench -M prepared -j2")
     for backend, measured in rows.items():
@@ -92,13 +93,15 @@ def main(results, seconds, profile):
         d_rate, d50, d99, d_failed = direct["chat completion"]
         d_ttfb = ttfbs.get("upstream", (float("nan"), float("nan")))[0]
         print(f"{'direct':28} {d_rate:8.0f} {d50:7.2f} {d99:7.2f} {d_failed:7d} | {'':8} {'':7} {'':7} | {d_ttfb:8.3f}")
-        for backend, measured in rows.items():
-            found = dict(measured).get("chat completion")
+        proxies = [("via modelgate, " + backend, backend, dict(measured).get("chat completion"))
+                   for backend, measured in rows.items()]
+        proxies.append(("via LiteLLM proxy", "litellm", litellm.get("chat completion")))
+        for label, source, found in proxies:
             if not found:
                 continue
             rate, p50, p99, failed = found
-            t = ttfbs.get(backend, (float("nan"),))[0]
-            print(f"{'via modelgate, ' + backend:28} {rate:8.0f} {p50:7.2f} {p99:7.2f} {failed:7d} | "
+            t = ttfbs.get(source, (float("nan"),))[0]
+            print(f"{label:28} {rate:8.0f} {p50:7.2f} {p99:7.2f} {failed:7d} | "
                   f"{rate / d_rate:8.2f} {p50 - d50:7.2f} {p99 - d99:7.2f} | {t:8.3f} {t - d_ttfb:6.3f}")
 
 

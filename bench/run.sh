@@ -6,6 +6,7 @@
 #   bash bench/run.sh                  # everything (about 15 minutes after the release build)
 #   BENCH_SECONDS=3 BENCH_SIZES=1000 bash bench/run.sh    # a quick look
 #   BENCH_BACKENDS=postgres bash bench/run.sh               # one backend
+#   BENCH_LITELLM=/path/to/venv/bin/litellm bash bench/run.sh  # LiteLLM's proxy in the table too
 #
 # Needs: wrk and pgbench (installed with apt when missing), python3, curl, and a Postgres at
 # BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres; a database is created
@@ -24,6 +25,7 @@ BASE="http://127.0.0.1:$PORT"
 OUT="$(mktemp -d)"
 SERVER_PID=""
 UPSTREAM_PID=""
+LITELLM_PID=""
 PG_DB=""
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
@@ -43,6 +45,7 @@ cleanup() {
   # `|| true`: under `set -e` a failing last command of an && list ends the shell right here.
   [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null || true
   [ -n "$UPSTREAM_PID" ] && kill "$UPSTREAM_PID" 2>/dev/null && wait "$UPSTREAM_PID" 2>/dev/null || true
+  [ -n "$LITELLM_PID" ] && kill "$LITELLM_PID" 2>/dev/null && wait "$LITELLM_PID" 2>/dev/null || true
   [ -n "$PG_DB" ] && psql -q "$ADMIN_URL" -c "DROP DATABASE IF EXISTS $PG_DB" >/dev/null 2>&1 || true
   rm -rf "$OUT"
   exit "$status"
@@ -153,6 +156,31 @@ UPSTREAM_URL="$(head -n1 "$OUT/upstream.txt")"
 echo "==> the gateway's upstream, called directly ($UPSTREAM_URL)" >&2
 BENCH_MODEL=bench-up http upstream "chat completion" 16 "$UPSTREAM_URL/chat/completions" chat.lua
 ttfb upstream "$UPSTREAM_URL/chat/completions" bench-up
+
+# LiteLLM's proxy, what a team might run instead, in front of the same upstream: config-file
+# mode, no database, one worker per core as modelgate runs. BENCH_LITELLM names its `litellm`
+# executable (`python3 -m venv v && v/bin/pip install 'litellm[proxy]'`); left out otherwise.
+if [ -n "${BENCH_LITELLM:-}" ]; then
+  LITELLM_PORT=$((PORT + 5))
+  printf 'model_list:\n  - model_name: gw\n    litellm_params:\n      model: openai/bench-up\n      api_base: %s\n      api_key: upstream-key\ngeneral_settings:\n  master_key: sk-bench-litellm\n' \
+    "$UPSTREAM_URL" >"$OUT/litellm.yaml"
+  "$BENCH_LITELLM" --config "$OUT/litellm.yaml" --host 127.0.0.1 --port "$LITELLM_PORT" \
+    --num_workers 2 >"$OUT/litellm.log" 2>&1 &
+  LITELLM_PID=$!
+  for _ in $(seq 1 120); do
+    curl -fs "http://127.0.0.1:$LITELLM_PORT/health/liveliness" >/dev/null 2>&1 && break
+    sleep 1
+  done
+  echo "==> LiteLLM's proxy in front of the same upstream" >&2
+  (
+    KEY=sk-bench-litellm
+    BENCH_MODEL=gw http litellm "chat completion" 16 \
+      "http://127.0.0.1:$LITELLM_PORT/v1/chat/completions" chat.lua
+    ttfb litellm "http://127.0.0.1:$LITELLM_PORT/v1/chat/completions" gw
+  )
+  kill "$LITELLM_PID" && wait "$LITELLM_PID" 2>/dev/null || true
+  LITELLM_PID=""
+fi
 
 for backend in $BACKENDS; do
   case "$backend" in
