@@ -13,7 +13,7 @@ use modelgate_core::{
 };
 
 use crate::Store;
-use crate::conn::DbConn;
+use crate::conn::{Backend, DbConn};
 use crate::error::{StoreError, StoreResult};
 use crate::rows::{now, to_db_time};
 use crate::schema::{api_keys, usage_events};
@@ -23,6 +23,16 @@ fn refused(field: &'static str, reason: String) -> StoreError {
         subject: Subject::Named(field),
         violation: Violation::Invalid { reason },
     }))
+}
+
+/// The base a custom model runs on, when it names one other than itself.
+fn base_of(model: &Model) -> Option<ModelRef> {
+    match &model.fields.base_model {
+        Some(base) if model.source == Source::Custom && *base != model.key => {
+            Some(ModelRef::Key(base.clone()))
+        }
+        _ => None,
+    }
 }
 
 /// Each price the model leaves unset, taken from its base.
@@ -48,20 +58,10 @@ impl Store {
     /// Where `model_key` goes for `ctx`. The model and its base are read as every model read is
     /// (from the cache where it holds); the database is asked again only for a provider.
     pub(crate) fn upstream_of(&self, ctx: &Ctx, model_key: &str) -> DomainResult<Upstream> {
-        let epoch = self.read_epoch();
-        let model = self.get_model_at(epoch, ctx, &ModelRef::Key(model_key.to_owned()))?.model;
+        let (model, base) = self.route_models(ctx, model_key)?;
         if !model.fields.is_active {
             return Err(refused("model", format!("The model '{model_key}' is inactive.")).into());
         }
-        // A custom model names what it runs on; its base (when readable here) lends it prices
-        // and, for catalog bases, the provider whose org credentials apply.
-        let base: Option<Model> = match &model.fields.base_model {
-            Some(base) if model.source == Source::Custom && *base != model.key => {
-                let base = ModelRef::Key(base.clone());
-                self.get_model_at(epoch, ctx, &base).ok().map(|view| view.model)
-            }
-            _ => None,
-        };
         let upstream_model = match (&model.source, &model.fields.base_model) {
             (Source::Custom, Some(base)) if !base.trim().is_empty() => base.clone(),
             _ => model.key.clone(),
@@ -85,6 +85,63 @@ impl Store {
             params: model.fields.params.clone(),
             pricing,
         })
+    }
+
+    /// The model a call names and its base, when readable here (a custom model names what it
+    /// runs on; its base lends it prices and, for catalog bases, the provider whose org
+    /// credentials apply).
+    fn route_models(&self, ctx: &Ctx, model_key: &str) -> DomainResult<(Model, Option<Model>)> {
+        let named = ModelRef::Key(model_key.to_owned());
+        if let Some(both) = self.cached_route(ctx, &named)? {
+            return Ok(both);
+        }
+        let epoch = self.read_epoch();
+        let model = self.get_model_at(epoch, ctx, &named)?.model;
+        let base = match base_of(&model) {
+            Some(base) => self.get_model_at(epoch, ctx, &base).ok().map(|view| view.model),
+            None => None,
+        };
+        Ok((model, base))
+    }
+
+    /// Postgres: a model and its base that this replica looked up before, served after one
+    /// light statement finds both rows and the caller unchanged (see
+    /// [`Store::get_model_checked`]); `None` when either is not cached or has changed, to be
+    /// read one by one.
+    fn cached_route(
+        &self,
+        ctx: &Ctx,
+        named: &ModelRef,
+    ) -> DomainResult<Option<(Model, Option<Model>)>> {
+        if self.backend != Backend::Postgres {
+            return Ok(None);
+        }
+        let org = &ctx.actor.org_id;
+        let epoch = self.fresh.seen();
+        let Some(model) = self.models.lookup(epoch, &(org.clone(), named.clone())) else {
+            return Ok(None);
+        };
+        let Some(base_ref) = model.found.as_ref().and_then(base_of) else { return Ok(None) };
+        let Some(base) = self.models.lookup(epoch, &(org.clone(), base_ref.clone())) else {
+            return Ok(None);
+        };
+        let (identity, stamps) =
+            self.read(|conn| crate::models::stamps_of_pair(conn, org, named, &base_ref))?;
+        let pending = crate::unconfirmed(ctx);
+        let identity = identity.and_then(|v| u64::try_from(v).ok());
+        let caller_current =
+            pending.is_none_or(|p| p.remembered_at.is_some() && p.remembered_at == identity);
+        if !caller_current || stamps != [model.stamp.clone(), base.stamp.clone()] {
+            return Ok(None);
+        }
+        if let Some(pending) = pending {
+            pending.confirm();
+        }
+        self.models.count_hit();
+        self.models.count_hit();
+        let model = crate::models::readable(&ctx.actor, model.found)?.model;
+        let base = crate::models::readable(&ctx.actor, base.found).ok().map(|view| view.model);
+        Ok(Some((model, base)))
     }
 
     /// The base URL and key of the model's custom provider, else of the org's provider named

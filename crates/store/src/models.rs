@@ -116,6 +116,20 @@ pub(crate) fn stamps_of(
     Ok(diesel::select((IDENTITY_VERSION, row)).get_result(conn)?)
 }
 
+/// [`stamps_of`] for two references (a gateway call's model and its base), in one statement.
+pub(crate) fn stamps_of_pair(
+    conn: &mut DbConn,
+    org_id: &str,
+    first: &ModelRef,
+    second: &ModelRef,
+) -> StoreResult<(Option<i64>, [Option<String>; 2])> {
+    let first = named(org_id, first).select(ROW_STAMP).single_value();
+    let second = named(org_id, second).select(ROW_STAMP).single_value();
+    let (identity, first, second) =
+        diesel::select((IDENTITY_VERSION, first, second)).get_result(conn)?;
+    Ok((identity, [first, second]))
+}
+
 /// [`load_by_ref`] for a caller this replica cached: the same statement also reads the caller
 /// its key authenticates now ([`caller_of_key`]) and the identity version it goes with. `None`
 /// when no model matched (the statement then returned no row, so nothing about the key).

@@ -233,4 +233,28 @@ backend_tests! {
         assert!(unauthenticated(b.get_model(&remembered, &key("by-group"))));
         assert_eq!(b.get_model(&admin_on_b, &key("mine")).unwrap().model.owner_id, None);
     }
+
+    fn a_route_cached_on_one_replica_follows_its_model_and_base_changed_on_the_other(db) {
+        let (a, b) = replicas(&db);
+        let (admin, admin_key) = db.bootstrap();
+        let priced = |cost| ModelChange { input_cost: Some(Some(cost)), ..Default::default() };
+        a.create_model(&admin, NewModel { key: "parent".into(), change: priced(1.0) }).unwrap();
+        let child = ModelChange {
+            base_url: Some(Some("http://127.0.0.1:9/v1".into())),
+            base_model: Some(Some("parent".into())),
+            ..Default::default()
+        };
+        a.create_model(&admin, NewModel { key: "child".into(), change: child }).unwrap();
+        let input_price = |b: &Store| b.upstream(&caller(b, &admin_key).unwrap(), "child").map(|u| u.pricing.input);
+        assert_eq!(input_price(&b).unwrap(), Some(1.0));
+        let hits = b.cache_hits().1;
+        assert_eq!(input_price(&b).unwrap(), Some(1.0));
+        assert!(b.cache_hits().1 >= hits + 2, "the model and its base came from the cache");
+
+        a.update_model(&admin, &key("parent"), ModelUpdate::patch(priced(2.0))).unwrap();
+        assert_eq!(input_price(&b).unwrap(), Some(2.0));
+        let inactive = ModelChange { is_active: Some(false), ..Default::default() };
+        a.update_model(&admin, &key("child"), ModelUpdate::patch(inactive)).unwrap();
+        assert!(input_price(&b).is_err());
+    }
 }

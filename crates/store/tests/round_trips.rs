@@ -51,20 +51,24 @@ fn reads_cost(backend: Backend) {
         });
         assert_eq!(looks, 1);
         assert!(remembered.unconfirmed.unwrap().is_confirmed());
-        // A gateway call's route: the model and its base (not a registry model here, which is
-        // remembered too), both from the cache after one look.
-        let routed = ModelChange {
-            base_url: Some(Some("http://127.0.0.1:9/v1".into())),
-            base_model: Some(Some("served-name".into())),
-            ..Default::default()
-        };
-        db.store.create_model(&admin, NewModel { key: "routed".into(), change: routed }).unwrap();
-        db.store.upstream(&admin, "routed").unwrap();
-        let mut sent = 0;
-        let looks = statements::data_version_looks_by(|| {
-            sent = statements_of(|| db.store.upstream(&admin, "routed").unwrap());
-        });
-        assert_eq!((looks, sent), (1, 0));
+    }
+    // A gateway call's route: the model and its base (not a registry model here, which is
+    // remembered too). Once cached, SQLite serves both after one look at its commits, Postgres
+    // after one light statement for both.
+    let routed = ModelChange {
+        base_url: Some(Some("http://127.0.0.1:9/v1".into())),
+        base_model: Some(Some("served-name".into())),
+        ..Default::default()
+    };
+    db.store.create_model(&admin, NewModel { key: "routed".into(), change: routed }).unwrap();
+    db.store.upstream(&admin, "routed").unwrap();
+    let mut sent = 0;
+    let looks = statements::data_version_looks_by(|| {
+        sent = statements_of(|| db.store.upstream(&admin, "routed").unwrap());
+    });
+    match backend {
+        Backend::Sqlite => assert_eq!((looks, sent), (1, 0)),
+        Backend::Postgres => assert_eq!(sent, 1),
     }
     // A catalog model costs the same, through the org's scope.
     let builtin = ModelRef::Key("builtin-model".into());
