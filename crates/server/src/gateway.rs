@@ -396,6 +396,25 @@ thread_local! {
     static METER: RefCell<Option<(usize, Metering)>> = const { RefCell::new(None) };
 }
 
+/// The usage writers started so far, waited for at shutdown.
+static USAGE_WRITERS: std::sync::Mutex<Vec<std::thread::JoinHandle<()>>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// Waits, at most `limit`, for the usage writers to write what was metered: each ends once the
+/// worker that fed it has stopped and its last batch is written. Called after the servers
+/// stopped, so that a graceful stop loses no usage row.
+pub fn finish_metering(limit: Duration) {
+    let writers = std::mem::take(&mut *USAGE_WRITERS.lock().unwrap_or_else(|p| p.into_inner()));
+    let deadline = Instant::now() + limit;
+    while writers.iter().any(|w| !w.is_finished()) {
+        if Instant::now() >= deadline {
+            tracing::error!("usage writers still busy at shutdown: rows may be lost");
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 fn meter(services: &web::Data<Services>, ctx: Ctx, usage: UsageRecord) {
     let id = Arc::as_ptr(&services.registry) as *const () as usize;
     METER.with(|cell| {
@@ -409,8 +428,11 @@ fn meter(services: &web::Data<Services>, ctx: Ctx, usage: UsageRecord) {
                 let spawned = std::thread::Builder::new()
                     .name("modelgate-meter".into())
                     .spawn(move || write_usage(registry, calls));
-                if let Err(e) = spawned {
-                    tracing::error!(error = %e, "cannot start the usage writer");
+                match spawned {
+                    Ok(writer) => {
+                        USAGE_WRITERS.lock().unwrap_or_else(|p| p.into_inner()).push(writer)
+                    }
+                    Err(e) => tracing::error!(error = %e, "cannot start the usage writer"),
                 }
                 *cell = Some((id, sender.clone()));
                 sender

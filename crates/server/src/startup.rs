@@ -225,6 +225,10 @@ pub async fn serve(config: Config, registry: Arc<dyn Registry>) -> Result<(), St
         running.push(server.run());
     }
     futures_util::future::try_join_all(running).await?;
+    // A batch of usage rows may still be waiting for its commit (see the gateway's meter).
+    actix_web::rt::task::spawn_blocking(|| crate::gateway::finish_metering(Duration::from_secs(5)))
+        .await
+        .ok();
     tracing::info!("stopped");
     Ok(())
 }

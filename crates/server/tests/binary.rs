@@ -245,3 +245,48 @@ fn metrics_move_to_their_own_listener_when_asked() {
     assert_eq!(http(metrics_port, "GET", "/v1/models", None, None).0, 404);
     assert!(terminate(&mut server).success());
 }
+
+#[test]
+fn a_graceful_stop_writes_the_usage_of_calls_answered_just_before() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let key = "mg_binary_test_admin_key_0123456789";
+    let upstream = modelgate_testkit::upstream::FakeUpstream::start();
+    let env = [
+        ("MODELGATE_LISTEN", listen.as_str()),
+        ("MODELGATE_BOOTSTRAP_ADMIN_KEY", key),
+        ("MODELGATE_EGRESS_ALLOW", "127.0.0.1"),
+    ];
+    let start = || {
+        let mut server = modelgate(dir.path(), &[], &env)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        wait_until_listening(port, &mut server);
+        server
+    };
+    let mut server = start();
+    let model = serde_json::json!({
+        "model_id": "metered", "category": "llm", "model_provider": "openai",
+        "model_name": "up-model", "base_url": upstream.base_url,
+    });
+    let created = http(port, "POST", "/xagent/api/models/", Some(key), Some(&model.to_string()));
+    assert_eq!(created.0, 200, "{}", created.1);
+    let chat = r#"{"model": "metered", "messages": [{"role": "user", "content": "Hi"}]}"#;
+    for _ in 0..3 {
+        let answered = http(port, "POST", "/v1/chat/completions", Some(key), Some(chat));
+        assert_eq!(answered.0, 200, "{}", answered.1);
+    }
+    // Stopped at once: the rows are still queued for their batch's commit.
+    assert!(terminate(&mut server).success());
+
+    let mut again = start();
+    let (status, report) = http(port, "GET", "/admin/v1/usage?group_by=model", Some(key), None);
+    assert!(terminate(&mut again).success());
+    assert_eq!(status, 200, "{report}");
+    let rows: Value = serde_json::from_str(&report).unwrap();
+    let metered = rows["data"].as_array().unwrap().iter().find(|r| r["group"] == "metered");
+    assert_eq!(metered.map(|r| r["requests"].clone()), Some(serde_json::json!(3)), "{report}");
+}
