@@ -1,10 +1,1 @@
-DROP TRIGGER group_members_identity_delete;
-DROP TRIGGER group_members_identity_update;
-DROP TRIGGER group_members_identity_insert;
-DROP TRIGGER orgs_identity_delete;
-DROP TRIGGER orgs_identity_update;
-DROP TRIGGER users_identity_delete;
-DROP TRIGGER users_identity_update;
-DROP TRIGGER api_keys_identity_delete;
-DROP TRIGGER api_keys_identity_update;
 DROP TABLE identity_version;
