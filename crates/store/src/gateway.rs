@@ -125,13 +125,13 @@ impl Store {
         let Some(base) = self.models.lookup(epoch, &(org.clone(), base_ref.clone())) else {
             return Ok(None);
         };
-        let (identity, stamps) =
+        let (identity, [model_stamp, base_stamp]) =
             self.read(|conn| crate::models::stamps_of_pair(conn, org, named, &base_ref))?;
         let pending = crate::unconfirmed(ctx);
-        let identity = identity.and_then(|v| u64::try_from(v).ok());
-        let caller_current =
-            pending.is_none_or(|p| p.remembered_at.is_some() && p.remembered_at == identity);
-        if !caller_current || stamps != [model.stamp.clone(), base.stamp.clone()] {
+        if !crate::caller_holds_at(pending, identity)
+            || model_stamp != model.stamp
+            || base_stamp != base.stamp
+        {
             return Ok(None);
         }
         if let Some(pending) = pending {

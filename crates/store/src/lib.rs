@@ -251,7 +251,7 @@ impl Store {
     /// the cache and not yet confirmed in this request, none otherwise.
     fn confirmed<'c>(&self, conn: &mut DbConn, ctx: &'c Ctx) -> StoreResult<Cow<'c, Ctx>> {
         let Some(pending) = unconfirmed(ctx) else { return Ok(Cow::Borrowed(ctx)) };
-        if self.unchanged_since_cached(self.fresh.current(), ctx, pending) {
+        if self.unchanged_since_cached(self.read_epoch(), ctx, pending) {
             return Ok(Cow::Borrowed(ctx));
         }
         let (current, version) = identity::authenticate(conn, &pending.key_hash)?;
@@ -325,17 +325,9 @@ impl Store {
         if let Some(pending) = unconfirmed(ctx)
             && !self.unchanged_since_cached(epoch, ctx, pending)
         {
-            // One statement reads the model and checks the cached caller; only a miss, which
-            // says nothing about the key, needs a second.
             return self.read(|conn| {
-                let org = &ctx.actor.org_id;
-                let (found, (current, version)) =
-                    match models::load_by_ref_checking_key(conn, org, model, &pending.key_hash)? {
-                        Some((looked, now)) => (looked.found, now),
-                        None => (None, identity::authenticate(conn, &pending.key_hash)?),
-                    };
-                let ctx = self.settle(ctx, pending, current, version)?;
-                Ok(models::readable(&ctx.actor, found)?)
+                let (looked, ctx) = self.load_settling(conn, ctx, pending, model)?;
+                Ok(models::readable(&ctx.actor, looked.found)?)
             });
         }
         let org = ctx.actor.org_id.clone();
@@ -358,10 +350,7 @@ impl Store {
         let epoch = self.fresh.seen();
         if let Some(cached) = self.models.lookup(epoch, &cache_key) {
             let (identity, stamp) = self.read(|conn| models::stamps_of(conn, org, model))?;
-            let identity = identity.and_then(|v| u64::try_from(v).ok());
-            let caller_current =
-                pending.is_none_or(|p| p.remembered_at.is_some() && p.remembered_at == identity);
-            if caller_current && stamp == cached.stamp {
+            if caller_holds_at(pending, identity) && stamp == cached.stamp {
                 if let Some(pending) = pending {
                     pending.confirm();
                 }
@@ -369,22 +358,34 @@ impl Store {
                 return models::readable(&ctx.actor, cached.found);
             }
         }
-        let (looked, ctx) = self.read(|conn| {
-            let Some(pending) = pending else {
-                return Ok((models::load_by_ref(conn, org, model)?, Cow::Borrowed(ctx)));
-            };
-            let (looked, (current, version)) =
-                match models::load_by_ref_checking_key(conn, org, model, &pending.key_hash)? {
-                    Some(found) => found,
-                    None => (
-                        models::Looked { found: None, stamp: None },
-                        identity::authenticate(conn, &pending.key_hash)?,
-                    ),
-                };
-            Ok((looked.clone(), self.settle(ctx, pending, current, version)?))
+        let (looked, ctx) = self.read(|conn| match pending {
+            Some(pending) => self.load_settling(conn, ctx, pending, model),
+            None => Ok((models::load_by_ref(conn, org, model)?, Cow::Borrowed(ctx))),
         })?;
         self.models.put(epoch, self.fresh.seen(), cache_key, looked.clone());
         models::readable(&ctx.actor, looked.found)
+    }
+
+    /// What `model` names for a cached caller, and the caller as its key authenticates now
+    /// ([`Store::settle`]): one statement reads both; only a miss, which says nothing about the
+    /// key, needs a second.
+    fn load_settling<'c>(
+        &self,
+        conn: &mut DbConn,
+        ctx: &'c Ctx,
+        pending: &Unconfirmed,
+        model: &ModelRef,
+    ) -> StoreResult<(models::Looked, Cow<'c, Ctx>)> {
+        let org = &ctx.actor.org_id;
+        let (looked, (current, version)) =
+            match models::load_by_ref_checking_key(conn, org, model, &pending.key_hash)? {
+                Some(found) => found,
+                None => (
+                    models::Looked { found: None, stamp: None },
+                    identity::authenticate(conn, &pending.key_hash)?,
+                ),
+            };
+        Ok((looked, self.settle(ctx, pending, current, version)?))
     }
 
     fn read<T>(&self, f: impl FnOnce(&mut DbConn) -> StoreResult<T>) -> DomainResult<T> {
@@ -736,6 +737,13 @@ impl Registry for Store {
 }
 
 /// The caller of `ctx` if it came from a cache and is not yet confirmed in this request.
+/// Postgres: whether a request's caller still holds at the identity version a light check just
+/// read: a confirmed caller always, a remembered one when it was cached at that very version.
+fn caller_holds_at(pending: Option<&Unconfirmed>, identity: Option<i64>) -> bool {
+    let identity = identity.and_then(|v| u64::try_from(v).ok());
+    pending.is_none_or(|p| p.remembered_at.is_some() && p.remembered_at == identity)
+}
+
 fn unconfirmed(ctx: &Ctx) -> Option<&Unconfirmed> {
     ctx.unconfirmed.as_ref().filter(|pending| !pending.is_confirmed())
 }
