@@ -2,7 +2,8 @@
 
 use diesel::pg::Pg;
 use diesel::prelude::*;
-use diesel::query_builder::{AstPass, QueryFragment, QueryId};
+use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
+use diesel::sql_types::{Nullable, Text, Timestamp};
 use modelgate_core::Ctx;
 use serde::Serialize;
 
@@ -116,3 +117,58 @@ impl<W, A> QueryId for WithAudit<W, A> {
 }
 
 impl<W, A> RunQueryDsl<PgConnection> for WithAudit<W, A> {}
+
+/// `WITH written AS (<write … RETURNING x>), audited AS (<audit insert> FROM written) SELECT *
+/// FROM written`: the audit row is inserted only when the write matched a row, and the
+/// statement answers the write's `RETURNING` value (no row when it matched none).
+pub(crate) struct WithAuditIfWritten<W> {
+    write: W,
+    audit: NewAuditRow,
+}
+
+pub(crate) fn with_audit_if_written<W>(write: W, audit: NewAuditRow) -> WithAuditIfWritten<W> {
+    WithAuditIfWritten { write, audit }
+}
+
+impl<W: QueryFragment<Pg>> QueryFragment<Pg> for WithAuditIfWritten<W> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        let a = &self.audit;
+        out.push_sql("WITH written AS (");
+        self.write.walk_ast(out.reborrow())?;
+        out.push_sql(
+            "), audited AS (INSERT INTO audit_events (org_id, entity, entity_id, actor_id, \
+             dialect, action, before_state, after_state, at) SELECT ",
+        );
+        out.push_bind_param::<Nullable<Text>, _>(&a.org_id)?;
+        for value in [&a.entity, &a.entity_id] {
+            out.push_sql(", ");
+            out.push_bind_param::<Text, _>(value)?;
+        }
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<Text>, _>(&a.actor_id)?;
+        for value in [&a.dialect, &a.action] {
+            out.push_sql(", ");
+            out.push_bind_param::<Text, _>(value)?;
+        }
+        for value in [&a.before_state, &a.after_state] {
+            out.push_sql(", ");
+            out.push_bind_param::<Nullable<Text>, _>(value)?;
+        }
+        out.push_sql(", ");
+        out.push_bind_param::<Timestamp, _>(&a.at)?;
+        out.push_sql(" FROM written) SELECT * FROM written");
+        Ok(())
+    }
+}
+
+impl<W> Query for WithAuditIfWritten<W> {
+    type SqlType = Text;
+}
+
+impl<W> QueryId for WithAuditIfWritten<W> {
+    type QueryId = ();
+    // Cached by its SQL text, like the write it wraps.
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<W> RunQueryDsl<PgConnection> for WithAuditIfWritten<W> {}

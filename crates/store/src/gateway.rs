@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use diesel::prelude::*;
 use modelgate_core::gateway::{
-    Tokens, Upstream, UsageGroup, UsageQuery, UsageRecord, UsageRow, default_base_url,
+    Protocol, Tokens, Upstream, UsageGroup, UsageQuery, UsageRecord, UsageRow, default_base_url,
 };
 use modelgate_core::model::{Model, Pricing, Source};
 use modelgate_core::{
@@ -77,6 +77,8 @@ impl Store {
                 self.provider_credentials(conn, ctx, &model, base.as_ref())
             })?,
         };
+        let provider = model.fields.provider.as_deref().filter(|p| !p.is_empty());
+        let provider = provider.or(base.as_ref().and_then(|b| b.fields.provider.as_deref()));
         Ok(Upstream {
             model_key: model.key.clone(),
             upstream_model,
@@ -84,6 +86,7 @@ impl Store {
             api_key,
             params: model.fields.params.clone(),
             pricing,
+            protocol: Protocol::of_provider(provider),
         })
     }
 

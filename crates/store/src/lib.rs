@@ -46,6 +46,7 @@ pub use conn::{Backend, DbConn};
 pub use error::{StoreError, StoreResult};
 pub use identity::{DEFAULT_ORG, generate_api_key};
 
+use crate::audit::Auditor;
 use crate::cache::Cache;
 use crate::conn::{Manager, Pool, write_tx};
 use crate::fresh::Freshness;
@@ -118,12 +119,18 @@ pub struct Store {
     /// (org, reference) → what it named there (the model with its grants, or nothing); rights
     /// are worked out per request. On Postgres each entry is checked against its row's stamp.
     models: Cache<(String, ModelRef), models::Looked>,
+    /// Postgres: updates of one model by this replica take turns here (a model hashes to one of
+    /// these), so that each finds the row as the one before left it and writes it in one
+    /// statement instead of all of them queueing on the row lock (see
+    /// [`Store::update_if_unchanged`]).
+    update_turns: [Mutex<()>; UPDATE_TURNS],
     pool_events: std::sync::Arc<telemetry::PoolEvents>,
 }
 
 /// Enough for every key and model a busy org uses; a full cache starts over.
 const CACHED_CALLERS: usize = 10_000;
 const CACHED_MODELS: usize = 4_096;
+const UPDATE_TURNS: usize = 64;
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -171,6 +178,7 @@ impl Store {
             fresh: Freshness::new(backend, url),
             callers: Cache::new(CACHED_CALLERS),
             models: Cache::new(CACHED_MODELS),
+            update_turns: std::array::from_fn(|_| Mutex::new(())),
             pool_events,
         })
     }
@@ -364,6 +372,87 @@ impl Store {
         })?;
         self.models.put(epoch, self.fresh.seen(), cache_key, looked.clone());
         models::readable(&ctx.actor, looked.found)
+    }
+
+    /// Postgres: an update as one statement, when this replica knows the model as it stands.
+    /// The model is taken from the cache (read once otherwise), the update is worked out on it,
+    /// and the write with its audit row is made on condition that the row's stamp and the
+    /// caller's identity version are still the ones it was worked out on
+    /// ([`models::write_model_if_unchanged`]). Updates of the model by this replica take turns,
+    /// and each leaves the model it wrote in the cache for the next. `None` when this way does
+    /// not apply or its condition failed: the caller then takes the locked way, which also
+    /// answers every refusal (nothing is refused from cached data).
+    fn update_if_unchanged(
+        &self,
+        ctx: &Ctx,
+        reference: &ModelRef,
+        update: &ModelUpdate,
+    ) -> DomainResult<Option<ModelView>> {
+        let pending = unconfirmed(ctx);
+        let identity = match pending {
+            None => None,
+            Some(pending) => match pending.remembered_at.and_then(|v| i64::try_from(v).ok()) {
+                Some(version) => Some(version),
+                None => return Ok(None),
+            },
+        };
+        // A rename moves the model to another cache entry: left to the locked way.
+        if update.rename.is_some() {
+            return Ok(None);
+        }
+        let cache_key = (ctx.actor.org_id.clone(), reference.clone());
+        let _turn = self.update_turn(&cache_key);
+        let epoch = self.fresh.seen();
+        self.read(|conn| {
+            let looked = match self.models.lookup(epoch, &cache_key) {
+                Some(cached) => cached,
+                None => models::load_by_ref(conn, &ctx.actor.org_id, reference)?,
+            };
+            let models::Looked { found: Some(before), stamp: Some(stamp) } = looked else {
+                return Ok(None);
+            };
+            let writable = policy::authorize_model(&ctx.actor, &before, Action::Write).is_ok();
+            if !writable || !models::matches_ref(&before, reference) {
+                return Ok(None);
+            }
+            let Ok(models::Planned::Write { action, after }) =
+                self.plan_update(conn, ctx, &before, update.clone())
+            else {
+                return Ok(None);
+            };
+            let DbConn::Pg(pg) = conn else { return Ok(None) };
+            if after.fields.grants != before.fields.grants {
+                return Ok(None);
+            }
+            let auditor = Auditor::of(ctx);
+            let written = models::write_model_if_unchanged(
+                pg,
+                auditor,
+                action,
+                (&before, &stamp),
+                &after,
+                identity,
+            )?;
+            let Some(stamp) = written else {
+                self.models.remove(&cache_key);
+                return Ok(None);
+            };
+            if let Some(pending) = pending {
+                pending.confirm();
+            }
+            let looked = models::Looked { found: Some((*after).clone()), stamp: Some(stamp) };
+            self.models.put(epoch, self.fresh.seen(), cache_key.clone(), looked);
+            Ok(Some(models::view(&ctx.actor, *after)))
+        })
+    }
+
+    fn update_turn(&self, model: &(String, ModelRef)) -> std::sync::MutexGuard<'_, ()> {
+        use std::hash::{BuildHasher, RandomState};
+        static HASHER: std::sync::OnceLock<RandomState> = std::sync::OnceLock::new();
+        let hash = HASHER.get_or_init(RandomState::new).hash_one(model);
+        let turn = &self.update_turns[(hash % UPDATE_TURNS as u64) as usize];
+        // A poisoned turn only means an updater panicked; the database rolled it back.
+        turn.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// What `model` names for a cached caller, and the caller as its key authenticates now
@@ -611,6 +700,11 @@ impl Registry for Store {
         model: &ModelRef,
         update: ModelUpdate,
     ) -> DomainResult<ModelView> {
+        if self.backend == Backend::Postgres
+            && let Some(updated) = self.update_if_unchanged(ctx, model, &update)?
+        {
+            return Ok(updated);
+        }
         self.write_as(ctx, |conn, ctx| self.update_model_in(conn, ctx, model, update))
     }
 
@@ -736,7 +830,6 @@ impl Registry for Store {
     }
 }
 
-/// The caller of `ctx` if it came from a cache and is not yet confirmed in this request.
 /// Postgres: whether a request's caller still holds at the identity version a light check just
 /// read: a confirmed caller always, a remembered one when it was cached at that very version.
 fn caller_holds_at(pending: Option<&Unconfirmed>, identity: Option<i64>) -> bool {
@@ -744,6 +837,7 @@ fn caller_holds_at(pending: Option<&Unconfirmed>, identity: Option<i64>) -> bool
     pending.is_none_or(|p| p.remembered_at.is_some() && p.remembered_at == identity)
 }
 
+/// The caller of `ctx` if it came from a cache and is not yet confirmed in this request.
 fn unconfirmed(ctx: &Ctx) -> Option<&Unconfirmed> {
     ctx.unconfirmed.as_ref().filter(|pending| !pending.is_confirmed())
 }

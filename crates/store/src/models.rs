@@ -217,7 +217,7 @@ pub(crate) fn resolve_seq(
     Ok(named(org_id, model).select(models::seq).first(conn).optional()?)
 }
 
-fn matches_ref(model: &Model, reference: &ModelRef) -> bool {
+pub(crate) fn matches_ref(model: &Model, reference: &ModelRef) -> bool {
     match reference {
         ModelRef::Key(key) => model.key == *key,
         ModelRef::Seq(seq) => model.seq == *seq,
@@ -333,6 +333,45 @@ pub(crate) fn write_model(
     Ok(())
 }
 
+/// What an update comes to, applied to the model as it stands.
+pub(crate) enum Planned {
+    /// Nothing would change (nothing is written, not even an audit row).
+    Unchanged,
+    Write {
+        action: &'static str,
+        after: Box<Model>,
+    },
+}
+
+/// Postgres: writes `after` over `before` with its audit row in one statement that commits by
+/// itself, on condition that the row is still the one stamped `stamp` (see [`ROW_STAMP`]) and,
+/// for a remembered caller, that the identity version is still `identity`. Returns the row's new
+/// stamp, or `None` when a condition failed (nothing was written). The row lock is held only
+/// while the statement runs, not across round trips. Grants are not written here.
+pub(crate) fn write_model_if_unchanged(
+    pg: &mut diesel::PgConnection,
+    auditor: Auditor<'_>,
+    action: &str,
+    (before, stamp): (&Model, &str),
+    after: &Model,
+    identity: Option<i64>,
+) -> StoreResult<Option<String>> {
+    let audit = auditor.row("model", &after.uuid.to_string(), action, Some(before), Some(after))?;
+    let any_identity = identity.is_none();
+    let write = diesel::update(
+        models::table
+            .filter(models::seq.eq(after.seq))
+            .filter(ROW_STAMP.eq(stamp))
+            .filter(IDENTITY_VERSION.eq(identity.unwrap_or_default()).or::<_, Bool>(any_identity)),
+    )
+    .set(ModelWrite::from_model(after)?)
+    .returning(ROW_STAMP);
+    crate::audit::with_audit_if_written(write, audit)
+        .get_result::<String>(pg)
+        .optional()
+        .map_err(conflict_on_unique(Entity::Model, &after.key))
+}
+
 /// Resolves, locks and loads a model for a change, and checks the caller may write it.
 fn lock_for_write(conn: &mut DbConn, ctx: &Ctx, reference: &ModelRef) -> StoreResult<Model> {
     let not_found = || StoreError::Domain(DomainError::NotFound(Entity::Model));
@@ -426,6 +465,23 @@ impl Store {
         before: Model,
         update: ModelUpdate,
     ) -> StoreResult<ModelView> {
+        match self.plan_update(conn, ctx, &before, update)? {
+            Planned::Unchanged => Ok(view(&ctx.actor, before)),
+            Planned::Write { action, after } => {
+                write_model(conn, Auditor::of(ctx), action, &before, &after)?;
+                Ok(view(&ctx.actor, *after))
+            }
+        }
+    }
+
+    /// What `update` makes of `before`, checked but not written.
+    pub(crate) fn plan_update(
+        &self,
+        conn: &mut DbConn,
+        ctx: &Ctx,
+        before: &Model,
+        update: ModelUpdate,
+    ) -> StoreResult<Planned> {
         let ModelUpdate { rename, replace, change, expected_version } = update;
         if expected_version.is_some_and(|v| v != before.version) {
             return Err(DomainError::VersionMismatch.into());
@@ -462,12 +518,11 @@ impl Store {
         }
         // A write that changes nothing changes nothing: no version, no timestamp, no audit row.
         if after.fields == before.fields && after.key == before.key {
-            return Ok(view(&ctx.actor, before));
+            return Ok(Planned::Unchanged);
         }
         after.version = before.version + 1;
         after.updated_at = now();
-        write_model(conn, Auditor::of(ctx), action, &before, &after)?;
-        Ok(view(&ctx.actor, after))
+        Ok(Planned::Write { action, after: Box::new(after) })
     }
 
     pub(crate) fn toggle_model_in(

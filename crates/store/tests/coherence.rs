@@ -234,6 +234,64 @@ backend_tests! {
         assert_eq!(b.get_model(&admin_on_b, &key("mine")).unwrap().model.owner_id, None);
     }
 
+    fn an_update_worked_out_on_a_stale_copy_follows_what_the_other_replica_changed(db) {
+        let (a, b) = replicas(&db);
+        let (admin, admin_key) = db.bootstrap();
+        let (member, member_key) = db.user(&admin, "m1", Role::Member);
+        let writable = |yes: bool| ModelChange {
+            grants: Some(if yes { vec![Grant::new(PrincipalKind::User, "m1", Permission::Write)] } else { vec![] }),
+            ..Default::default()
+        };
+        a.create_model(&admin, NewModel { key: "m".into(), change: writable(true) }).unwrap();
+        let tagged = |tag: &str| ModelUpdate::patch(ModelChange { tags: Some(vec![tag.to_owned()]), ..Default::default() });
+        let admin_on_b = as_seen_by(&b, &admin_key).unwrap();
+        // B's own update leaves the model it wrote in its cache (on Postgres).
+        b.update_model(&admin_on_b, &key("m"), tagged("b1")).unwrap();
+        warm(&b, &admin_on_b, "m");
+
+        // A changes another field; B's next update, worked out on what B holds, keeps it.
+        a.update_model(&admin, &key("m"), ModelUpdate::patch(described("from a"))).unwrap();
+        let after = b.update_model(&admin_on_b, &key("m"), tagged("b2")).unwrap().model;
+        assert_eq!(after.fields.description.as_deref(), Some("from a"));
+        assert_eq!((after.fields.tags.clone(), after.version), (vec!["b2".to_owned()], 4));
+        let history = a.model_history(&admin, after.uuid).unwrap();
+        let last = history.iter().find(|e| e.after.as_ref().is_some_and(|m| m["version"] == 4)).unwrap();
+        assert_eq!(last.before.as_ref().unwrap()["description"], "from a", "its trail starts from A's change");
+
+        // The member, as B remembers it, may write the model until A takes that away.
+        let member_on_b = || {
+            assert!(as_seen_by(&b, &member_key).is_some());
+            b.remembered_caller(&member_key, "test").unwrap()
+        };
+        let member_writes = |text: &str| b.update_model(&member_on_b(), &key("m"), ModelUpdate::patch(described(text)));
+        let unchanged = |text: &str| assert_eq!(description(&a, &admin, "m").as_deref(), Some(text));
+        member_writes("m1 one").unwrap();
+        a.update_model(&admin, &key("m"), ModelUpdate::patch(writable(false))).unwrap();
+        let refused = member_writes("m1 two");
+        assert!(matches!(refused, Err(DomainError::NotFound(_))), "grant removed: {refused:?}");
+        unchanged("m1 one");
+
+        a.update_model(&admin, &key("m"), ModelUpdate::patch(writable(true))).unwrap();
+        member_writes("m1 three").unwrap();
+        a.update_user(&admin, "m1", UserChange { role: Some(Role::Viewer), ..Default::default() }).unwrap();
+        // B still remembers the member as it was (on Postgres): its next call must not act on
+        // that.
+        let stale = cached(&b, &member, &member_key);
+        let remembered = stale.unconfirmed.as_ref().unwrap().remembered_at.is_some();
+        assert_eq!(remembered, db.backend() == Backend::Postgres);
+        let refused = b.update_model(&stale, &key("m"), ModelUpdate::patch(described("m1 four")));
+        assert!(matches!(refused, Err(DomainError::Denied(_))), "demoted: {refused:?}");
+        unchanged("m1 three");
+
+        a.update_user(&admin, "m1", UserChange { role: Some(Role::Member), ..Default::default() }).unwrap();
+        member_writes("m1 five").unwrap();
+        let key_id = a.list_api_keys(&admin).unwrap().into_iter().find(|k| k.user_id == "m1").unwrap().id;
+        a.revoke_api_key(&admin, &key_id).unwrap();
+        let stale = cached(&b, &member, &member_key);
+        assert!(unauthenticated(b.update_model(&stale, &key("m"), ModelUpdate::patch(described("m1 six")))));
+        unchanged("m1 five");
+    }
+
     fn a_route_cached_on_one_replica_follows_its_model_and_base_changed_on_the_other(db) {
         let (a, b) = replicas(&db);
         let (admin, admin_key) = db.bootstrap();
