@@ -21,6 +21,28 @@ pub struct Upstream {
     pub params: JsonMap,
     /// Prices per million tokens: the model's own, each unset one inherited from its base.
     pub pricing: Pricing,
+    /// The API the upstream speaks.
+    pub protocol: Protocol,
+}
+
+/// The API an upstream speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Protocol {
+    /// OpenAI's chat completions and embeddings: OpenAI and most providers, vLLM, Ollama's `/v1`.
+    OpenAi,
+    /// Anthropic's Messages API: chat calls are translated both ways, embeddings are refused.
+    Anthropic,
+}
+
+impl Protocol {
+    /// What a model whose provider (its own, else its base's) is `provider` speaks: Anthropic's
+    /// own API for `anthropic`, OpenAI's for every other.
+    pub fn of_provider(provider: Option<&str>) -> Self {
+        match provider.map(str::trim) {
+            Some(p) if p.eq_ignore_ascii_case("anthropic") => Self::Anthropic,
+            _ => Self::OpenAi,
+        }
+    }
 }
 
 /// The OpenAI-compatible API roots of the providers whose catalog models can be called with

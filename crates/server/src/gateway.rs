@@ -2,7 +2,8 @@
 //! called through the registry. The request's `model` is a model key the caller may read; the
 //! registry says where it goes (its base URL and key, its custom provider's, or the org's
 //! credentials for its catalog provider), the model's parameters fill in what the request leaves
-//! out, and every call is metered.
+//! out, and every call is metered. Models whose provider is Anthropic are called through its
+//! Messages API, translated both ways (see [`crate::anthropic`]).
 //!
 //! Upstream addresses are user input: private, loopback, link-local (metadata) and other
 //! non-public addresses are refused unless `MODELGATE_EGRESS_ALLOW` names them. The check is on
@@ -22,7 +23,7 @@ use actix_web::web::Bytes;
 use actix_web::{HttpMessage as _, HttpRequest, HttpResponse, web};
 use futures_util::Stream;
 use futures_util::future::LocalBoxFuture;
-use modelgate_core::gateway::{Tokens, Upstream, UsageRecord};
+use modelgate_core::gateway::{Protocol, Tokens, Upstream, UsageRecord};
 use modelgate_core::{Ctx, DomainError, Subject, Violation};
 use modelgate_http::outbound::{ProviderClient, ProviderFailure, ProviderRequest};
 use modelgate_http::{Caller, Deferred, Dialect, Services};
@@ -697,6 +698,13 @@ async fn forward(
         Ok(upstream) => upstream,
         Err(e) => return unroutable(&model, &e),
     };
+    let anthropic = upstream.protocol == Protocol::Anthropic;
+    if anthropic && endpoint == Endpoint::Embeddings {
+        let message = format!(
+            "The model '{model}' is served by Anthropic's Messages API, which has no embeddings."
+        );
+        return refusal(StatusCode::BAD_REQUEST, &message, "unsupported_endpoint");
+    }
     let stream =
         endpoint == Endpoint::ChatCompletions && request.get("stream") == Some(&Value::Bool(true));
     let outgoing = match endpoint {
@@ -707,7 +715,15 @@ async fn forward(
             request
         }
     };
-    let url = format!("{}/{}", upstream.base_url.trim_end_matches('/'), endpoint.path());
+    let (outgoing, url) = if anthropic {
+        match crate::anthropic::messages_request(&outgoing) {
+            Ok(messages) => (messages, crate::anthropic::messages_url(&upstream.base_url)),
+            Err(message) => return bad_request(&message, Some("messages")),
+        }
+    } else {
+        let url = format!("{}/{}", upstream.base_url.trim_end_matches('/'), endpoint.path());
+        (Value::Object(outgoing), url)
+    };
     let call = Call {
         services,
         ctx,
@@ -728,8 +744,13 @@ async fn forward(
     }
     let mut request =
         client(&settings).post(&url).insert_header(("Content-Type", "application/json"));
-    if let Some(key) = &upstream.api_key {
-        request = request.bearer_auth(key.expose());
+    match (&upstream.api_key, anthropic) {
+        (Some(key), false) => request = request.bearer_auth(key.expose()),
+        (Some(key), true) => request = request.insert_header(("x-api-key", key.expose())),
+        (None, _) => {}
+    }
+    if anthropic {
+        request = request.insert_header(("anthropic-version", crate::anthropic::VERSION));
     }
     if stream {
         request = request.insert_header(("Accept", "text/event-stream"));
@@ -755,8 +776,14 @@ async fn forward(
         .to_owned();
     if stream && status.is_success() && content_type.starts_with("text/event-stream") {
         let ttfb = call.started.elapsed();
+        let inner: Payload = match anthropic {
+            true => {
+                Box::pin(crate::anthropic::Translated::new(response.take_payload(), unix_now()))
+            }
+            false => Box::pin(response.take_payload()),
+        };
         let metered = Metered {
-            inner: Box::pin(response.take_payload()),
+            inner,
             call: Some(call),
             ttfb,
             tokens: None,
@@ -780,6 +807,21 @@ async fn forward(
     };
     let ttfb = call.started.elapsed();
     let parsed: Option<Value> = serde_json::from_slice(&body).ok();
+    if anthropic && let Some(answer) = &parsed {
+        if status.is_success()
+            && let Some(completion) = crate::anthropic::chat_completion(answer, unix_now())
+        {
+            let tokens = tokens_of(&completion["usage"]).unwrap_or_default();
+            call.meter(tokens, status.as_u16(), Some(ttfb));
+            return HttpResponse::build(status).json(completion);
+        }
+        if !status.is_success()
+            && let Some((message, kind)) = crate::anthropic::error_of(answer)
+        {
+            call.meter(Tokens::default(), status.as_u16(), Some(ttfb));
+            return upstream_error(status, &message, Some(&kind));
+        }
+    }
     let tokens = parsed.as_ref().and_then(|v| tokens_of(&v["usage"])).unwrap_or_default();
     call.meter(tokens, status.as_u16(), Some(ttfb));
     if parsed.is_none() && !status.is_success() {
@@ -791,6 +833,11 @@ async fn forward(
 }
 
 type Payload = Pin<Box<dyn Stream<Item = Result<Bytes, awc::error::PayloadError>>>>;
+
+/// Seconds since the epoch, for the `created` of answers the gateway writes itself.
+fn unix_now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
 
 /// An upstream stream passed through chunk by chunk (pulled only as fast as the caller reads),
 /// watching for the usage chunk. Its usage row is written when it ends — completed, failed or

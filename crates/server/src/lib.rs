@@ -1,6 +1,7 @@
 //! The modelgate server: configuration, start-up, the admin API and what each listener serves.
 
 pub mod admin;
+pub mod anthropic;
 pub mod app;
 pub mod catalog;
 pub mod config;

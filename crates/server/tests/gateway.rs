@@ -226,6 +226,98 @@ backend_app_tests! {
         assert_eq!((row["prompt_tokens"].as_i64(), row["errors"].as_i64()), (Some(PROMPT_TOKENS), Some(0)));
     }
 
+    async fn anthropic_models_are_called_through_the_messages_api_and_answer_as_openai(db) {
+        let (_, key) = db.bootstrap();
+        let fake = FakeUpstream::start();
+        let app = app(db, "127.0.0.1", Duration::from_secs(5)).await;
+        let created = app
+            .post("/xagent/api/models/", Some(&key), json!({
+                "model_id": "claude", "category": "llm", "model_provider": "anthropic",
+                "model_name": "claude-up", "api_key": UPSTREAM_KEY, "base_url": fake.base_url,
+                "temperature": 0.3
+            }))
+            .await;
+        assert_eq!(created.status, 200, "{created:?}");
+        let updated = app.post("/openwebui/api/models/model/update?id=claude", Some(&key), json!({
+            "id": "claude", "name": "Claude", "meta": {},
+            "params": { "system": "Answer briefly.", "temperature": 0.3 }
+        })).await;
+        assert_eq!(updated.status, 200, "{updated:?}");
+
+        let mut body = hello("claude");
+        body["tools"] = json!([{ "type": "function", "function": {
+            "name": "weather", "parameters": { "type": "object", "properties": { "city": { "type": "string" } } }
+        } }]);
+        let answer = chat(&app, &key, body).await;
+        assert_eq!(answer.status, 200, "{answer:?}");
+        let choice = &answer.json["choices"][0];
+        assert_eq!(answer.json["object"], "chat.completion");
+        assert_eq!(choice["finish_reason"], "tool_calls");
+        assert_eq!(choice["message"]["content"], "Checking.");
+        assert_eq!(choice["message"]["tool_calls"][0]["function"], json!({ "name": "weather", "arguments": "{\"city\":\"Paris\"}" }));
+        assert_eq!(answer.json["usage"]["prompt_tokens"], PROMPT_TOKENS);
+        assert_eq!(answer.json["usage"]["prompt_tokens_details"]["cached_tokens"], CACHED_TOKENS);
+        assert!(!answer.text().contains(UPSTREAM_KEY));
+
+        let received = &fake.received()[0];
+        assert_eq!(received.path, "/v1/messages");
+        assert_eq!(received.x_api_key.as_deref(), Some(UPSTREAM_KEY));
+        assert_eq!(received.authorization, None, "Anthropic's key goes in x-api-key only");
+        assert_eq!(received.anthropic_version.as_deref(), Some("2023-06-01"));
+        assert_eq!(received.body["model"], "claude-up");
+        assert_eq!(received.body["system"], json!([{ "type": "text", "text": "Answer briefly." }]));
+        assert_eq!(received.body["messages"], json!([{ "role": "user", "content": [{ "type": "text", "text": "hi" }] }]));
+        assert_eq!(received.body["temperature"], 0.3);
+        assert_eq!(received.body["max_tokens"], 4096);
+        assert_eq!(received.body["tools"][0]["input_schema"]["properties"]["city"]["type"], "string");
+
+        // Streamed: Anthropic's events come back as OpenAI's chunks, usage chunk and [DONE] last.
+        let mut body = hello("claude");
+        body["stream"] = json!(true);
+        let answer = chat(&app, &key, body).await;
+        assert_eq!(answer.status, 200, "{answer:?}");
+        let text = answer.text();
+        let events: Vec<&str> = text.split("\n\n").filter(|e| !e.is_empty()).collect();
+        let chunks: Vec<Value> = events
+            .iter()
+            .filter_map(|e| serde_json::from_str(e.strip_prefix("data: ").unwrap()).ok())
+            .collect();
+        let words: Vec<&str> = chunks
+            .iter()
+            .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
+            .filter(|w| !w.is_empty())
+            .collect();
+        assert_eq!(words, STREAM_WORDS);
+        assert!(chunks.iter().all(|c| c["object"] == "chat.completion.chunk"), "{text}");
+        assert!(chunks.iter().any(|c| c["choices"][0]["finish_reason"] == "stop"), "{text}");
+        assert_eq!(chunks.last().unwrap()["usage"]["completion_tokens"], COMPLETION_TOKENS);
+        assert_eq!(events.last(), Some(&"data: [DONE]"));
+
+        // Both calls metered with Anthropic's counts, cached tokens included.
+        let rows = usage_of(&app, &key, "model", 2).await;
+        assert_eq!(rows[0]["prompt_tokens"], 2 * PROMPT_TOKENS, "{rows:?}");
+        assert_eq!(rows[0]["cached_tokens"], 2 * CACHED_TOKENS, "{rows:?}");
+        assert_eq!(rows[0]["completion_tokens"], 2 * COMPLETION_TOKENS, "{rows:?}");
+
+        // Anthropic's errors in OpenAI's shape with their status; no embeddings.
+        let failing = app
+            .post("/xagent/api/models/", Some(&key), json!({
+                "model_id": "claude-missing", "category": "llm", "model_provider": "anthropic",
+                "model_name": "anthropic-error", "api_key": UPSTREAM_KEY, "base_url": fake.base_url
+            }))
+            .await;
+        assert_eq!(failing.status, 200, "{failing:?}");
+        let refused = chat(&app, &key, hello("claude-missing")).await;
+        openai_error(&refused, 404, "not_found_error");
+        assert_eq!(refused.json["error"]["message"], "model: anthropic-error");
+        let embedded = app.post("/v1/embeddings", Some(&key), json!({ "model": "claude", "input": "x" })).await;
+        openai_error(&embedded, 400, "unsupported_endpoint");
+        let audio = json!({ "model": "claude", "messages": [{ "role": "user", "content": [{ "type": "input_audio" }] }] });
+        let unsendable = chat(&app, &key, audio).await;
+        assert_eq!(unsendable.status, 400, "{unsendable:?}");
+        assert_eq!(unsendable.json["error"]["param"], "messages");
+    }
+
     async fn a_caller_that_goes_away_cancels_the_upstream_call(db) {
         let (_, key) = db.bootstrap();
         let fake = FakeUpstream::start();

@@ -3,6 +3,8 @@
 //!
 //! Model names: `error-429` answers a rate-limit error; `slow` answers after 3 s; `slow-stream`
 //! streams a chunk every 200 ms for a minute (cancellation); anything else answers at once.
+//! `POST /v1/messages` answers as Anthropic's Messages API does: `anthropic-error` answers
+//! Anthropic's 404, a request with tools is answered with a call of the first one.
 //! `GET /v1/models` lists [`LISTED_MODELS`], or answers 401 to the key [`REFUSED_KEY`] with a
 //! message that repeats the key, as some providers do.
 
@@ -20,6 +22,9 @@ use serde_json::{Value, json};
 pub struct Received {
     pub path: String,
     pub authorization: Option<String>,
+    /// Anthropic's key header and version header.
+    pub x_api_key: Option<String>,
+    pub anthropic_version: Option<String>,
     pub body: Value,
 }
 
@@ -70,6 +75,7 @@ impl FakeUpstream {
                         .app_data(web::PayloadConfig::new(64 * 1024 * 1024))
                         .route("/v1/chat/completions", web::post().to(chat))
                         .route("/v1/embeddings", web::post().to(embeddings))
+                        .route("/v1/messages", web::post().to(messages))
                         .route("/v1/models", web::get().to(models))
                 })
                 .workers(1)
@@ -97,13 +103,13 @@ fn remember(state: &State, req: &HttpRequest, body: &Bytes) -> Value {
     if !state.recording {
         return body;
     }
+    let header =
+        |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok()).map(String::from);
     state.received.lock().expect("lock").push(Received {
         path: req.path().to_owned(),
-        authorization: req
-            .headers()
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .map(String::from),
+        authorization: header("authorization"),
+        x_api_key: header("x-api-key"),
+        anthropic_version: header("anthropic-version"),
         body: body.clone(),
     });
     body
@@ -223,4 +229,71 @@ async fn embeddings(req: HttpRequest, state: web::Data<State>, body: Bytes) -> H
         "model": body["model"],
         "usage": { "prompt_tokens": PROMPT_TOKENS, "total_tokens": PROMPT_TOKENS }
     }))
+}
+
+/// Anthropic's usage for the same call as [`usage`]: cached prompt tokens counted apart.
+fn anthropic_usage() -> Value {
+    json!({
+        "input_tokens": PROMPT_TOKENS - CACHED_TOKENS,
+        "cache_read_input_tokens": CACHED_TOKENS,
+        "cache_creation_input_tokens": 0,
+        "output_tokens": COMPLETION_TOKENS
+    })
+}
+
+async fn messages(req: HttpRequest, state: web::Data<State>, body: Bytes) -> HttpResponse {
+    let body = remember(&state, &req, &body);
+    let model = body["model"].as_str().unwrap_or_default().to_owned();
+    if model == "anthropic-error" {
+        return HttpResponse::NotFound().json(json!({
+            "type": "error", "error": { "type": "not_found_error", "message": format!("model: {model}") }
+        }));
+    }
+    if body["stream"] != json!(true) {
+        let (content, stop_reason) = match body["tools"][0]["name"].as_str() {
+            Some(tool) => (
+                json!([
+                    { "type": "text", "text": "Checking." },
+                    { "type": "tool_use", "id": "toolu_fake", "name": tool, "input": { "city": "Paris" } }
+                ]),
+                "tool_use",
+            ),
+            None => (json!([{ "type": "text", "text": "Hello!" }]), "end_turn"),
+        };
+        return HttpResponse::Ok().json(json!({
+            "id": "msg_fake", "type": "message", "role": "assistant", "model": model,
+            "content": content, "stop_reason": stop_reason, "stop_sequence": null,
+            "usage": anthropic_usage()
+        }));
+    }
+    let mut start_usage = anthropic_usage();
+    start_usage["output_tokens"] = json!(1);
+    let mut events = vec![
+        json!({ "type": "message_start", "message": { "id": "msg_fake", "type": "message",
+            "role": "assistant", "model": model, "content": [], "usage": start_usage } }),
+        json!({ "type": "content_block_start", "index": 0, "content_block": { "type": "text", "text": "" } }),
+        json!({ "type": "ping" }),
+    ];
+    events.extend(STREAM_WORDS.iter().map(|word| {
+        json!({ "type": "content_block_delta", "index": 0, "delta": { "type": "text_delta", "text": word } })
+    }));
+    events.extend([
+        json!({ "type": "content_block_stop", "index": 0 }),
+        json!({ "type": "message_delta", "delta": { "stop_reason": "end_turn", "stop_sequence": null },
+            "usage": { "output_tokens": COMPLETION_TOKENS } }),
+        json!({ "type": "message_stop" }),
+    ]);
+    let mut chunks: Vec<Bytes> = events
+        .iter()
+        .map(|event| {
+            let kind = event["type"].as_str().unwrap_or_default();
+            Bytes::from(format!("event: {kind}\ndata: {event}\n\n"))
+        })
+        .collect();
+    // The first event in two pieces, split mid-line, as a network may deliver it.
+    let first = chunks.remove(0);
+    chunks.insert(0, first.slice(first.len() / 2..));
+    chunks.insert(0, first.slice(..first.len() / 2));
+    let stream = futures_util::stream::iter(chunks.into_iter().map(Ok::<_, actix_web::Error>));
+    HttpResponse::Ok().content_type("text/event-stream").streaming(stream)
 }
