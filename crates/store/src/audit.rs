@@ -159,6 +159,13 @@ impl<W: QueryFragment<Pg>> QueryFragment<Pg> for WithAuditIfWritten<W> {
         out.push_sql(" FROM written) SELECT * FROM written");
         Ok(())
     }
+
+    /// Kept prepared, parsed once per connection: diesel never caches an `UPDATE` of its own
+    /// (a changeset may skip columns), but a model is always written whole, so this text is
+    /// the same on every call (and the cache is keyed by the text anyway).
+    fn is_safe_to_cache_prepared(&self, _backend: &Pg) -> QueryResult<bool> {
+        Ok(true)
+    }
 }
 
 impl<W> Query for WithAuditIfWritten<W> {

@@ -125,6 +125,28 @@ fn authentication_a_model_read_and_its_check_are_parsed_once_per_connection() {
 }
 
 #[test]
+fn an_update_of_a_cached_model_is_parsed_once_per_connection() {
+    let (db, store) = one_connection();
+    let (admin, _) = db.bootstrap();
+    let hot = ModelRef::Key("hot".into());
+    store
+        .create_model(&admin, NewModel { key: "hot".into(), change: ModelChange::default() })
+        .unwrap();
+    for i in 0..4 {
+        let change = ModelChange { description: Some(Some(format!("v{i}"))), ..Default::default() };
+        store.update_model(&admin, &hot, ModelUpdate::patch(change)).unwrap();
+    }
+    let mut conn = store.connection().unwrap();
+    let prepared: Vec<Prepared> = diesel::sql_query(
+        "SELECT name FROM pg_prepared_statements WHERE statement LIKE 'WITH written AS (UPDATE%'",
+    )
+    .load(pg(&mut conn))
+    .unwrap();
+    // Diesel parses its own UPDATE statements anew on every call: none would be listed.
+    assert_eq!(prepared.len(), 1, "{:?}", prepared.iter().map(|p| &p.name).collect::<Vec<_>>());
+}
+
+#[test]
 fn a_listing_page_is_read_in_index_order_not_sorted() {
     let (db, store) = one_connection();
     let (admin, _) = db.bootstrap();
