@@ -34,13 +34,18 @@ pub enum Protocol {
     Anthropic,
 }
 
+/// Providers whose API is Anthropic's Messages API: Anthropic itself (`claude` is Xagent's name
+/// for it) and the coding plans Xagent's provider list marks as Claude-compatible.
+const SPEAK_ANTHROPIC: [&str; 5] =
+    ["anthropic", "claude", "minimax-coding-plan", "minimax-cn-coding-plan", "kimi-for-coding"];
+
 impl Protocol {
-    /// What a model whose provider (its own, else its base's) is `provider` speaks: Anthropic's
-    /// own API for `anthropic`, OpenAI's for every other.
+    /// What a model whose provider (its own, else its base's) is `provider` speaks.
     pub fn of_provider(provider: Option<&str>) -> Self {
-        match provider.map(str::trim) {
-            Some(p) if p.eq_ignore_ascii_case("anthropic") => Self::Anthropic,
-            _ => Self::OpenAi,
+        let provider = provider.map(str::trim).unwrap_or_default();
+        match SPEAK_ANTHROPIC.iter().any(|p| p.eq_ignore_ascii_case(provider)) {
+            true => Self::Anthropic,
+            false => Self::OpenAi,
         }
     }
 }
@@ -50,7 +55,7 @@ impl Protocol {
 pub fn default_base_url(provider: &str) -> Option<&'static str> {
     Some(match provider {
         "openai" => "https://api.openai.com/v1",
-        "anthropic" => "https://api.anthropic.com/v1",
+        "anthropic" | "claude" => "https://api.anthropic.com/v1",
         "google" => "https://generativelanguage.googleapis.com/v1beta/openai",
         "mistral" => "https://api.mistral.ai/v1",
         "deepseek" => "https://api.deepseek.com/v1",
@@ -155,6 +160,16 @@ pub struct UsageRow {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn anthropic_and_the_providers_that_speak_its_api_are_told_apart() {
+        for anthropic in ["anthropic", "Claude", " kimi-for-coding ", "minimax-coding-plan"] {
+            assert_eq!(Protocol::of_provider(Some(anthropic)), Protocol::Anthropic, "{anthropic}");
+        }
+        for openai in [Some("openai"), Some("openrouter"), Some(""), None] {
+            assert_eq!(Protocol::of_provider(openai), Protocol::OpenAi, "{openai:?}");
+        }
+    }
 
     #[test]
     fn cost_prices_cached_prompt_tokens_at_the_cache_price() {

@@ -299,10 +299,11 @@ backend_app_tests! {
         assert_eq!(rows[0]["cached_tokens"], 2 * CACHED_TOKENS, "{rows:?}");
         assert_eq!(rows[0]["completion_tokens"], 2 * COMPLETION_TOKENS, "{rows:?}");
 
-        // Anthropic's errors in OpenAI's shape with their status; no embeddings.
+        // Anthropic's errors in OpenAI's shape with their status (a model of Xagent's `claude`
+        // provider, Anthropic by another name); no embeddings.
         let failing = app
             .post("/xagent/api/models/", Some(&key), json!({
-                "model_id": "claude-missing", "category": "llm", "model_provider": "anthropic",
+                "model_id": "claude-missing", "category": "llm", "model_provider": "claude",
                 "model_name": "anthropic-error", "api_key": UPSTREAM_KEY, "base_url": fake.base_url
             }))
             .await;
