@@ -17,10 +17,20 @@ pub struct ProviderRequest {
     pub url: String,
     /// `None` for a GET, else the JSON body of a POST.
     pub body: Option<Value>,
-    /// Sent as `Authorization: Bearer …` when set and not empty.
+    /// Sent as `auth` says when set and not empty.
     pub api_key: Option<String>,
+    pub auth: ProviderAuth,
     /// The whole call.
     pub timeout: Duration,
+}
+
+/// How a provider takes its key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProviderAuth {
+    /// `Authorization: Bearer …` (OpenAI's API and those that copy it).
+    Bearer,
+    /// Anthropic's API: `x-api-key`, with the `anthropic-version` header.
+    Anthropic,
 }
 
 /// Why a provider call gave no JSON answer.

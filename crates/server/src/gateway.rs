@@ -25,7 +25,7 @@ use futures_util::Stream;
 use futures_util::future::LocalBoxFuture;
 use modelgate_core::gateway::{Protocol, Tokens, Upstream, UsageRecord};
 use modelgate_core::{Ctx, DomainError, Subject, Violation};
-use modelgate_http::outbound::{ProviderClient, ProviderFailure, ProviderRequest};
+use modelgate_http::outbound::{ProviderAuth, ProviderClient, ProviderFailure, ProviderRequest};
 use modelgate_http::{Caller, Deferred, Dialect, Services};
 use serde_json::{Map, Value, json};
 
@@ -575,7 +575,7 @@ impl ProviderClient for GatewayProviders {
     ) -> LocalBoxFuture<'static, Result<Value, ProviderFailure>> {
         let settings = settings(req);
         Box::pin(async move {
-            let ProviderRequest { url, body, api_key, timeout } = request;
+            let ProviderRequest { url, body, api_key, auth, timeout } = request;
             let callable = url.parse::<actix_web::http::Uri>().ok().is_some_and(|u| {
                 matches!(u.scheme_str(), Some("http" | "https")) && u.host().is_some()
             });
@@ -593,8 +593,15 @@ impl ProviderClient for GatewayProviders {
                 None => client.get(&url),
             }
             .timeout(timeout);
-            if let Some(key) = api_key.as_deref().filter(|k| !k.is_empty()) {
-                call = call.bearer_auth(key);
+            match (api_key.as_deref().filter(|k| !k.is_empty()), auth) {
+                (Some(key), ProviderAuth::Bearer) => call = call.bearer_auth(key),
+                (Some(key), ProviderAuth::Anthropic) => {
+                    call = call.insert_header(("x-api-key", key))
+                }
+                (None, _) => {}
+            }
+            if auth == ProviderAuth::Anthropic {
+                call = call.insert_header(("anthropic-version", crate::anthropic::VERSION));
             }
             let answered = async move {
                 let mut response = match body {

@@ -139,9 +139,9 @@ backend_app_tests! {
         let unreachable = test_body(&unreachable_base_url(), "llm", "gpt-4o-mini");
         failed_with(&allowed.post(TEST, Some(&admin), unreachable).await, "gpt-4o-mini", "the provider could not be reached");
 
-        let mut claude = test_body(&fake.base_url, "llm", "claude-sonnet-4-5");
-        claude["model_provider"] = json!("claude");
-        failed_with(&allowed.post(TEST, Some(&admin), claude).await, "claude-sonnet-4-5", "modelgate calls providers that speak the OpenAI API; 'claude' does not");
+        let mut gemini = test_body(&fake.base_url, "llm", "gemini-2.5-pro");
+        gemini["model_provider"] = json!("gemini");
+        failed_with(&allowed.post(TEST, Some(&admin), gemini).await, "gemini-2.5-pro", "modelgate calls providers that speak the OpenAI or Anthropic API; 'gemini' does not");
 
         let rerank = test_body(&fake.base_url, "rerank", "bge-reranker");
         failed_with(&allowed.post(TEST, Some(&admin), rerank).await, "bge-reranker", "Unsupported category for testing: rerank");
@@ -187,9 +187,9 @@ backend_app_tests! {
         assert_eq!(refused.status, 500);
         assert_eq!(refused.json, json!({ "detail": "Failed to fetch models from openai: the provider answered 401: Incorrect API key provided: ***." }));
 
-        let claude = app.post("/xagent/api/models/providers/claude/models", Some(&admin), json!({ "api_key": "k" })).await;
-        assert_eq!(claude.status, 400);
-        assert_eq!(claude.json, json!({ "detail": "Unsupported provider: claude. Supported providers: ['openai', 'openrouter', 'deepseek', 'dashscope', 'xinference', 'zai-coding-plan', 'zhipuai-coding-plan']" }));
+        let gemini = app.post("/xagent/api/models/providers/gemini/models", Some(&admin), json!({ "api_key": "k" })).await;
+        assert_eq!(gemini.status, 400);
+        assert_eq!(gemini.json, json!({ "detail": "Unsupported provider: gemini. Supported providers: ['openai', 'openrouter', 'deepseek', 'dashscope', 'xinference', 'zai-coding-plan', 'zhipuai-coding-plan', 'claude', 'anthropic']" }));
 
         let xinference = app.post("/xagent/api/models/providers/xinference/models", Some(&admin), json!({ "api_key": "" })).await;
         assert_eq!(xinference.status, 500);
@@ -200,6 +200,41 @@ backend_app_tests! {
         assert_eq!(missing.json["detail"][0]["loc"], json!(["body", "api_key"]));
         assert_eq!(fake.received().len(), 2);
         nothing_stored(&app, &admin).await;
+    }
+
+    async fn anthropic_is_tested_and_listed_with_its_own_key_header(db) {
+        let (_, admin) = db.bootstrap();
+        let fake = FakeUpstream::start();
+        let app = app(db, "127.0.0.1").await;
+        // Anthropic's clients take the host alone; its API is under /v1.
+        let host = fake.base_url.trim_end_matches("/v1").to_owned();
+        let mut body = test_body(&host, "llm", "claude-up");
+        body["model_provider"] = json!("claude");
+        let response = app.post(TEST, Some(&admin), body).await;
+        assert_eq!(outcome(&response, "claude-up").0, "passed", "{response:?}");
+        let sent = &fake.received()[0];
+        assert_eq!(sent.path, "/v1/messages");
+        assert_eq!((sent.x_api_key.as_deref(), sent.authorization.as_deref()), (Some(PROVIDER_KEY), None));
+        assert_eq!(sent.anthropic_version.as_deref(), Some("2023-06-01"));
+        assert_eq!(sent.body, json!({
+            "model": "claude-up", "max_tokens": 1, "messages": [{ "role": "user", "content": "Hello" }]
+        }));
+        let mut embedding = test_body(&host, "embedding", "claude-up");
+        embedding["model_provider"] = json!("anthropic");
+        let response = app.post(TEST, Some(&admin), embedding).await;
+        assert_eq!(outcome(&response, "claude-up").2, "Provider 'anthropic' has no embedding models");
+
+        let listed = app
+            .post("/xagent/api/models/providers/claude/models", Some(&admin), json!({ "api_key": PROVIDER_KEY, "base_url": host }))
+            .await;
+        assert_eq!(listed.json, json!({ "provider": "claude", "count": 1, "models": [{ "id": "claude-listed", "name": "Claude Listed" }] }), "{listed:?}");
+        let syft = app
+            .post("/syft/api/v1/models/types/anthropic/actions/fetch_available_models", Some(&admin), json!({ "base_url": host, "api_key": PROVIDER_KEY }))
+            .await;
+        assert_eq!(syft.json, json!({ "models": [{ "id": "claude-listed", "name": "Claude Listed", "owned_by": null }] }), "{syft:?}");
+        for sent in &fake.received()[2..] {
+            assert_eq!((sent.path.as_str(), sent.x_api_key.as_deref()), ("/v1/models", Some(PROVIDER_KEY)));
+        }
     }
 
     async fn syft_fetches_the_models_an_openai_compatible_api_lists(db) {
@@ -229,8 +264,8 @@ backend_app_tests! {
 
         let unknown_type = allowed.post("/syft/api/v1/models/types/nope/actions/fetch_available_models", Some(&admin), body.clone()).await;
         assert_eq!((unknown_type.status, unknown_type.json), (404, json!({ "detail": "Model type 'nope' not found" })));
-        let unknown_action = allowed.post("/syft/api/v1/models/types/anthropic/actions/fetch_available_models", Some(&admin), body.clone()).await;
-        assert_eq!((unknown_action.status, unknown_action.json), (404, json!({ "detail": "Action 'fetch_available_models' not found for model type 'anthropic'" })));
+        let unknown_action = allowed.post("/syft/api/v1/models/types/openai/actions/refresh", Some(&admin), body.clone()).await;
+        assert_eq!((unknown_action.status, unknown_action.json), (404, json!({ "detail": "Action 'refresh' not found for model type 'openai'" })));
 
         let missing = allowed.post(url, Some(&admin), json!({ "base_url": fake.base_url })).await;
         assert_eq!(missing.status, 422, "{missing:?}");

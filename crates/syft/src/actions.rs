@@ -1,14 +1,14 @@
 //! `POST /api/v1/models/types/{type}/actions/{action}`: actions a model type offers before a
 //! model exists. One is served, `fetch_available_models`: the models an OpenAI-compatible API
-//! lists at `GET {base_url}/models`, called through the server's provider client (egress policy
-//! included) so the model form can offer them.
+//! lists at `GET {base_url}/models` (Anthropic's at `GET {base_url}/v1/models`), called through
+//! the server's provider client (egress policy included) so the model form can offer them.
 
 use std::time::Duration;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use modelgate_http::input::{Fields, Loc};
-use modelgate_http::outbound::{ProviderFailure, ProviderRequest, provider_client};
+use modelgate_http::outbound::{ProviderAuth, ProviderFailure, ProviderRequest, provider_client};
 use modelgate_http::{Caller, JsonBody, detail};
 use serde::Serialize;
 use serde_json::Value;
@@ -19,8 +19,9 @@ use crate::{Syft, types};
 /// Syft Space's client gives the listing ten seconds.
 const TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The types whose API lists models the OpenAI way (Ollama's at `/v1/models`).
-const LISTING_TYPES: [&str; 3] = ["openai", "vllm", "ollama"];
+/// The types whose API lists models at `/models`: the OpenAI way (Ollama's at `/v1/models`), and
+/// Anthropic's (at `/v1/models` under its host, with its own key header).
+const LISTING_TYPES: [&str; 4] = ["openai", "vllm", "ollama", "anthropic"];
 
 #[derive(Serialize)]
 struct Listed {
@@ -68,11 +69,15 @@ pub async fn type_action(
     };
     let root = base_url.trim().trim_end_matches('/');
     let url = match name.as_str() {
-        "ollama" if !root.ends_with("/v1") => format!("{root}/v1/models"),
+        "ollama" | "anthropic" if !root.ends_with("/v1") => format!("{root}/v1/models"),
         _ => format!("{root}/models"),
     };
+    let auth = match name.as_str() {
+        "anthropic" => ProviderAuth::Anthropic,
+        _ => ProviderAuth::Bearer,
+    };
     let request =
-        ProviderRequest { url, body: None, api_key: Some(api_key.clone()), timeout: TIMEOUT };
+        ProviderRequest { url, body: None, api_key: Some(api_key.clone()), auth, timeout: TIMEOUT };
     let answer = match client.call(&req, request).await {
         Ok(answer) => answer,
         Err(failure) => return fetch_failed(&failure, &api_key),
@@ -88,7 +93,9 @@ pub async fn type_action(
         .iter()
         .filter_map(|m| {
             let id = text(m, "id")?;
-            Some(Listed { id, name: text(m, "name"), owned_by: text(m, "owned_by") })
+            // Anthropic names a model `display_name`.
+            let name = text(m, "name").or_else(|| text(m, "display_name"));
+            Some(Listed { id, name, owned_by: text(m, "owned_by") })
         })
         .collect();
     models.sort_by(|a, b| a.id.cmp(&b.id));

@@ -5,7 +5,8 @@
 //! streams a chunk every 200 ms for a minute (cancellation); anything else answers at once.
 //! `POST /v1/messages` answers as Anthropic's Messages API does: `anthropic-error` answers
 //! Anthropic's 404, a request with tools is answered with a call of the first one.
-//! `GET /v1/models` lists [`LISTED_MODELS`], or answers 401 to the key [`REFUSED_KEY`] with a
+//! `GET /v1/models` lists [`LISTED_MODELS`] (or, asked with Anthropic's `x-api-key`,
+//! [`ANTHROPIC_LISTED`] in Anthropic's shape), or answers 401 to the key [`REFUSED_KEY`] with a
 //! message that repeats the key, as some providers do.
 
 use std::net::TcpListener;
@@ -119,6 +120,9 @@ fn remember(state: &State, req: &HttpRequest, body: &Bytes) -> Value {
 pub const LISTED_MODELS: [(&str, &str); 2] =
     [("text-embedding-3-small", "openai"), ("gpt-4o-mini", "system")];
 
+/// What `GET /v1/models` lists, Anthropic's way, to a request with `x-api-key`: (id, display name).
+pub const ANTHROPIC_LISTED: [(&str, &str); 1] = [("claude-listed", "Claude Listed")];
+
 /// The key `GET /v1/models` refuses.
 pub const REFUSED_KEY: &str = "sk-refused-0123456789";
 
@@ -133,6 +137,14 @@ async fn models(req: HttpRequest, state: web::Data<State>) -> HttpResponse {
                 "type": "invalid_request_error", "param": null, "code": "invalid_api_key"
             }
         }));
+    }
+    if req.headers().contains_key("x-api-key") {
+        // Anthropic's list, asked for with Anthropic's key header.
+        let data: Vec<Value> = ANTHROPIC_LISTED
+            .iter()
+            .map(|(id, name)| json!({ "type": "model", "id": id, "display_name": name, "created_at": "2025-05-22T00:00:00Z" }))
+            .collect();
+        return HttpResponse::Ok().json(json!({ "data": data, "has_more": false }));
     }
     let data: Vec<Value> = LISTED_MODELS
         .iter()

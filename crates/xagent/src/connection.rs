@@ -1,13 +1,15 @@
 //! The wizard's live provider calls: `POST /test-connection` (try a model's settings before
 //! saving them) and `POST /providers/{provider}/models` (what a provider offers). Made through
 //! the server's provider client, so the egress policy applies; only providers that speak the
-//! OpenAI API are called (the others are answered as unsupported, see docs/dialects.md).
+//! OpenAI API or Anthropic's are called (the others are answered as unsupported, see
+//! docs/dialects.md).
 
 use std::time::{Duration, Instant};
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use modelgate_http::outbound::{ProviderFailure, ProviderRequest, provider_client};
+use modelgate_core::gateway::Protocol;
+use modelgate_http::outbound::{ProviderAuth, ProviderFailure, ProviderRequest, provider_client};
 use modelgate_http::{Caller, JsonBody, detail};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -21,9 +23,9 @@ const TEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// And a model listing as long as the provider's client allows; ours is bounded too.
 const LIST_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The providers whose model list is OpenAI's `GET /models` (Xagent's other fetchers use
-/// provider SDKs or curated lists).
-const LISTABLE: [&str; 7] = [
+/// The providers whose model list is OpenAI's `GET /models`, or Anthropic's (Xagent's other
+/// fetchers use provider SDKs or curated lists).
+const LISTABLE: [&str; 9] = [
     "openai",
     "openrouter",
     "deepseek",
@@ -31,12 +33,13 @@ const LISTABLE: [&str; 7] = [
     "xinference",
     "zai-coding-plan",
     "zhipuai-coding-plan",
-];
-
-/// Providers whose API is not OpenAI's: modelgate does not call them from here.
-const NOT_OPENAI: [&str; 10] = [
     "claude",
     "anthropic",
+];
+
+/// Providers whose API is neither OpenAI's nor Anthropic's: modelgate does not call them from
+/// here.
+const NOT_OPENAI: [&str; 8] = [
     "gemini",
     "google",
     "elevenlabs",
@@ -49,14 +52,31 @@ const NOT_OPENAI: [&str; 10] = [
 
 const NO_CLIENT: &str = "This server cannot call model providers.";
 
-/// The OpenAI-compatible API root for `provider` at `base_url` (or its default).
+/// Anthropic's API host, where a Claude model without a base URL is called.
+const ANTHROPIC_API: &str = "https://api.anthropic.com";
+
+/// Whether `provider` speaks Anthropic's API (keys in `x-api-key`, chat at `/messages`).
+fn anthropic(provider: &str) -> bool {
+    Protocol::of_provider(Some(provider)) == Protocol::Anthropic
+}
+
+fn auth_of(provider: &str) -> ProviderAuth {
+    if anthropic(provider) { ProviderAuth::Anthropic } else { ProviderAuth::Bearer }
+}
+
+/// The API root (`…/v1`) for `provider` at `base_url` (or its default).
 fn api_root(provider: &str, base_url: Option<&str>) -> Result<String, String> {
     if NOT_OPENAI.contains(&provider) {
         return Err(format!(
-            "modelgate calls providers that speak the OpenAI API; '{provider}' does not"
+            "modelgate calls providers that speak the OpenAI or Anthropic API; '{provider}' does not"
         ));
     }
     let base = base_url.map(str::trim).filter(|b| !b.is_empty());
+    if anthropic(provider) {
+        // Given as the host, as Anthropic's clients take it; its API is under /v1.
+        let base = base.unwrap_or(ANTHROPIC_API).trim_end_matches('/');
+        return Ok(if base.ends_with("/v1") { base.to_owned() } else { format!("{base}/v1") });
+    }
     let base = match (base, default_base_url(provider)) {
         (Some(base), _) => base.trim_end_matches('/').to_owned(),
         (None, Some(default)) => default.to_owned(),
@@ -89,7 +109,19 @@ struct TestOutcome {
 /// The probe Xagent makes for a category: one token of chat, one embedding, or (other
 /// categories) finding the model in the provider's list.
 fn probe(test: &ConnectionTest, root: &str) -> Result<(String, Option<Value>), String> {
+    let provider = test.provider.trim().to_lowercase();
     match test.category.as_str() {
+        "llm" if anthropic(&provider) => {
+            let body = json!({
+                "model": test.model_name,
+                "max_tokens": 1,
+                "messages": [{ "role": "user", "content": "Hello" }],
+            });
+            Ok((format!("{root}/messages"), Some(body)))
+        }
+        "embedding" if anthropic(&provider) => {
+            Err(format!("Provider '{provider}' has no embedding models"))
+        }
         "llm" => {
             let name = test.model_name.to_lowercase();
             let reasoning = name.starts_with("o1")
@@ -147,8 +179,13 @@ pub async fn test_connection(
         Err(reason) => Probed::Failed(reason),
         Ok((url, body)) => {
             let lists = body.is_none();
-            let request =
-                ProviderRequest { url, body, api_key: test.api_key.clone(), timeout: TEST_TIMEOUT };
+            let request = ProviderRequest {
+                url,
+                body,
+                api_key: test.api_key.clone(),
+                auth: auth_of(&provider),
+                timeout: TEST_TIMEOUT,
+            };
             match client.call(&req, request).await {
                 Ok(answer) if lists && !listed(&answer, &test.model_name) => Probed::Failed(
                     format!("Model '{}' was not found in provider '{provider}'", test.model_name),
@@ -219,6 +256,7 @@ pub async fn provider_models(
         url: format!("{root}/models"),
         body: None,
         api_key: Some(api_key.clone()),
+        auth: auth_of(&id),
         timeout: LIST_TIMEOUT,
     };
     let answer = match client.call(&req, request).await {
@@ -235,10 +273,14 @@ pub async fn provider_models(
         .iter()
         .filter(|m| m["id"].is_string())
         .map(|m| {
-            let kept = FIELDS
+            let mut kept = FIELDS
                 .iter()
                 .filter_map(|f| m.get(*f).map(|v| ((*f).to_owned(), v.clone())))
                 .collect::<serde_json::Map<_, _>>();
+            // Anthropic names a model `display_name`.
+            if let (false, Some(name)) = (kept.contains_key("name"), m.get("display_name")) {
+                kept.insert("name".into(), name.clone());
+            }
             Value::Object(kept)
         })
         .collect();

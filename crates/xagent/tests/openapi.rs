@@ -114,11 +114,11 @@ async fn documented_error_examples_are_what_the_app_answers() {
         listing.json,
         example(&doc, "/api/models/providers/{provider}/models", "post", "501", None)
     );
-    let claude =
-        app.post("/xagent/api/models/providers/claude/models", key, json!({"api_key": "k"})).await;
-    assert_eq!(claude.status, 400);
+    let gemini =
+        app.post("/xagent/api/models/providers/gemini/models", key, json!({"api_key": "k"})).await;
+    assert_eq!(gemini.status, 400);
     assert_eq!(
-        claude.json,
+        gemini.json,
         example(&doc, "/api/models/providers/{provider}/models", "post", "400", None)
     );
     let profiles = app.get("/xagent/api/models/auto-config/profiles", key).await;
