@@ -50,8 +50,14 @@ impl Protocol {
     }
 }
 
-/// The OpenAI-compatible API roots of the providers whose catalog models can be called with
-/// an org's key alone.
+/// The `…/v1` API root under a base URL given either as the server's root (as Anthropic's and
+/// Ollama's clients take it) or as the API root itself.
+pub fn api_v1_root(base_url: &str) -> String {
+    let base = base_url.trim_end_matches('/');
+    if base.ends_with("/v1") { base.to_owned() } else { format!("{base}/v1") }
+}
+
+/// The API roots of the providers whose catalog models can be called with an org's key alone.
 pub fn default_base_url(provider: &str) -> Option<&'static str> {
     Some(match provider {
         "openai" => "https://api.openai.com/v1",
@@ -160,6 +166,12 @@ pub struct UsageRow {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_v1_root_is_found_under_either_form_of_base_url() {
+        assert_eq!(api_v1_root("https://api.anthropic.com"), "https://api.anthropic.com/v1");
+        assert_eq!(api_v1_root("http://ollama:11434/v1/"), "http://ollama:11434/v1");
+    }
 
     #[test]
     fn anthropic_and_the_providers_that_speak_its_api_are_told_apart() {

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use actix_web::{HttpRequest, web};
 use futures_util::future::LocalBoxFuture;
+use modelgate_core::gateway::Protocol;
 use serde_json::Value;
 
 /// One request to a provider's API.
@@ -17,20 +18,13 @@ pub struct ProviderRequest {
     pub url: String,
     /// `None` for a GET, else the JSON body of a POST.
     pub body: Option<Value>,
-    /// Sent as `auth` says when set and not empty.
+    /// Sent as the provider's API takes it (`protocol`) when set and not empty.
     pub api_key: Option<String>,
-    pub auth: ProviderAuth,
+    /// The API the provider speaks: OpenAI's takes the key as `Authorization: Bearer …`,
+    /// Anthropic's as `x-api-key` with an `anthropic-version` header.
+    pub protocol: Protocol,
     /// The whole call.
     pub timeout: Duration,
-}
-
-/// How a provider takes its key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ProviderAuth {
-    /// `Authorization: Bearer …` (OpenAI's API and those that copy it).
-    Bearer,
-    /// Anthropic's API: `x-api-key`, with the `anthropic-version` header.
-    Anthropic,
 }
 
 /// Why a provider call gave no JSON answer.

@@ -27,8 +27,7 @@ const DEFAULT_MAX_TOKENS: u64 = 4096;
 /// The Messages endpoint under a base URL given as the API root (`…/v1`, as OpenAI clients are
 /// configured) or as the host alone (`https://api.anthropic.com`, as Anthropic's clients are).
 pub fn messages_url(base_url: &str) -> String {
-    let base = base_url.trim_end_matches('/');
-    if base.ends_with("/v1") { format!("{base}/messages") } else { format!("{base}/v1/messages") }
+    format!("{}/messages", modelgate_core::gateway::api_v1_root(base_url))
 }
 
 /// The Messages request for an OpenAI chat request (already merged with the model's

@@ -25,7 +25,7 @@ use futures_util::Stream;
 use futures_util::future::LocalBoxFuture;
 use modelgate_core::gateway::{Protocol, Tokens, Upstream, UsageRecord};
 use modelgate_core::{Ctx, DomainError, Subject, Violation};
-use modelgate_http::outbound::{ProviderAuth, ProviderClient, ProviderFailure, ProviderRequest};
+use modelgate_http::outbound::{ProviderClient, ProviderFailure, ProviderRequest};
 use modelgate_http::{Caller, Deferred, Dialect, Services};
 use serde_json::{Map, Value, json};
 
@@ -575,7 +575,7 @@ impl ProviderClient for GatewayProviders {
     ) -> LocalBoxFuture<'static, Result<Value, ProviderFailure>> {
         let settings = settings(req);
         Box::pin(async move {
-            let ProviderRequest { url, body, api_key, auth, timeout } = request;
+            let ProviderRequest { url, body, api_key, protocol, timeout } = request;
             let callable = url.parse::<actix_web::http::Uri>().ok().is_some_and(|u| {
                 matches!(u.scheme_str(), Some("http" | "https")) && u.host().is_some()
             });
@@ -588,21 +588,12 @@ impl ProviderClient for GatewayProviders {
             let client = client(&settings);
             // The operator's bound on upstream calls bounds these too.
             let timeout = timeout.min(settings.timeout);
-            let mut call = match body {
+            let call = match body {
                 Some(_) => client.post(&url),
                 None => client.get(&url),
             }
             .timeout(timeout);
-            match (api_key.as_deref().filter(|k| !k.is_empty()), auth) {
-                (Some(key), ProviderAuth::Bearer) => call = call.bearer_auth(key),
-                (Some(key), ProviderAuth::Anthropic) => {
-                    call = call.insert_header(("x-api-key", key))
-                }
-                (None, _) => {}
-            }
-            if auth == ProviderAuth::Anthropic {
-                call = call.insert_header(("anthropic-version", crate::anthropic::VERSION));
-            }
+            let call = with_key(call, api_key.as_deref().filter(|k| !k.is_empty()), protocol);
             let answered = async move {
                 let mut response = match body {
                     Some(body) => call.send_json(&body).await,
@@ -751,14 +742,7 @@ async fn forward(
     }
     let mut request =
         client(&settings).post(&url).insert_header(("Content-Type", "application/json"));
-    match (&upstream.api_key, anthropic) {
-        (Some(key), false) => request = request.bearer_auth(key.expose()),
-        (Some(key), true) => request = request.insert_header(("x-api-key", key.expose())),
-        (None, _) => {}
-    }
-    if anthropic {
-        request = request.insert_header(("anthropic-version", crate::anthropic::VERSION));
-    }
+    request = with_key(request, upstream.api_key.as_ref().map(|k| k.expose()), upstream.protocol);
     if stream {
         request = request.insert_header(("Accept", "text/event-stream"));
     }
@@ -840,6 +824,25 @@ async fn forward(
 }
 
 type Payload = Pin<Box<dyn Stream<Item = Result<Bytes, awc::error::PayloadError>>>>;
+
+/// `request` with `key` where the upstream's API takes it (Anthropic's also names its version).
+fn with_key(
+    request: awc::ClientRequest,
+    key: Option<&str>,
+    protocol: Protocol,
+) -> awc::ClientRequest {
+    match (key, protocol) {
+        (Some(key), Protocol::OpenAi) => request.bearer_auth(key),
+        (None, Protocol::OpenAi) => request,
+        (key, Protocol::Anthropic) => {
+            let request = request.insert_header(("anthropic-version", crate::anthropic::VERSION));
+            match key {
+                Some(key) => request.insert_header(("x-api-key", key)),
+                None => request,
+            }
+        }
+    }
+}
 
 /// Seconds since the epoch, for the `created` of answers the gateway writes itself.
 fn unix_now() -> i64 {

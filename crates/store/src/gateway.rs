@@ -35,6 +35,13 @@ fn base_of(model: &Model) -> Option<ModelRef> {
     }
 }
 
+/// The provider a model is called through: its own, else its base's (an empty name is none).
+/// Its credentials and the API it speaks both follow from it.
+fn provider_of<'a>(model: &'a Model, base: Option<&'a Model>) -> Option<&'a str> {
+    let named = model.fields.provider.as_deref();
+    named.or_else(|| base.and_then(|b| b.fields.provider.as_deref())).filter(|p| !p.is_empty())
+}
+
 /// Each price the model leaves unset, taken from its base.
 fn inherited(own: &Pricing, base: Option<&Pricing>) -> Pricing {
     let Some(base) = base else { return *own };
@@ -77,8 +84,7 @@ impl Store {
                 self.provider_credentials(conn, ctx, &model, base.as_ref())
             })?,
         };
-        let provider = model.fields.provider.as_deref().filter(|p| !p.is_empty());
-        let provider = provider.or(base.as_ref().and_then(|b| b.fields.provider.as_deref()));
+        let protocol = Protocol::of_provider(provider_of(&model, base.as_ref()));
         Ok(Upstream {
             model_key: model.key.clone(),
             upstream_model,
@@ -86,7 +92,7 @@ impl Store {
             api_key,
             params: model.fields.params.clone(),
             pricing,
-            protocol: Protocol::of_provider(provider),
+            protocol,
         })
     }
 
@@ -172,20 +178,14 @@ impl Store {
         }
         let model_key = &model.key;
         // The org's credentials for a built-in provider: its custom provider of that name.
-        let provider_name = model
-            .fields
-            .provider
-            .clone()
-            .or_else(|| base.and_then(|b| b.fields.provider.clone()))
-            .filter(|p| !p.is_empty())
-            .ok_or_else(|| {
-                refused(
-                    "base_url",
-                    format!(
-                        "The model '{model_key}' has no upstream: set its base_url, or a provider."
-                    ),
-                )
-            })?;
+        let provider_name = provider_of(model, base).map(str::to_owned).ok_or_else(|| {
+            refused(
+                "base_url",
+                format!(
+                    "The model '{model_key}' has no upstream: set its base_url, or a provider."
+                ),
+            )
+        })?;
         let provider = self
             .get_provider_in(conn, ctx, &ProviderRef::Slug(provider_name.clone()))
             .map_err(|e| match e {

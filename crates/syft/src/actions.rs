@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
+use modelgate_core::gateway::{Protocol, api_v1_root};
 use modelgate_http::input::{Fields, Loc};
-use modelgate_http::outbound::{ProviderAuth, ProviderFailure, ProviderRequest, provider_client};
+use modelgate_http::outbound::{ProviderFailure, ProviderRequest, provider_client};
 use modelgate_http::{Caller, JsonBody, detail};
 use serde::Serialize;
 use serde_json::Value;
@@ -69,15 +70,17 @@ pub async fn type_action(
     };
     let root = base_url.trim().trim_end_matches('/');
     let url = match name.as_str() {
-        "ollama" | "anthropic" if !root.ends_with("/v1") => format!("{root}/v1/models"),
+        "ollama" | "anthropic" => format!("{}/models", api_v1_root(root)),
         _ => format!("{root}/models"),
     };
-    let auth = match name.as_str() {
-        "anthropic" => ProviderAuth::Anthropic,
-        _ => ProviderAuth::Bearer,
+    let protocol = Protocol::of_provider(Some(&name));
+    let request = ProviderRequest {
+        url,
+        body: None,
+        api_key: Some(api_key.clone()),
+        protocol,
+        timeout: TIMEOUT,
     };
-    let request =
-        ProviderRequest { url, body: None, api_key: Some(api_key.clone()), auth, timeout: TIMEOUT };
     let answer = match client.call(&req, request).await {
         Ok(answer) => answer,
         Err(failure) => return fetch_failed(&failure, &api_key),

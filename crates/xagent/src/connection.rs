@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use modelgate_core::gateway::Protocol;
-use modelgate_http::outbound::{ProviderAuth, ProviderFailure, ProviderRequest, provider_client};
+use modelgate_core::gateway::{self, Protocol, api_v1_root};
+use modelgate_http::outbound::{ProviderFailure, ProviderRequest, provider_client};
 use modelgate_http::{Caller, JsonBody, detail};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -52,16 +52,9 @@ const NOT_OPENAI: [&str; 8] = [
 
 const NO_CLIENT: &str = "This server cannot call model providers.";
 
-/// Anthropic's API host, where a Claude model without a base URL is called.
-const ANTHROPIC_API: &str = "https://api.anthropic.com";
-
 /// Whether `provider` speaks Anthropic's API (keys in `x-api-key`, chat at `/messages`).
 fn anthropic(provider: &str) -> bool {
     Protocol::of_provider(Some(provider)) == Protocol::Anthropic
-}
-
-fn auth_of(provider: &str) -> ProviderAuth {
-    if anthropic(provider) { ProviderAuth::Anthropic } else { ProviderAuth::Bearer }
 }
 
 /// The API root (`…/v1`) for `provider` at `base_url` (or its default).
@@ -74,8 +67,8 @@ fn api_root(provider: &str, base_url: Option<&str>) -> Result<String, String> {
     let base = base_url.map(str::trim).filter(|b| !b.is_empty());
     if anthropic(provider) {
         // Given as the host, as Anthropic's clients take it; its API is under /v1.
-        let base = base.unwrap_or(ANTHROPIC_API).trim_end_matches('/');
-        return Ok(if base.ends_with("/v1") { base.to_owned() } else { format!("{base}/v1") });
+        let default = gateway::default_base_url(provider).unwrap_or_default();
+        return Ok(api_v1_root(base.unwrap_or(default)));
     }
     let base = match (base, default_base_url(provider)) {
         (Some(base), _) => base.trim_end_matches('/').to_owned(),
@@ -86,7 +79,7 @@ fn api_root(provider: &str, base_url: Option<&str>) -> Result<String, String> {
         (None, None) => return Err(format!("base_url is required for provider '{provider}'")),
     };
     // Xinference is given as its server's root; its OpenAI API is under /v1.
-    Ok(if provider == "xinference" && !base.ends_with("/v1") { format!("{base}/v1") } else { base })
+    Ok(if provider == "xinference" { api_v1_root(&base) } else { base })
 }
 
 /// How a connection test ended.
@@ -183,7 +176,7 @@ pub async fn test_connection(
                 url,
                 body,
                 api_key: test.api_key.clone(),
-                auth: auth_of(&provider),
+                protocol: Protocol::of_provider(Some(&provider)),
                 timeout: TEST_TIMEOUT,
             };
             match client.call(&req, request).await {
@@ -256,7 +249,7 @@ pub async fn provider_models(
         url: format!("{root}/models"),
         body: None,
         api_key: Some(api_key.clone()),
-        auth: auth_of(&id),
+        protocol: Protocol::of_provider(Some(&id)),
         timeout: LIST_TIMEOUT,
     };
     let answer = match client.call(&req, request).await {
