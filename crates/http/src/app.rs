@@ -8,6 +8,7 @@ use actix_web::{App, Scope, web};
 
 use crate::Dialect;
 use crate::Services;
+use crate::auth::confirm_remembered_caller;
 use crate::cors::{self, CorsOrigins};
 use crate::metrics::DialectLabel;
 use crate::middleware::{json_error_body, request_id};
@@ -31,6 +32,8 @@ pub fn build(
         .default_service(web::to(|| async {
             crate::detail(actix_web::http::StatusCode::NOT_FOUND, "Not Found")
         }))
+        // Innermost: what it may put in place of an answer is the dialect's own, final body.
+        .wrap(from_fn(confirm_remembered_caller))
         // Inside the JSON error bodies, so that its refusals of preflights become JSON too (the
         // conversion keeps its headers), and inside the request ids.
         .wrap(cors::middleware(&origins))

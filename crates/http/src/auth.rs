@@ -2,11 +2,14 @@
 
 use std::marker::PhantomData;
 
-use actix_web::dev::Payload;
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::http::StatusCode;
 use actix_web::http::header::AUTHORIZATION;
-use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
+use actix_web::middleware::Next;
+use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, web};
 use futures_util::future::LocalBoxFuture;
-use modelgate_core::Ctx;
+use modelgate_core::{Ctx, DomainError, Unconfirmed};
 
 use crate::{Dialect, Services, into_error};
 
@@ -40,8 +43,11 @@ pub trait Confirmation: 'static {
 pub struct Checked;
 
 /// By the handler's first registry call, which the registry may answer with the check folded
-/// into its own statement (see [`modelgate_core::Unconfirmed`]): only for handlers whose every
-/// answer comes from a registry call. Saves a GET its authentication round trip.
+/// into its own statement (see [`modelgate_core::Unconfirmed`]); an answer that never reached
+/// the registry (a refused body, a static list) is held until the key is checked
+/// ([`confirm_remembered_caller`]). For handlers whose answers depend on the caller only through
+/// registry calls, and which have no effect outside the database before their first one (an
+/// outbound call, say). Saves a request its authentication round trip.
 pub struct Deferred;
 
 impl Confirmation for Checked {
@@ -90,8 +96,20 @@ impl<D: Dialect, C: Confirmation> FromRequest for Caller<D, C> {
         let nul = crate::nul::scan_request(req);
         let (outcome, gate) = tokio::sync::watch::channel(None);
         req.extensions_mut().insert(AuthGate(gate));
+        let req = req.clone();
         Box::pin(async move {
-            let result = authenticate::<D, C>(services, token).await.and_then(|caller| {
+            let result = authenticate::<D, C>(services, token.clone()).await;
+            if let (Ok(caller), Some(token)) = (&result, token)
+                && let Some(pending) = &caller.ctx.unconfirmed
+            {
+                req.extensions_mut().insert(Remembered {
+                    pending: pending.clone(),
+                    token,
+                    revoked: crate::revoked_key::<D>,
+                    failure: D::service_failure,
+                });
+            }
+            let result = result.and_then(|caller| {
                 if nul.is_empty() { Ok(caller) } else { Err(into_error(D::nul_refused(&nul))) }
             });
             // A refused path or query also keeps a body's own refusal from answering first.
@@ -142,6 +160,44 @@ async fn authenticate<D: Dialect, C: Confirmation>(
         Ok(None) => Err(refuse(AuthFailure::Invalid)),
         Err(error) => Err(into_error(D::service_failure(&error))),
     }
+}
+
+/// A caller a request took from memory ([`Deferred`]): what its key's check needs, should no
+/// registry call of the request confirm it.
+struct Remembered {
+    /// Shares its confirmation with the request's context.
+    pending: Unconfirmed,
+    token: String,
+    revoked: fn() -> HttpResponse,
+    failure: fn(&DomainError) -> HttpResponse,
+}
+
+/// Middleware: an answer given to a caller taken from memory whose key no registry call of the
+/// request has checked — a refused body, a parameter or a static answer — waits for that check,
+/// so a key revoked on another replica gets the dialect's 401 instead, as it would have before
+/// the body was read. One statement, only on those paths; every other answer was confirmed by
+/// the registry call that made it.
+pub async fn confirm_remembered_caller(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let response = next.call(req).await?;
+    let remembered = response.request().extensions_mut().remove::<Remembered>();
+    let unchecked = remembered.filter(|remembered| {
+        !remembered.pending.is_confirmed() && response.status() != StatusCode::UNAUTHORIZED
+    });
+    let Some(remembered) = unchecked else { return Ok(response.map_into_left_body()) };
+    let Some(services) = response.request().app_data::<web::Data<Services>>().cloned() else {
+        return Ok(response.map_into_left_body());
+    };
+    let token = remembered.token;
+    let replacement = match services.call(move |registry| registry.authenticate(&token)).await {
+        Ok(Some(_)) => return Ok(response.map_into_left_body()),
+        Ok(None) => (remembered.revoked)(),
+        Err(error) => (remembered.failure)(&error),
+    };
+    let (req, _) = response.into_parts();
+    Ok(ServiceResponse::new(req, replacement).map_into_right_body())
 }
 
 #[cfg(test)]

@@ -20,7 +20,7 @@ use crate::errors::{Op, UNAUTHORIZED, domain_error, invalid_input};
 use crate::wire::{self, Mode, ModelForm};
 
 type Svc = web::Data<Services>;
-type Me = Caller<OpenWebUi>;
+type Me = Caller<OpenWebUi, Deferred>;
 /// The body is taken as a `Result` so that authentication is always checked first, as FastAPI
 /// resolves the user dependency before it validates the body.
 type Body = Result<JsonBody<OpenWebUi>, actix_web::Error>;

@@ -92,7 +92,7 @@ fn render_one(
 pub(crate) async fn list(
     req: HttpRequest,
     services: web::Data<Services>,
-    caller: Caller<Respan>,
+    caller: Caller<Respan, Deferred>,
 ) -> HttpResponse {
     let pairs = query_pairs(&req);
     let sort = match sort_by(&pairs) {
@@ -128,7 +128,7 @@ struct Listed {
 pub(crate) async fn filter(
     req: HttpRequest,
     services: web::Data<Services>,
-    caller: Caller<Respan>,
+    caller: Caller<Respan, Deferred>,
     body: JsonBody<Respan>,
 ) -> HttpResponse {
     let pairs = query_pairs(&req);
@@ -202,7 +202,7 @@ pub(crate) async fn filter(
 pub(crate) async fn summary(
     req: HttpRequest,
     services: web::Data<Services>,
-    caller: Caller<Respan>,
+    caller: Caller<Respan, Deferred>,
     body: JsonBody<Respan>,
 ) -> HttpResponse {
     let pairs = query_pairs(&req);
@@ -315,7 +315,7 @@ async fn refuse_first(
 async fn update(
     name: ModelName,
     services: web::Data<Services>,
-    caller: Caller<Respan>,
+    caller: Caller<Respan, Deferred>,
     body: JsonBody<Respan>,
     mode: Mode,
 ) -> HttpResponse {
@@ -348,7 +348,7 @@ async fn update(
 pub(crate) async fn patch(
     name: ModelName,
     services: web::Data<Services>,
-    caller: Caller<Respan>,
+    caller: Caller<Respan, Deferred>,
     body: JsonBody<Respan>,
 ) -> HttpResponse {
     update(name, services, caller, body, Mode::Patch).await
@@ -358,7 +358,7 @@ pub(crate) async fn patch(
 pub(crate) async fn put(
     name: ModelName,
     services: web::Data<Services>,
-    caller: Caller<Respan>,
+    caller: Caller<Respan, Deferred>,
     body: JsonBody<Respan>,
 ) -> HttpResponse {
     update(name, services, caller, body, Mode::Put).await
@@ -368,7 +368,7 @@ pub(crate) async fn put(
 pub(crate) async fn delete(
     name: ModelName,
     services: web::Data<Services>,
-    caller: Caller<Respan>,
+    caller: Caller<Respan, Deferred>,
 ) -> HttpResponse {
     let name = name.into_inner();
     let ctx = caller.ctx;
@@ -382,7 +382,7 @@ pub(crate) async fn delete(
 /// model of that name (200).
 pub(crate) async fn create(
     services: web::Data<Services>,
-    caller: Caller<Respan>,
+    caller: Caller<Respan, Deferred>,
     body: JsonBody<Respan>,
 ) -> HttpResponse {
     let parsed = match model_body(&body.into_inner(), Mode::Upsert) {

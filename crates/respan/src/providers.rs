@@ -6,7 +6,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use modelgate_core::ProviderRef;
-use modelgate_http::{Caller, JsonBody, Services};
+use modelgate_http::{Caller, Deferred, JsonBody, Services};
 use serde_json::Value;
 
 use crate::Respan;
@@ -35,7 +35,7 @@ fn answer(result: modelgate_core::DomainResult<Value>, status: StatusCode) -> Ht
 pub(crate) async fn list(
     req: HttpRequest,
     services: web::Data<Services>,
-    caller: Caller<Respan>,
+    caller: Caller<Respan, Deferred>,
 ) -> HttpResponse {
     let pairs = query_pairs(&req);
     // `page=last` is accepted here as on the model filter.
@@ -58,7 +58,7 @@ pub(crate) async fn list(
 /// `POST /api/providers/`: 201; an existing `provider_id` is a 400 field error.
 pub(crate) async fn create(
     services: web::Data<Services>,
-    caller: Caller<Respan>,
+    caller: Caller<Respan, Deferred>,
     body: JsonBody<Respan>,
 ) -> HttpResponse {
     let new = match new_provider(&body.into_inner()) {
@@ -73,7 +73,7 @@ pub(crate) async fn create(
 pub(crate) async fn retrieve(
     path: web::Path<String>,
     services: web::Data<Services>,
-    caller: Caller<Respan>,
+    caller: Caller<Respan, Deferred>,
 ) -> HttpResponse {
     let Some(reference) = slug(path) else { return not_found() };
     let ctx = caller.ctx;
@@ -85,7 +85,7 @@ pub(crate) async fn retrieve(
 async fn change(
     path: web::Path<String>,
     services: web::Data<Services>,
-    caller: Caller<Respan>,
+    caller: Caller<Respan, Deferred>,
     body: JsonBody<Respan>,
     put: bool,
 ) -> HttpResponse {
@@ -106,7 +106,7 @@ async fn change(
 pub(crate) async fn patch(
     path: web::Path<String>,
     services: web::Data<Services>,
-    caller: Caller<Respan>,
+    caller: Caller<Respan, Deferred>,
     body: JsonBody<Respan>,
 ) -> HttpResponse {
     change(path, services, caller, body, false).await
@@ -116,7 +116,7 @@ pub(crate) async fn patch(
 pub(crate) async fn put(
     path: web::Path<String>,
     services: web::Data<Services>,
-    caller: Caller<Respan>,
+    caller: Caller<Respan, Deferred>,
     body: JsonBody<Respan>,
 ) -> HttpResponse {
     change(path, services, caller, body, true).await
@@ -127,7 +127,7 @@ pub(crate) async fn put(
 pub(crate) async fn delete(
     path: web::Path<String>,
     services: web::Data<Services>,
-    caller: Caller<Respan>,
+    caller: Caller<Respan, Deferred>,
 ) -> HttpResponse {
     let Some(reference) = slug(path) else { return not_found() };
     let ctx = caller.ctx;

@@ -627,28 +627,9 @@ fn error_message(body: &[u8]) -> Option<String> {
 }
 
 /// The caller of a gateway call: taken from memory when this replica remembers the key (no trip
-/// to the blocking pool), confirmed by the model's resolution — or by [`refused_early`] when the
-/// call is refused before it gets there.
+/// to the blocking pool), confirmed by the model's resolution — or, when the call is refused
+/// before it gets there, by `modelgate_http::auth::confirm_remembered_caller`.
 type GatewayCaller = Caller<OpenAi, Deferred>;
-
-/// A refusal given before the registry was asked anything: a remembered caller is confirmed
-/// first, so a key revoked on another replica is answered as such, not told about its body.
-async fn refused_early(
-    req: &HttpRequest,
-    services: &Services,
-    ctx: &Ctx,
-    answer: HttpResponse,
-) -> HttpResponse {
-    if ctx.unconfirmed.as_ref().is_none_or(|pending| pending.is_confirmed()) {
-        return answer;
-    }
-    let token = modelgate_http::auth::bearer_token(req).unwrap_or_default();
-    match services.call(move |r| r.authenticate(&token)).await {
-        Ok(Some(_)) => answer,
-        Ok(None) => modelgate_http::revoked_key::<OpenAi>(),
-        Err(e) => OpenAi::service_failure(&e),
-    }
-}
 
 async fn forward(
     req: HttpRequest,
@@ -688,7 +669,7 @@ async fn forward(
     };
     let (request, model) = match model {
         Ok(found) => found,
-        Err(answer) => return refused_early(&req, &services, &ctx, answer).await,
+        Err(answer) => return answer,
     };
     let lookup_ctx = ctx.clone();
     let lookup_model = model.clone();

@@ -94,7 +94,7 @@ fn model_object(model: &Model) -> serde_json::Value {
     })
 }
 
-async fn list(services: web::Data<Services>, caller: Caller<OpenAi>) -> HttpResponse {
+async fn list(services: web::Data<Services>, caller: Caller<OpenAi, Deferred>) -> HttpResponse {
     let query = ModelQuery {
         conditions: vec![Condition::column(Column::IsActive, Op::Eq, Value::Bool(true))],
         sort: vec![Sort::asc(Column::Key)],

@@ -46,6 +46,21 @@ async fn member_reading_through_a_group(db: TestDb) -> (TestApp, Ctx, String) {
     (app, admin, member_key)
 }
 
+/// Writes, and answers given without a registry call, by a caller this app remembers: each
+/// (method, path, body) once with a body the handler takes and once with one it refuses.
+const WRITES: [(&str, &str, &str); 6] = [
+    (
+        "POST",
+        "/openwebui/api/models/model/update?id=m",
+        r#"{"id":"m","name":"M2","meta":{},"params":{}}"#,
+    ),
+    ("PUT", "/xagent/api/models/by-id/m", r#"{"model_name":"renamed"}"#),
+    ("PATCH", "/syft/api/v1/models/m", r#"{"description":"changed"}"#),
+    ("PATCH", "/respan/api/models/m/", r#"{"output_cost":0.075}"#),
+    ("POST", "/v1/chat/completions", r#"{"model":"m","messages":[]}"#),
+    ("GET", "/xagent/api/models/categories", ""),
+];
+
 backend_app_tests! {
     async fn a_key_revoked_on_another_replica_is_refused_on_the_next_get(db) {
         let (app, admin, member_key) = member_reading_through_a_group(db).await;
@@ -73,5 +88,59 @@ backend_app_tests! {
             let expected = if path.starts_with("/openwebui") { 401 } else { 404 };
             assert_eq!(hidden.status, expected, "{path}: {hidden:?}");
         }
+    }
+
+    async fn a_key_revoked_on_another_replica_is_refused_on_the_next_write_whatever_its_body(db) {
+        let (admin, key) = db.bootstrap();
+        let change = ModelChange { description: Some(Some("before".into())), ..Default::default() };
+        db.store.create_model(&admin, NewModel { key: "m".into(), change }).unwrap();
+        let app = TestApp::new(db, configure_main).await;
+        let remembered = |key: String| {
+            let app = &app;
+            async move {
+                // Twice: the second is served from the caller remembered by the first.
+                for _ in 0..2 {
+                    assert_eq!(app.get("/v1/models/m", Some(&key)).await.status, 200);
+                }
+                key
+            }
+        };
+        // While the key holds, a refused body is answered as such (the key checked on the way).
+        let key = remembered(key).await;
+        for (method, path, _) in WRITES {
+            let method = actix_web::http::Method::from_bytes(method.as_bytes()).unwrap();
+            let refused = app.send_raw(method.clone(), path, Some(&key), b"{".to_vec()).await;
+            let expected = if method == actix_web::http::Method::GET { 200 } else { 400 };
+            assert!(
+                refused.status == expected || (expected == 400 && refused.status == 422),
+                "{method} {path}: {refused:?}"
+            );
+        }
+        let other = app.db.replica();
+        let model = modelgate_core::ModelRef::Key("m".into());
+        let before = other.get_model(&admin, &model).unwrap();
+        let mut writer = 0;
+        for (method, path, body) in WRITES {
+            let method = actix_web::http::Method::from_bytes(method.as_bytes()).unwrap();
+            // Taken, refused as malformed JSON, refused as the wrong JSON type.
+            for body in [body, "{", "[1]"] {
+                // A key of its own for each request, remembered here and revoked over there.
+                writer += 1;
+                let user = format!("w{writer}");
+                let (_, key) = app.db.user(&admin, &user, Role::Admin);
+                let key = remembered(key).await;
+                let id = other.list_api_keys(&admin).unwrap().into_iter().find(|k| k.user_id == user).unwrap().id;
+                other.revoke_api_key(&admin, &id).unwrap();
+                let send = |key| app.send_raw(method.clone(), path, Some(key), body.as_bytes().to_vec());
+                let revoked = send(&key).await;
+                // Exactly what an unknown key gets, which is refused before its body is read.
+                let unknown = send("mg_never_issued").await;
+                assert_eq!(revoked.status, 401, "{method} {path} {body}: {revoked:?}");
+                assert_eq!(revoked.json, unknown.json, "{method} {path} {body}");
+                assert_eq!(revoked.header("www-authenticate"), Some("Bearer"), "{path}");
+            }
+        }
+        let after = other.get_model(&admin, &model).unwrap();
+        assert_eq!(after.model.version, before.model.version, "nothing was written");
     }
 }

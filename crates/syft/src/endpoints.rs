@@ -14,7 +14,7 @@ use modelgate_core::{
 };
 use modelgate_http::input::{Fields, Issue, IssueKind, Loc, Opt};
 use modelgate_http::routes::{call, path_or_fixed, stand_for};
-use modelgate_http::{Caller, JsonBody, Services, default_service_failure, detail};
+use modelgate_http::{Caller, Deferred, JsonBody, Services, default_service_failure, detail};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -251,7 +251,7 @@ fn endpoint_with_model(
 
 pub async fn create(
     services: web::Data<Services>,
-    caller: Caller<Syft>,
+    caller: Caller<Syft, Deferred>,
     req: HttpRequest,
     body: JsonBody<Syft>,
 ) -> HttpResponse {
@@ -349,7 +349,7 @@ pub async fn create(
 
 pub async fn list(
     services: web::Data<Services>,
-    caller: Caller<Syft>,
+    caller: Caller<Syft, Deferred>,
     req: HttpRequest,
 ) -> HttpResponse {
     let ctx = caller.ctx;
@@ -375,7 +375,7 @@ pub async fn list(
 
 pub async fn get(
     services: web::Data<Services>,
-    caller: Caller<Syft>,
+    caller: Caller<Syft, Deferred>,
     req: HttpRequest,
     slug: Slug,
 ) -> HttpResponse {
@@ -401,7 +401,7 @@ pub async fn get(
 
 pub async fn update(
     services: web::Data<Services>,
-    caller: Caller<Syft>,
+    caller: Caller<Syft, Deferred>,
     req: HttpRequest,
     slug: Slug,
     body: JsonBody<Syft>,
@@ -453,7 +453,7 @@ pub async fn update(
 
 pub async fn delete(
     services: web::Data<Services>,
-    caller: Caller<Syft>,
+    caller: Caller<Syft, Deferred>,
     req: HttpRequest,
     slug: Slug,
 ) -> HttpResponse {
@@ -493,7 +493,7 @@ fn marketplace_ids(fields: &mut Fields<'_>, errors: &mut Errors) -> Option<Vec<U
 /// slug is looked up exactly as sent (neither lowercased nor checked), as Syft Space does.
 pub async fn validate_slug(
     services: web::Data<Services>,
-    caller: Caller<Syft>,
+    caller: Caller<Syft, Deferred>,
     req: HttpRequest,
     body: JsonBody<Syft>,
 ) -> HttpResponse {

@@ -46,19 +46,19 @@ fn string_or(fields: &mut Fields<'_>, name: &str, default: &str) -> String {
     }
 }
 
-pub async fn list_types(_caller: Caller<Syft>) -> HttpResponse {
+pub async fn list_types(_caller: Caller<Syft, Deferred>) -> HttpResponse {
     let infos: Vec<Value> = types::TYPES.iter().map(types::ModelType::info).collect();
     HttpResponse::Ok().json(infos)
 }
 
-pub async fn get_type(_caller: Caller<Syft>, name: web::Path<String>) -> HttpResponse {
+pub async fn get_type(_caller: Caller<Syft, Deferred>, name: web::Path<String>) -> HttpResponse {
     match types::find(&name) {
         Some(t) => HttpResponse::Ok().json(t.info()),
         None => errors::model_type_not_found(StatusCode::NOT_FOUND, &name),
     }
 }
 
-pub async fn type_schema(_caller: Caller<Syft>, name: web::Path<String>) -> HttpResponse {
+pub async fn type_schema(_caller: Caller<Syft, Deferred>, name: web::Path<String>) -> HttpResponse {
     match types::find(&name) {
         Some(t) => HttpResponse::Ok().json(t.config_schema()),
         None => errors::model_type_not_found(StatusCode::NOT_FOUND, &name),
@@ -67,7 +67,7 @@ pub async fn type_schema(_caller: Caller<Syft>, name: web::Path<String>) -> Http
 
 pub async fn list(
     services: web::Data<Services>,
-    caller: Caller<Syft>,
+    caller: Caller<Syft, Deferred>,
     req: HttpRequest,
 ) -> HttpResponse {
     let ctx = caller.ctx;
@@ -130,7 +130,7 @@ pub async fn get(
 
 pub async fn create(
     services: web::Data<Services>,
-    caller: Caller<Syft>,
+    caller: Caller<Syft, Deferred>,
     req: HttpRequest,
     body: JsonBody<Syft>,
 ) -> HttpResponse {
@@ -211,7 +211,7 @@ fn sent(body: &Value, key: &str) -> Option<Value> {
 
 pub async fn update(
     services: web::Data<Services>,
-    caller: Caller<Syft>,
+    caller: Caller<Syft, Deferred>,
     req: HttpRequest,
     name: web::Path<String>,
     body: JsonBody<Syft>,
@@ -293,7 +293,7 @@ pub async fn update(
 
 pub async fn delete(
     services: web::Data<Services>,
-    caller: Caller<Syft>,
+    caller: Caller<Syft, Deferred>,
     req: HttpRequest,
     name: web::Path<String>,
 ) -> HttpResponse {

@@ -16,7 +16,7 @@ use crate::errors::{Doing, domain};
 use crate::render::{DefaultOut, ModelOut};
 use crate::request::{self, category_for_config_type, default_lookup_type, model_ref};
 
-type XCaller = Caller<Xagent>;
+type XCaller = Caller<Xagent, Deferred>;
 type XBody = JsonBody<Xagent>;
 
 fn model_response(view: &ModelView) -> HttpResponse {
