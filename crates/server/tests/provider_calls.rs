@@ -189,7 +189,7 @@ backend_app_tests! {
 
         let gemini = app.post("/xagent/api/models/providers/gemini/models", Some(&admin), json!({ "api_key": "k" })).await;
         assert_eq!(gemini.status, 400);
-        assert_eq!(gemini.json, json!({ "detail": "Unsupported provider: gemini. Supported providers: ['openai', 'openrouter', 'deepseek', 'dashscope', 'xinference', 'zai-coding-plan', 'zhipuai-coding-plan', 'claude', 'anthropic']" }));
+        assert_eq!(gemini.json, json!({ "detail": "Unsupported provider: gemini. Supported providers: ['openai', 'openrouter', 'deepseek', 'dashscope', 'xinference', 'zai-coding-plan', 'zhipuai-coding-plan', 'claude', 'anthropic', 'kimi-for-coding', 'alibaba-coding-plan', 'alibaba-coding-plan-cn', 'minimax-coding-plan', 'minimax-cn-coding-plan']" }));
 
         let xinference = app.post("/xagent/api/models/providers/xinference/models", Some(&admin), json!({ "api_key": "" })).await;
         assert_eq!(xinference.status, 500);
@@ -235,6 +235,42 @@ backend_app_tests! {
         for sent in &fake.received()[2..] {
             assert_eq!((sent.path.as_str(), sent.x_api_key.as_deref()), ("/v1/models", Some(PROVIDER_KEY)));
         }
+    }
+
+    async fn xagent_coding_plans_are_tested_and_listed_as_xagent_does(db) {
+        let (_, admin) = db.bootstrap();
+        let fake = FakeUpstream::start();
+        let app = app(db, "127.0.0.1").await;
+        let host = fake.base_url.trim_end_matches("/v1").to_owned();
+        // MiniMax's and Kimi's coding plans are Claude-compatible: tested with Anthropic's call.
+        for provider in ["minimax-coding-plan", "minimax-cn-coding-plan", "kimi-for-coding"] {
+            let mut body = test_body(&host, "llm", "MiniMax-M2.5");
+            body["model_provider"] = json!(provider);
+            let response = app.post(TEST, Some(&admin), body).await;
+            assert_eq!(outcome(&response, "MiniMax-M2.5").0, "passed", "{provider}: {response:?}");
+            let sent = fake.received().pop().unwrap();
+            assert_eq!(sent.path, "/v1/messages", "{provider}");
+            assert_eq!((sent.x_api_key.as_deref(), sent.authorization.as_deref()), (Some(PROVIDER_KEY), None));
+        }
+        let calls = fake.received().len();
+        // Kimi's list is Anthropic's model list at its base URL.
+        let kimi = app
+            .post("/xagent/api/models/providers/kimi-for-coding/models", Some(&admin), json!({ "api_key": PROVIDER_KEY, "base_url": host }))
+            .await;
+        assert_eq!(kimi.json, json!({ "provider": "kimi-for-coding", "count": 1, "models": [{ "id": "claude-listed", "name": "Claude Listed" }] }), "{kimi:?}");
+        assert_eq!(fake.received()[calls].x_api_key.as_deref(), Some(PROVIDER_KEY));
+        // MiniMax's and Alibaba's plans answer Xagent's own lists: nothing is called.
+        for (provider, names) in [
+            ("minimax-coding-plan", vec!["MiniMax-M2", "MiniMax-M2.1", "MiniMax-M2.5"]),
+            ("alibaba-coding-plan-cn", vec!["glm-4.7", "glm-5", "qwen3-coder-next", "qwen3-coder-plus", "qwen3-max-2026-01-23", "qwen3.5-plus"]),
+        ] {
+            let url = format!("/xagent/api/models/providers/{provider}/models");
+            let listed = app.post(&url, Some(&admin), json!({ "api_key": "plan-key" })).await;
+            let models: Vec<Value> = names.iter().map(|id| json!({ "id": id, "created": 0, "owned_by": provider })).collect();
+            assert_eq!(listed.json, json!({ "provider": provider, "count": names.len(), "models": models }), "{listed:?}");
+        }
+        assert_eq!(fake.received().len(), calls + 1);
+        nothing_stored(&app, &admin).await;
     }
 
     async fn syft_fetches_the_models_an_openai_compatible_api_lists(db) {

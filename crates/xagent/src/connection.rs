@@ -25,7 +25,7 @@ const LIST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The providers whose model list is OpenAI's `GET /models`, or Anthropic's (Xagent's other
 /// fetchers use provider SDKs or curated lists).
-const LISTABLE: [&str; 9] = [
+const LISTABLE: [&str; 10] = [
     "openai",
     "openrouter",
     "deepseek",
@@ -35,20 +35,33 @@ const LISTABLE: [&str; 9] = [
     "zhipuai-coding-plan",
     "claude",
     "anthropic",
+    "kimi-for-coding",
 ];
+
+/// The coding plans whose model list Xagent keeps itself instead of asking the provider: the
+/// same names, each as `{id, created: 0, owned_by: <provider>}`.
+const CURATED: [(&str, &[&str]); 4] = [
+    ("alibaba-coding-plan", &ALIBABA_CODING_PLAN),
+    ("alibaba-coding-plan-cn", &ALIBABA_CODING_PLAN),
+    ("minimax-coding-plan", &MINIMAX_CODING_PLAN),
+    ("minimax-cn-coding-plan", &MINIMAX_CODING_PLAN),
+];
+
+const ALIBABA_CODING_PLAN: [&str; 6] = [
+    "glm-4.7",
+    "glm-5",
+    "qwen3-coder-next",
+    "qwen3-coder-plus",
+    "qwen3-max-2026-01-23",
+    "qwen3.5-plus",
+];
+
+const MINIMAX_CODING_PLAN: [&str; 3] = ["MiniMax-M2", "MiniMax-M2.1", "MiniMax-M2.5"];
 
 /// Providers whose API is neither OpenAI's nor Anthropic's: modelgate does not call them from
 /// here.
-const NOT_OPENAI: [&str; 8] = [
-    "gemini",
-    "google",
-    "elevenlabs",
-    "azure_openai",
-    "minimax-coding-plan",
-    "minimax-cn-coding-plan",
-    "kimi-for-coding",
-    "xinference-rerank",
-];
+const NOT_OPENAI: [&str; 5] =
+    ["gemini", "google", "elevenlabs", "azure_openai", "xinference-rerank"];
 
 const NO_CLIENT: &str = "This server cannot call model providers.";
 
@@ -67,7 +80,9 @@ fn api_root(provider: &str, base_url: Option<&str>) -> Result<String, String> {
     let base = base_url.map(str::trim).filter(|b| !b.is_empty());
     if anthropic(provider) {
         // Given as the host, as Anthropic's clients take it; its API is under /v1.
-        let default = gateway::default_base_url(provider).unwrap_or_default();
+        let default = default_base_url(provider)
+            .or_else(|| gateway::default_base_url(provider))
+            .unwrap_or_default();
         return Ok(api_v1_root(base.unwrap_or(default)));
     }
     let base = match (base, default_base_url(provider)) {
@@ -224,8 +239,15 @@ pub async fn provider_models(
         Err(refusal) => return refusal.render(),
     };
     let id = provider.to_lowercase();
+    if let Some((_, names)) = CURATED.iter().find(|(curated, _)| *curated == id) {
+        let models: Vec<Value> =
+            names.iter().map(|name| json!({ "id": name, "created": 0, "owned_by": id })).collect();
+        return HttpResponse::Ok()
+            .json(json!({ "provider": provider, "count": models.len(), "models": models }));
+    }
     if !LISTABLE.contains(&id.as_str()) {
-        let names: Vec<String> = LISTABLE.iter().map(|p| format!("'{p}'")).collect();
+        let supported = LISTABLE.iter().chain(CURATED.iter().map(|(name, _)| name));
+        let names: Vec<String> = supported.map(|p| format!("'{p}'")).collect();
         let message = format!(
             "Unsupported provider: {provider}. Supported providers: [{}]",
             names.join(", ")
@@ -279,4 +301,29 @@ pub async fn provider_models(
         .collect();
     HttpResponse::Ok()
         .json(json!({ "provider": provider, "count": models.len(), "models": models }))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::api_root;
+
+    #[test]
+    fn claude_compatible_plans_default_to_their_own_anthropic_roots() {
+        assert_eq!(
+            api_root("minimax-coding-plan", None).unwrap(),
+            "https://api.minimax.io/anthropic/v1"
+        );
+        assert_eq!(
+            api_root("minimax-cn-coding-plan", None).unwrap(),
+            "https://api.minimaxi.com/anthropic/v1"
+        );
+        assert_eq!(api_root("kimi-for-coding", None).unwrap(), "https://api.kimi.com/coding/v1");
+        assert_eq!(api_root("claude", None).unwrap(), "https://api.anthropic.com/v1");
+        assert_eq!(
+            api_root("kimi-for-coding", Some("https://proxy.example/v1")).unwrap(),
+            "https://proxy.example/v1"
+        );
+        assert!(api_root("gemini", None).is_err());
+    }
 }
