@@ -285,6 +285,14 @@ impl Model {
     pub fn is_builtin(&self) -> bool {
         self.source == Source::Builtin
     }
+
+    /// The key of the model this one runs on: a custom model's base, unless it names itself.
+    pub fn base_key(&self) -> Option<&str> {
+        match (&self.source, &self.fields.base_model) {
+            (Source::Custom, Some(base)) if *base != self.key => Some(base),
+            _ => None,
+        }
+    }
 }
 
 /// What the caller may do with a model, computed by the one policy.

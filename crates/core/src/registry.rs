@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use crate::audit::AuditEvent;
 use crate::endpoint::{Endpoint, EndpointChange, NewEndpoint, UserDefault};
-use crate::error::DomainResult;
+use crate::error::{DomainError, DomainResult};
 use crate::fields::{FieldSet, ModelChange};
 use crate::gateway::{Upstream, UsageQuery, UsageRecord, UsageRow};
 use crate::identity::{Actor, ApiKey, Ctx, Group, Org, Role, User};
@@ -227,6 +227,27 @@ pub trait Registry: Send + Sync + 'static {
 
     fn create_model(&self, ctx: &Ctx, model: NewModel) -> DomainResult<ModelView>;
     fn get_model(&self, ctx: &Ctx, model: &ModelRef) -> DomainResult<ModelView>;
+    /// `model` and the model it runs on ([`Model::base_key`]), `None` for a base that is
+    /// missing or that the caller cannot read. One call, so that a registry can check both at
+    /// once.
+    ///
+    /// [`Model::base_key`]: crate::model::Model::base_key
+    fn get_model_with_base(
+        &self,
+        ctx: &Ctx,
+        model: &ModelRef,
+    ) -> DomainResult<(ModelView, Option<ModelView>)> {
+        let view = self.get_model(ctx, model)?;
+        let base = match view.model.base_key() {
+            None => None,
+            Some(base) => match self.get_model(ctx, &ModelRef::Key(base.to_owned())) {
+                Ok(base) => Some(base),
+                Err(DomainError::NotFound(_)) => None,
+                Err(other) => return Err(other),
+            },
+        };
+        Ok((view, base))
+    }
     fn update_model(
         &self,
         ctx: &Ctx,

@@ -88,6 +88,17 @@ fn render_one(
     Ok(renderer.model(&view.model))
 }
 
+/// A model read with its base ([`Registry::get_model_with_base`]), rendered.
+fn render_with_base(
+    registry: &dyn Registry,
+    ctx: &modelgate_core::Ctx,
+    (view, base): (ModelView, Option<ModelView>),
+) -> DomainResult<Value> {
+    let known = base.map(|base| base.model).into_iter().collect();
+    let renderer = Renderer::load_knowing(registry, ctx, &[&view.model], None, known)?;
+    Ok(renderer.model(&view.model))
+}
+
 /// `GET /api/models/`: built-in and the caller's custom models, as a bare array.
 pub(crate) async fn list(
     req: HttpRequest,
@@ -281,8 +292,8 @@ pub(crate) async fn retrieve(
     let ctx = caller.ctx;
     let result = services
         .call(move |r| {
-            let view = r.get_model(&ctx, &ModelRef::Key(name))?;
-            render_one(r, &ctx, &view)
+            let read = r.get_model_with_base(&ctx, &ModelRef::Key(name))?;
+            render_with_base(r, &ctx, read)
         })
         .await;
     match result {

@@ -79,8 +79,20 @@ impl Renderer {
         models: &[&Model],
         providers: Option<Vec<Provider>>,
     ) -> DomainResult<Self> {
+        Self::load_knowing(registry, ctx, models, providers, Vec::new())
+    }
+
+    /// [`Renderer::load`] with bases the caller already read (a GET reads a model with its
+    /// base in one registry call): only the bases beyond them are asked for.
+    pub(crate) fn load_knowing(
+        registry: &dyn Registry,
+        ctx: &Ctx,
+        models: &[&Model],
+        providers: Option<Vec<Provider>>,
+        known_bases: Vec<Model>,
+    ) -> DomainResult<Self> {
         let mut renderer = Renderer::default();
-        renderer.load_bases(registry, ctx, models)?;
+        renderer.load_bases(registry, ctx, models, known_bases)?;
         if models.iter().any(|m| m.fields.provider_ref.is_some()) {
             let providers = match providers {
                 Some(list) => list,
@@ -97,9 +109,15 @@ impl Renderer {
         registry: &dyn Registry,
         ctx: &Ctx,
         models: &[&Model],
+        known_bases: Vec<Model>,
     ) -> DomainResult<()> {
         let mut asked: HashSet<String> = HashSet::new();
         let mut wanted: Vec<String> = models.iter().filter_map(|m| base_of(m)).collect();
+        for known in known_bases {
+            asked.insert(known.key.clone());
+            wanted.extend(base_of(&known));
+            self.bases.insert(known.key.clone(), known);
+        }
         for _ in 0..MAX_BASE_DEPTH {
             wanted.retain(|name| asked.insert(name.clone()));
             if wanted.is_empty() {
@@ -199,10 +217,7 @@ impl Renderer {
 }
 
 fn base_of(model: &Model) -> Option<String> {
-    match model.source {
-        Source::Custom => model.fields.base_model.clone().filter(|b| *b != model.key),
-        Source::Builtin => None,
-    }
+    model.base_key().map(str::to_owned)
 }
 
 /// A custom provider; its `api_key` is write-only and never part of the answer. The store keeps

@@ -90,6 +90,29 @@ backend_app_tests! {
         }
     }
 
+    async fn a_base_changed_on_another_replica_shows_in_respan_on_the_next_get(db) {
+        let (admin, key) = db.bootstrap();
+        let base = ModelChange { input_cost: Some(Some(1.0)), ..Default::default() };
+        db.store.create_model(&admin, NewModel { key: "b".into(), change: base }).unwrap();
+        let on_base = ModelChange { base_model: Some(Some("b".into())), ..Default::default() };
+        db.store.create_model(&admin, NewModel { key: "m".into(), change: on_base }).unwrap();
+        let app = TestApp::new(db, configure_main).await;
+        for _ in 0..2 {
+            let shown = app.get("/respan/api/models/m/", Some(&key)).await;
+            assert_eq!(shown.json["input_cost"], serde_json::json!(1.0), "{shown:?}");
+        }
+        let other = app.db.replica();
+        let change = ModelChange { input_cost: Some(Some(2.5)), ..Default::default() };
+        let update = modelgate_core::ModelUpdate { change, ..Default::default() };
+        other.update_model(&admin, &modelgate_core::ModelRef::Key("b".into()), update).unwrap();
+        let shown = app.get("/respan/api/models/m/", Some(&key)).await;
+        assert_eq!(shown.json["input_cost"], serde_json::json!(2.5), "{shown:?}");
+        // And a base removed there is gone here.
+        other.delete_model(&admin, &modelgate_core::ModelRef::Key("b".into())).unwrap();
+        let shown = app.get("/respan/api/models/m/", Some(&key)).await;
+        assert_eq!(shown.json["input_cost"], serde_json::Value::Null, "{shown:?}");
+    }
+
     async fn a_key_revoked_on_another_replica_is_refused_on_the_next_write_whatever_its_body(db) {
         let (admin, key) = db.bootstrap();
         let change = ModelChange { description: Some(Some("before".into())), ..Default::default() };

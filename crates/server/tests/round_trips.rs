@@ -15,10 +15,15 @@ async fn costs(backend: Backend) -> Vec<(&'static str, usize)> {
     let (admin, key) = db.bootstrap();
     let change = ModelChange { description: Some(Some("d".into())), ..Default::default() };
     db.store.create_model(&admin, NewModel { key: "m".into(), change }).unwrap();
+    // A model on a base: Respan shows the base beside it.
+    let change = ModelChange { base_model: Some(Some("m".into())), ..Default::default() };
+    db.store.create_model(&admin, NewModel { key: "on-m".into(), change }).unwrap();
     let app = TestApp::new(db, configure_main).await;
     let key = Some(key.as_str());
-    // Once, so that what a first request sets up (pool connections) is not counted below.
+    // Once, so that what a first request sets up (pool connections) is not counted below, and
+    // the second model is cached as the first is.
     assert_eq!(app.get("/v1/models/m", key).await.status, 200);
+    assert_eq!(app.get("/respan/api/models/on-m/", key).await.status, 200);
 
     let update = json!({"id": "m", "name": "M2", "meta": {}, "params": {}});
     let mut costs = Vec::new();
@@ -28,6 +33,7 @@ async fn costs(backend: Backend) -> Vec<(&'static str, usize)> {
         ("xagent GET", "GET", "/xagent/api/models/by-id/m", Value::Null),
         ("syft GET", "GET", "/syft/api/v1/models/m", Value::Null),
         ("respan GET", "GET", "/respan/api/models/m/", Value::Null),
+        ("respan GET, base", "GET", "/respan/api/models/on-m/", Value::Null),
         ("openwebui update", "POST", "/openwebui/api/models/model/update?id=m", update.clone()),
         ("respan PATCH", "PATCH", "/respan/api/models/m/", json!({"output_cost": 0.075})),
     ] {
@@ -60,6 +66,8 @@ async fn requests_cost_a_bounded_number_of_statements() {
         ("xagent GET", 0, 1),
         ("syft GET", 1, 2),
         ("respan GET", 0, 1),
+        // The model and its base checked in one statement.
+        ("respan GET, base", 0, 1),
         ("openwebui update", 5, 1),
         // The update before it ended what SQLite had cached: the key is read again.
         ("respan PATCH", 6, 1),

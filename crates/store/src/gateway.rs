@@ -9,7 +9,8 @@ use modelgate_core::gateway::{
 };
 use modelgate_core::model::{Model, Pricing, Source};
 use modelgate_core::{
-    Ctx, DomainError, DomainResult, FieldError, ModelRef, ProviderRef, Secret, Subject, Violation,
+    Ctx, DomainError, DomainResult, FieldError, ModelRef, ModelView, ProviderRef, Secret, Subject,
+    Violation,
 };
 
 use crate::Store;
@@ -23,16 +24,6 @@ fn refused(field: &'static str, reason: String) -> StoreError {
         subject: Subject::Named(field),
         violation: Violation::Invalid { reason },
     }))
-}
-
-/// The base a custom model runs on, when it names one other than itself.
-fn base_of(model: &Model) -> Option<ModelRef> {
-    match &model.fields.base_model {
-        Some(base) if model.source == Source::Custom && *base != model.key => {
-            Some(ModelRef::Key(base.clone()))
-        }
-        _ => None,
-    }
 }
 
 /// The provider a model is called through: its own, else its base's (an empty name is none).
@@ -65,7 +56,8 @@ impl Store {
     /// Where `model_key` goes for `ctx`. The model and its base are read as every model read is
     /// (from the cache where it holds); the database is asked again only for a provider.
     pub(crate) fn upstream_of(&self, ctx: &Ctx, model_key: &str) -> DomainResult<Upstream> {
-        let (model, base) = self.route_models(ctx, model_key)?;
+        let (model, base) = self.model_with_base(ctx, &ModelRef::Key(model_key.to_owned()))?;
+        let (model, base) = (model.model, base.map(|view| view.model));
         if !model.fields.is_active {
             return Err(refused("model", format!("The model '{model_key}' is inactive.")).into());
         }
@@ -96,32 +88,42 @@ impl Store {
         })
     }
 
-    /// The model a call names and its base, when readable here (a custom model names what it
-    /// runs on; its base lends it prices and, for catalog bases, the provider whose org
-    /// credentials apply).
-    fn route_models(&self, ctx: &Ctx, model_key: &str) -> DomainResult<(Model, Option<Model>)> {
-        let named = ModelRef::Key(model_key.to_owned());
-        if let Some(both) = self.cached_route(ctx, &named)? {
+    /// A model and the model it runs on ([`Registry::get_model_with_base`]), both read as
+    /// every model read is (from the cache where it holds). A base lends a gateway call its
+    /// prices and, for catalog bases, the provider whose org credentials apply, and Respan
+    /// shows it beside the model.
+    ///
+    /// [`Registry::get_model_with_base`]: modelgate_core::Registry::get_model_with_base
+    pub(crate) fn model_with_base(
+        &self,
+        ctx: &Ctx,
+        named: &ModelRef,
+    ) -> DomainResult<(ModelView, Option<ModelView>)> {
+        if let Some(both) = self.cached_with_base(ctx, named)? {
             return Ok(both);
         }
         let epoch = self.read_epoch();
-        let model = self.get_model_at(epoch, ctx, &named)?.model;
-        let base = match base_of(&model) {
-            Some(base) => self.get_model_at(epoch, ctx, &base).ok().map(|view| view.model),
+        let view = self.get_model_at(epoch, ctx, named)?;
+        let base = match view.model.base_key() {
             None => None,
+            Some(base) => match self.get_model_at(epoch, ctx, &ModelRef::Key(base.to_owned())) {
+                Ok(base) => Some(base),
+                Err(DomainError::NotFound(_)) => None,
+                Err(other) => return Err(other),
+            },
         };
-        Ok((model, base))
+        Ok((view, base))
     }
 
     /// Postgres: a model and its base that this replica looked up before, served after one
     /// light statement finds both rows and the caller unchanged (see
     /// [`Store::get_model_checked`]); `None` when either is not cached or has changed, to be
     /// read one by one.
-    fn cached_route(
+    fn cached_with_base(
         &self,
         ctx: &Ctx,
         named: &ModelRef,
-    ) -> DomainResult<Option<(Model, Option<Model>)>> {
+    ) -> DomainResult<Option<(ModelView, Option<ModelView>)>> {
         if self.backend != Backend::Postgres {
             return Ok(None);
         }
@@ -130,7 +132,10 @@ impl Store {
         let Some(model) = self.models.lookup(epoch, &(org.clone(), named.clone())) else {
             return Ok(None);
         };
-        let Some(base_ref) = model.found.as_ref().and_then(base_of) else { return Ok(None) };
+        let base_ref = model.found.as_ref().and_then(|m| m.base_key());
+        let Some(base_ref) = base_ref.map(|key| ModelRef::Key(key.to_owned())) else {
+            return Ok(None);
+        };
         let Some(base) = self.models.lookup(epoch, &(org.clone(), base_ref.clone())) else {
             return Ok(None);
         };
@@ -148,8 +153,8 @@ impl Store {
         }
         self.models.count_hit();
         self.models.count_hit();
-        let model = crate::models::readable(&ctx.actor, model.found)?.model;
-        let base = crate::models::readable(&ctx.actor, base.found).ok().map(|view| view.model);
+        let model = crate::models::readable(&ctx.actor, model.found)?;
+        let base = crate::models::readable(&ctx.actor, base.found).ok();
         Ok(Some((model, base)))
     }
 

@@ -694,6 +694,14 @@ impl Registry for Store {
         self.get_model_at(self.read_epoch(), ctx, model)
     }
 
+    fn get_model_with_base(
+        &self,
+        ctx: &Ctx,
+        model: &ModelRef,
+    ) -> DomainResult<(ModelView, Option<ModelView>)> {
+        self.model_with_base(ctx, model)
+    }
+
     fn update_model(
         &self,
         ctx: &Ctx,
