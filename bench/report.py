@@ -71,6 +71,7 @@ def main(results, seconds, profile):
             rss[backend] = int(where) // 1024
     direct = dict(rows.pop("upstream", []))
     litellm = dict(rows.pop("litellm", []))
+    bare = dict(rows.pop("bare", []))
     print(f"\nmodelgate HTTP benchmark ({profile} build): {machine()}; {seconds} s per scenario; "
           "wrk -t2, pgbench -M prepared -j2")
     for backend, measured in rows.items():
@@ -93,16 +94,21 @@ def main(results, seconds, profile):
         d_rate, d50, d99, d_failed = direct["chat completion"]
         d_ttfb = ttfbs.get("upstream", (float("nan"), float("nan")))[0]
         print(f"{'direct':28} {d_rate:8.0f} {d50:7.2f} {d99:7.2f} {d_failed:7d} | {'':8} {'':7} {'':7} | {d_ttfb:8.3f}")
-        proxies = [("via modelgate, " + backend, backend, dict(measured).get("chat completion"))
-                   for backend, measured in rows.items()]
+        # What any proxy on modelgate's HTTP stack costs here: the ceiling for "× direct".
+        proxies = [("bare actix+awc pass-through", "bare", bare.get("chat completion"))]
+        proxies += [("via modelgate, " + backend, backend, dict(measured).get("chat completion"))
+                    for backend, measured in rows.items()]
         proxies.append(("via LiteLLM proxy", "litellm", litellm.get("chat completion")))
         for label, source, found in proxies:
             if not found:
                 continue
             rate, p50, p99, failed = found
-            t = ttfbs.get(source, (float("nan"),))[0]
-            print(f"{label:28} {rate:8.0f} {p50:7.2f} {p99:7.2f} {failed:7d} | "
-                  f"{rate / d_rate:8.2f} {p50 - d50:7.2f} {p99 - d99:7.2f} | {t:8.3f} {t - d_ttfb:6.3f}")
+            line = (f"{label:28} {rate:8.0f} {p50:7.2f} {p99:7.2f} {failed:7d} | "
+                    f"{rate / d_rate:8.2f} {p50 - d50:7.2f} {p99 - d99:7.2f} |")
+            if source in ttfbs:
+                t = ttfbs[source][0]
+                line += f" {t:8.3f} {t - d_ttfb:6.3f}"
+            print(line)
 
 
 if __name__ == "__main__":

@@ -46,6 +46,7 @@ cleanup() {
   [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null || true
   [ -n "$UPSTREAM_PID" ] && kill "$UPSTREAM_PID" 2>/dev/null && wait "$UPSTREAM_PID" 2>/dev/null || true
   [ -n "$LITELLM_PID" ] && kill "$LITELLM_PID" 2>/dev/null && wait "$LITELLM_PID" 2>/dev/null || true
+  [ -n "${BARE_PID:-}" ] && kill "$BARE_PID" 2>/dev/null && wait "$BARE_PID" 2>/dev/null || true
   [ -n "$PG_DB" ] && psql -q "$ADMIN_URL" -c "DROP DATABASE IF EXISTS $PG_DB" >/dev/null 2>&1 || true
   rm -rf "$OUT"
   exit "$status"
@@ -60,13 +61,16 @@ echo "==> building the $PROFILE binary" >&2
 case "${BENCH_BINARY:+given}$PROFILE" in
   given*) ;;
   release) cargo build --release --locked -p modelgate-server --bin modelgate \
-    -p modelgate-testkit --bin fake-upstream >&2 ;;
+    --example bare_proxy -p modelgate-testkit --bin fake-upstream >&2 ;;
   debug) cargo build --locked -p modelgate-server --bin modelgate \
-    -p modelgate-testkit --bin fake-upstream >&2 ;;
+    --example bare_proxy -p modelgate-testkit --bin fake-upstream >&2 ;;
   *) echo "BENCH_PROFILE is release or debug" >&2; exit 1 ;;
 esac
 BIN="${BENCH_BINARY:-${CARGO_TARGET_DIR:-target}/$PROFILE/modelgate}"
 UPSTREAM_BIN="${BENCH_UPSTREAM_BINARY:-$(dirname "$BIN")/fake-upstream}"
+# The least any proxy on modelgate's HTTP stack does (crates/server/examples/bare_proxy.rs).
+BARE_BIN="$(dirname "$BIN")/examples/bare_proxy"
+BARE_PID=""
 
 RESULTS="$OUT/results.tsv"
 : >"$RESULTS"
@@ -156,6 +160,20 @@ UPSTREAM_URL="$(head -n1 "$OUT/upstream.txt")"
 echo "==> the gateway's upstream, called directly ($UPSTREAM_URL)" >&2
 BENCH_MODEL=bench-up http upstream "chat completion" 16 "$UPSTREAM_URL/chat/completions" chat.lua
 ttfb upstream "$UPSTREAM_URL/chat/completions" bench-up
+
+if [ -x "$BARE_BIN" ]; then
+  BARE_PORT=$((PORT + 6))
+  "$BARE_BIN" "$UPSTREAM_URL/chat/completions" "127.0.0.1:$BARE_PORT" >"$OUT/bare.log" 2>&1 &
+  BARE_PID=$!
+  for _ in $(seq 1 100); do
+    curl -fs -o /dev/null -X POST -d '{}' "http://127.0.0.1:$BARE_PORT/" 2>/dev/null && break
+    sleep 0.1
+  done
+  echo "==> a bare pass-through proxy on the same HTTP stack" >&2
+  BENCH_MODEL=bench-up http bare "chat completion" 16 "http://127.0.0.1:$BARE_PORT/" chat.lua
+  kill "$BARE_PID" && wait "$BARE_PID" 2>/dev/null || true
+  BARE_PID=""
+fi
 
 # LiteLLM's proxy, what a team might run instead, in front of the same upstream: config-file
 # mode, no database, one worker per core as modelgate runs. BENCH_LITELLM names its `litellm`
