@@ -305,6 +305,17 @@ pub trait Registry: Send + Sync + 'static {
     fn list_endpoints(&self, ctx: &Ctx) -> DomainResult<Vec<Endpoint>>;
     /// The org's endpoints serving any of these models (by `seq`), oldest first.
     fn model_endpoints(&self, ctx: &Ctx, model_seqs: &[i64]) -> DomainResult<Vec<Endpoint>>;
+    /// `model` and the org's endpoints that serve it ([`Registry::model_endpoints`]). One call,
+    /// so that a registry can check both at once.
+    fn get_model_with_endpoints(
+        &self,
+        ctx: &Ctx,
+        model: &ModelRef,
+    ) -> DomainResult<(ModelView, Vec<Endpoint>)> {
+        let view = self.get_model(ctx, model)?;
+        let endpoints = self.model_endpoints(ctx, &[view.model.seq])?;
+        Ok((view, endpoints))
+    }
     /// A partial change, by the endpoint's owner or an org admin.
     fn update_endpoint(
         &self,

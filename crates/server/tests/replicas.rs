@@ -113,6 +113,36 @@ backend_app_tests! {
         assert_eq!(shown.json["input_cost"], serde_json::Value::Null, "{shown:?}");
     }
 
+    async fn endpoints_changed_on_another_replica_show_in_syft_on_the_next_get(db) {
+        let (admin, key) = db.bootstrap();
+        db.store.create_model(&admin, NewModel { key: "m".into(), change: ModelChange::default() }).unwrap();
+        let app = TestApp::new(db, configure_main).await;
+        let connected = |response: &modelgate_testkit::TestResponse| -> Vec<String> {
+            let refs = response.json["connected_endpoints"].as_array().cloned().unwrap_or_default();
+            refs.iter().map(|r| format!("{}:{}", r["slug"].as_str().unwrap(), r["name"].as_str().unwrap())).collect()
+        };
+        for _ in 0..2 {
+            let shown = app.get("/syft/api/v1/models/m", Some(&key)).await;
+            assert_eq!(shown.status, 200, "{shown:?}");
+            assert!(connected(&shown).is_empty(), "{shown:?}");
+        }
+        let other = app.db.replica();
+        let model = Some(modelgate_core::ModelRef::Key("m".into()));
+        other.create_endpoint(&admin, modelgate_core::NewEndpoint::new("One", "one", model)).unwrap();
+        let shown = app.get("/syft/api/v1/models/m", Some(&key)).await;
+        assert_eq!(connected(&shown), ["one:One"], "a new endpoint: {shown:?}");
+        // Cached with it now; a change of the endpoint alone shows too.
+        let _ = app.get("/syft/api/v1/models/m", Some(&key)).await;
+        let change = modelgate_core::EndpointChange { name: Some("Renamed".into()), ..Default::default() };
+        other.update_endpoint(&admin, "one", change).unwrap();
+        let shown = app.get("/syft/api/v1/models/m", Some(&key)).await;
+        assert_eq!(connected(&shown), ["one:Renamed"], "a renamed endpoint: {shown:?}");
+        let _ = app.get("/syft/api/v1/models/m", Some(&key)).await;
+        other.delete_endpoint(&admin, "one").unwrap();
+        let shown = app.get("/syft/api/v1/models/m", Some(&key)).await;
+        assert!(connected(&shown).is_empty(), "a deleted endpoint: {shown:?}");
+    }
+
     async fn a_key_revoked_on_another_replica_is_refused_on_the_next_write_whatever_its_body(db) {
         let (admin, key) = db.bootstrap();
         let change = ModelChange { description: Some(Some("before".into())), ..Default::default() };

@@ -4,18 +4,26 @@ use diesel::prelude::*;
 use modelgate_core::fields::normalize_tags;
 use modelgate_core::policy::{self, Action};
 use modelgate_core::{
-    Ctx, Denied, DomainError, Endpoint, EndpointChange, Entity, FieldError, ModelRef, NewEndpoint,
-    UserDefault, Violation,
+    Ctx, Denied, DomainError, DomainResult, Endpoint, EndpointChange, Entity, FieldError, ModelRef,
+    ModelView, NewEndpoint, UserDefault, Violation,
 };
 use uuid::Uuid;
 
 use crate::Store;
 use crate::audit::Auditor;
-use crate::conn::DbConn;
+use crate::conn::{Backend, DbConn};
 use crate::error::{StoreError, StoreResult, conflict_on_unique};
 use crate::models::{hydrate, view};
 use crate::rows::{EndpointRow, ModelRow, from_db_time, now, to_db_time};
 use crate::schema::{endpoints, models, user_defaults, users};
+
+/// The endpoints serving one model, as a cache keeps them ([`Store::model_with_endpoints`]).
+#[derive(Clone, Debug)]
+pub(crate) struct Served {
+    pub endpoints: Vec<Endpoint>,
+    /// Postgres: their stamp when read ([`crate::subquery::endpoints_stamp`]).
+    pub stamp: Option<String>,
+}
 
 const MAX_SLUG_LEN: usize = 128;
 const MAX_CONFIG_TYPE_LEN: usize = 64;
@@ -139,6 +147,83 @@ impl Store {
             .into_iter()
             .map(EndpointRow::into_endpoint)
             .collect()
+    }
+
+    /// A model and the endpoints that serve it ([`Registry::get_model_with_endpoints`]), both
+    /// from the caches where they hold: on Postgres one light statement checks the model's row,
+    /// the caller and the endpoints' stamp together; on SQLite one look at the commits serves
+    /// both.
+    ///
+    /// [`Registry::get_model_with_endpoints`]: modelgate_core::Registry::get_model_with_endpoints
+    pub(crate) fn model_with_endpoints(
+        &self,
+        ctx: &Ctx,
+        named: &ModelRef,
+    ) -> DomainResult<(ModelView, Vec<Endpoint>)> {
+        if let Some(both) = self.cached_with_endpoints(ctx, named)? {
+            return Ok(both);
+        }
+        let epoch = self.read_epoch();
+        let view = self.get_model_at(epoch, ctx, named)?;
+        let key = (ctx.actor.org_id.clone(), view.model.seq);
+        let seq = view.model.seq;
+        let served = match self.backend {
+            Backend::Sqlite => self.cached_at(epoch, &self.served, key, |conn| {
+                let endpoints = self.list_endpoints_in(conn, ctx, Some(&[seq]))?;
+                Ok(Some(Served { endpoints, stamp: None }))
+            })?,
+            Backend::Postgres => {
+                let read_at = self.fresh.seen();
+                let served = self.read_as(ctx, |conn, ctx| {
+                    // The stamp first: a change between the two reads then fails the next check
+                    // instead of leaving a stale list under a current stamp.
+                    let stamp = crate::models::endpoints_stamp_of(conn, &ctx.actor.org_id, seq)?;
+                    let endpoints = self.list_endpoints_in(conn, ctx, Some(&[seq]))?;
+                    Ok(Served { endpoints, stamp: Some(stamp) })
+                })?;
+                self.served.put(read_at, self.fresh.seen(), key, served.clone());
+                Some(served)
+            }
+        };
+        Ok((view, served.map(|s| s.endpoints).unwrap_or_default()))
+    }
+
+    /// Postgres: a model and its endpoints that this replica read before, served after one
+    /// light statement finds the row, the caller and the endpoints unchanged; `None` when
+    /// either is not cached or something changed.
+    fn cached_with_endpoints(
+        &self,
+        ctx: &Ctx,
+        named: &ModelRef,
+    ) -> DomainResult<Option<(ModelView, Vec<Endpoint>)>> {
+        if self.backend != Backend::Postgres {
+            return Ok(None);
+        }
+        let org = &ctx.actor.org_id;
+        let epoch = self.fresh.seen();
+        let Some(model) = self.models.lookup(epoch, &(org.clone(), named.clone())) else {
+            return Ok(None);
+        };
+        let Some(seq) = model.found.as_ref().map(|m| m.seq) else { return Ok(None) };
+        let Some(served) = self.served.lookup(epoch, &(org.clone(), seq)) else {
+            return Ok(None);
+        };
+        let (identity, row_stamp, served_stamp) =
+            self.read(|conn| crate::models::stamps_with_endpoints(conn, org, named))?;
+        let pending = crate::unconfirmed(ctx);
+        if !crate::caller_holds_at(pending, identity)
+            || row_stamp != model.stamp
+            || served_stamp != served.stamp
+        {
+            return Ok(None);
+        }
+        if let Some(pending) = pending {
+            pending.confirm();
+        }
+        self.models.count_hit();
+        self.served.count_hit();
+        let view = crate::models::readable(&ctx.actor, model.found)?;
+        Ok(Some((view, served.endpoints)))
     }
 
     /// The endpoint's owner (if its role writes) or an org admin may change or delete it.

@@ -119,6 +119,9 @@ pub struct Store {
     /// (org, reference) → what it named there (the model with its grants, or nothing); rights
     /// are worked out per request. On Postgres each entry is checked against its row's stamp.
     models: Cache<(String, ModelRef), models::Looked>,
+    /// (org, model seq) → the org's endpoints serving that model; on Postgres checked against
+    /// their stamp ([`subquery::endpoints_stamp`]) in the model's own check.
+    served: Cache<(String, i64), endpoints::Served>,
     /// Postgres: updates of one model by this replica take turns here (a model hashes to one of
     /// these), so that each finds the row as the one before left it and writes it in one
     /// statement instead of all of them queueing on the row lock (see
@@ -178,6 +181,7 @@ impl Store {
             fresh: Freshness::new(backend, url),
             callers: Cache::new(CACHED_CALLERS),
             models: Cache::new(CACHED_MODELS),
+            served: Cache::new(CACHED_MODELS),
             update_turns: std::array::from_fn(|_| Mutex::new(())),
             pool_events,
         })
@@ -805,6 +809,14 @@ impl Registry for Store {
 
     fn model_endpoints(&self, ctx: &Ctx, model_seqs: &[i64]) -> DomainResult<Vec<Endpoint>> {
         self.read_as(ctx, |conn, ctx| self.list_endpoints_in(conn, ctx, Some(model_seqs)))
+    }
+
+    fn get_model_with_endpoints(
+        &self,
+        ctx: &Ctx,
+        model: &ModelRef,
+    ) -> DomainResult<(ModelView, Vec<Endpoint>)> {
+        self.model_with_endpoints(ctx, model)
     }
 
     fn update_endpoint(

@@ -21,7 +21,7 @@ use crate::error::{StoreError, StoreResult, conflict_on_unique};
 use crate::identity::{CallerNow, caller_from_json};
 use crate::rows::{GrantRow, ModelRow, ModelWrite, now};
 use crate::schema::{audit_events, endpoints, model_counts, model_grants, models, providers};
-use crate::subquery::{IDENTITY_VERSION, MODEL_GRANTS, ROW_STAMP, caller_of_key};
+use crate::subquery::{IDENTITY_VERSION, MODEL_GRANTS, ROW_STAMP, caller_of_key, endpoints_stamp};
 
 diesel::define_sql_function!(fn lower(x: Nullable<Text>) -> Nullable<Text>);
 
@@ -114,6 +114,27 @@ pub(crate) fn stamps_of(
 ) -> StoreResult<(Option<i64>, Option<String>)> {
     let row = named(org_id, reference).select(ROW_STAMP).single_value();
     Ok(diesel::select((IDENTITY_VERSION, row)).get_result(conn)?)
+}
+
+/// [`stamps_of`] with the stamp of the endpoints that serve the model ([`endpoints_stamp`]), in
+/// one statement.
+///
+/// [`endpoints_stamp`]: crate::subquery::endpoints_stamp
+pub(crate) fn stamps_with_endpoints(
+    conn: &mut DbConn,
+    org_id: &str,
+    reference: &ModelRef,
+) -> StoreResult<(Option<i64>, Option<String>, Option<String>)> {
+    let row = named(org_id, reference).select(ROW_STAMP).single_value();
+    let served = named(org_id, reference).select(endpoints_stamp(org_id)).single_value();
+    Ok(diesel::select((IDENTITY_VERSION, row, served)).get_result(conn)?)
+}
+
+/// The stamp of the endpoints of `org_id` that serve model `seq` ([`endpoints_stamp`]).
+///
+/// [`endpoints_stamp`]: crate::subquery::endpoints_stamp
+pub(crate) fn endpoints_stamp_of(conn: &mut DbConn, org_id: &str, seq: i64) -> StoreResult<String> {
+    Ok(models::table.filter(models::seq.eq(seq)).select(endpoints_stamp(org_id)).first(conn)?)
 }
 
 /// [`stamps_of`] for two references (a gateway call's model and its base), in one statement.

@@ -69,6 +69,27 @@ pub(crate) const ROW_STAMP: Subquery<'static, Text> = Subquery {
     sql_type: PhantomData,
 };
 
+/// What a cached list of the endpoints serving a model is checked against: each endpoint's id
+/// and row version (Postgres: `xmin`, renewed by every change of the row), in id order, or ''
+/// when none serves it; correlated with the `models` row of the outer query, for the org bound.
+/// An endpoint that starts or stops serving the model, or changes, changes it.
+pub(crate) fn endpoints_stamp(org_id: &str) -> Subquery<'_, Text> {
+    Subquery {
+        pg: [
+            "(SELECT COALESCE(string_agg(e.id || ':' || e.xmin::text, ',' ORDER BY e.id), '') \
+             FROM endpoints e WHERE e.model_seq = models.seq AND e.org_id = ",
+            ")",
+        ],
+        sqlite: [
+            "(SELECT COALESCE(group_concat(e.id || ':' || e.updated_at, ','), '') \
+             FROM endpoints e WHERE e.model_seq = models.seq AND e.org_id = ",
+            ")",
+        ],
+        bind: Some(org_id),
+        sql_type: PhantomData,
+    }
+}
+
 /// The caller a key hash authenticates now, as the JSON array
 /// `[user_id, org_id, role, is_root, [group_id…]]`, or NULL for an unknown or revoked key: how a
 /// key is authenticated, alone or inside the statement of a read it guards (a cached caller's

@@ -125,6 +125,27 @@ fn authentication_a_model_read_and_its_check_are_parsed_once_per_connection() {
 }
 
 #[test]
+fn a_model_with_its_endpoints_and_their_check_are_parsed_once_per_connection() {
+    let (db, store) = one_connection();
+    let (admin, _) = db.bootstrap();
+    store
+        .create_model(&admin, NewModel { key: "hot".into(), change: ModelChange::default() })
+        .unwrap();
+    for _ in 0..3 {
+        store.get_model_with_endpoints(&admin, &ModelRef::Key("hot".into())).unwrap();
+    }
+    let mut conn = store.connection().unwrap();
+    let prepared: Vec<Prepared> = diesel::sql_query(
+        "SELECT name FROM pg_prepared_statements WHERE statement LIKE '%FROM endpoints e %'",
+    )
+    .load(pg(&mut conn))
+    .unwrap();
+    // The endpoints' stamp read with their list (the first call), and the light check of the
+    // model with its endpoints (the calls after it).
+    assert_eq!(prepared.len(), 2, "{:?}", prepared.iter().map(|p| &p.name).collect::<Vec<_>>());
+}
+
+#[test]
 fn an_update_of_a_cached_model_is_parsed_once_per_connection() {
     let (db, store) = one_connection();
     let (admin, _) = db.bootstrap();

@@ -113,9 +113,8 @@ pub async fn get(
     let key = name.clone();
     let result = services
         .call(move |r| {
-            let view = syft_model(r.get_model(&ctx, &ModelRef::Key(key))?)?;
-            let served = r.model_endpoints(&ctx, &[view.model.seq])?;
-            Ok((view, served))
+            let (view, served) = r.get_model_with_endpoints(&ctx, &ModelRef::Key(key))?;
+            Ok((syft_model(view)?, served))
         })
         .await;
     match result {
