@@ -196,29 +196,17 @@ impl Store {
         ctx: &Ctx,
         named: &ModelRef,
     ) -> DomainResult<Option<(ModelView, Vec<Endpoint>)>> {
-        if self.backend != Backend::Postgres {
-            return Ok(None);
-        }
+        let Some((epoch, model)) = self.cached_on_postgres(ctx, named) else { return Ok(None) };
         let org = &ctx.actor.org_id;
-        let epoch = self.fresh.seen();
-        let Some(model) = self.models.lookup(epoch, &(org.clone(), named.clone())) else {
-            return Ok(None);
-        };
         let Some(seq) = model.found.as_ref().map(|m| m.seq) else { return Ok(None) };
         let Some(served) = self.served.lookup(epoch, &(org.clone(), seq)) else {
             return Ok(None);
         };
         let (identity, row_stamp, served_stamp) =
             self.read(|conn| crate::models::stamps_with_endpoints(conn, org, named))?;
-        let pending = crate::unconfirmed(ctx);
-        if !crate::caller_holds_at(pending, identity)
-            || row_stamp != model.stamp
-            || served_stamp != served.stamp
-        {
+        let unchanged = row_stamp == model.stamp && served_stamp == served.stamp;
+        if !crate::still_holds(ctx, identity, unchanged) {
             return Ok(None);
-        }
-        if let Some(pending) = pending {
-            pending.confirm();
         }
         self.models.count_hit();
         self.served.count_hit();

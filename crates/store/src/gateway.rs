@@ -14,7 +14,7 @@ use modelgate_core::{
 };
 
 use crate::Store;
-use crate::conn::{Backend, DbConn};
+use crate::conn::DbConn;
 use crate::error::{StoreError, StoreResult};
 use crate::rows::{now, to_db_time};
 use crate::schema::{api_keys, usage_events};
@@ -124,14 +124,8 @@ impl Store {
         ctx: &Ctx,
         named: &ModelRef,
     ) -> DomainResult<Option<(ModelView, Option<ModelView>)>> {
-        if self.backend != Backend::Postgres {
-            return Ok(None);
-        }
+        let Some((epoch, model)) = self.cached_on_postgres(ctx, named) else { return Ok(None) };
         let org = &ctx.actor.org_id;
-        let epoch = self.fresh.seen();
-        let Some(model) = self.models.lookup(epoch, &(org.clone(), named.clone())) else {
-            return Ok(None);
-        };
         let base_ref = model.found.as_ref().and_then(|m| m.base_key());
         let Some(base_ref) = base_ref.map(|key| ModelRef::Key(key.to_owned())) else {
             return Ok(None);
@@ -141,15 +135,9 @@ impl Store {
         };
         let (identity, [model_stamp, base_stamp]) =
             self.read(|conn| crate::models::stamps_of_pair(conn, org, named, &base_ref))?;
-        let pending = crate::unconfirmed(ctx);
-        if !crate::caller_holds_at(pending, identity)
-            || model_stamp != model.stamp
-            || base_stamp != base.stamp
-        {
+        let unchanged = model_stamp == model.stamp && base_stamp == base.stamp;
+        if !crate::still_holds(ctx, identity, unchanged) {
             return Ok(None);
-        }
-        if let Some(pending) = pending {
-            pending.confirm();
         }
         self.models.count_hit();
         self.models.count_hit();

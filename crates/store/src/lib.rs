@@ -362,10 +362,7 @@ impl Store {
         let epoch = self.fresh.seen();
         if let Some(cached) = self.models.lookup(epoch, &cache_key) {
             let (identity, stamp) = self.read(|conn| models::stamps_of(conn, org, model))?;
-            if caller_holds_at(pending, identity) && stamp == cached.stamp {
-                if let Some(pending) = pending {
-                    pending.confirm();
-                }
+            if still_holds(ctx, identity, stamp == cached.stamp) {
                 self.models.count_hit();
                 return models::readable(&ctx.actor, cached.found);
             }
@@ -376,6 +373,21 @@ impl Store {
         })?;
         self.models.put(epoch, self.fresh.seen(), cache_key, looked.clone());
         models::readable(&ctx.actor, looked.found)
+    }
+
+    /// Postgres: what this replica cached for `named` in the caller's org, with the epoch it was
+    /// looked up at, for a light check to confirm; `None` on SQLite or when nothing is cached.
+    pub(crate) fn cached_on_postgres(
+        &self,
+        ctx: &Ctx,
+        named: &ModelRef,
+    ) -> Option<(u64, models::Looked)> {
+        if self.backend != Backend::Postgres {
+            return None;
+        }
+        let epoch = self.fresh.seen();
+        let key = (ctx.actor.org_id.clone(), named.clone());
+        self.models.lookup(epoch, &key).map(|looked| (epoch, looked))
     }
 
     /// Postgres: an update as one statement, when this replica knows the model as it stands.
@@ -855,6 +867,20 @@ impl Registry for Store {
 fn caller_holds_at(pending: Option<&Unconfirmed>, identity: Option<i64>) -> bool {
     let identity = identity.and_then(|v| u64::try_from(v).ok());
     pending.is_none_or(|p| p.remembered_at.is_some() && p.remembered_at == identity)
+}
+
+/// Whether what a light check read — the identity version now, and whether every stamp it read
+/// is the one cached (`unchanged`) — lets the cached entries and caller be served; a remembered
+/// caller is then confirmed for the rest of the request.
+fn still_holds(ctx: &Ctx, identity: Option<i64>, unchanged: bool) -> bool {
+    let pending = unconfirmed(ctx);
+    if !unchanged || !caller_holds_at(pending, identity) {
+        return false;
+    }
+    if let Some(pending) = pending {
+        pending.confirm();
+    }
+    true
 }
 
 /// The caller of `ctx` if it came from a cache and is not yet confirmed in this request.
