@@ -150,3 +150,12 @@ impl DomainError {
 }
 
 pub type DomainResult<T> = Result<T, DomainError>;
+
+/// A lookup's answer with "not found" as `None`; any other error stays an error.
+pub fn found<T>(result: DomainResult<T>) -> DomainResult<Option<T>> {
+    match result {
+        Ok(value) => Ok(Some(value)),
+        Err(DomainError::NotFound(_)) => Ok(None),
+        Err(other) => Err(other),
+    }
+}

@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use crate::audit::AuditEvent;
 use crate::endpoint::{Endpoint, EndpointChange, NewEndpoint, UserDefault};
-use crate::error::{DomainError, DomainResult};
+use crate::error::{DomainResult, found};
 use crate::fields::{FieldSet, ModelChange};
 use crate::gateway::{Upstream, UsageQuery, UsageRecord, UsageRow};
 use crate::identity::{Actor, ApiKey, Ctx, Group, Org, Role, User};
@@ -237,16 +237,7 @@ pub trait Registry: Send + Sync + 'static {
         ctx: &Ctx,
         model: &ModelRef,
     ) -> DomainResult<(ModelView, Option<ModelView>)> {
-        let view = self.get_model(ctx, model)?;
-        let base = match view.model.base_key() {
-            None => None,
-            Some(base) => match self.get_model(ctx, &ModelRef::Key(base.to_owned())) {
-                Ok(base) => Some(base),
-                Err(DomainError::NotFound(_)) => None,
-                Err(other) => return Err(other),
-            },
-        };
-        Ok((view, base))
+        read_with_base(model, |reference| self.get_model(ctx, reference))
     }
     fn update_model(
         &self,
@@ -337,4 +328,21 @@ pub trait Registry: Send + Sync + 'static {
     /// The caller's defaults whose models it can still read.
     fn list_user_defaults(&self, ctx: &Ctx) -> DomainResult<Vec<UserDefault>>;
     fn delete_user_default(&self, ctx: &Ctx, config_type: &str) -> DomainResult<()>;
+}
+
+/// `model` read by `get`, and the model it runs on ([`Model::base_key`]) read the same way,
+/// `None` when that base is missing or unreadable: [`Registry::get_model_with_base`] for any way
+/// of reading one model.
+///
+/// [`Model::base_key`]: crate::model::Model::base_key
+pub fn read_with_base(
+    model: &ModelRef,
+    get: impl Fn(&ModelRef) -> DomainResult<ModelView>,
+) -> DomainResult<(ModelView, Option<ModelView>)> {
+    let view = get(model)?;
+    let base = match view.model.base_key() {
+        None => None,
+        Some(base) => found(get(&ModelRef::Key(base.to_owned())))?,
+    };
+    Ok((view, base))
 }

@@ -11,8 +11,8 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use modelgate_core::{
-    Column, Condition, Ctx, DomainError, DomainResult, Model, ModelQuery, ModelRef, Op, Provider,
-    Registry, Source, Value as QueryValue,
+    Column, Condition, Ctx, DomainResult, Model, ModelQuery, ModelRef, Op, Provider, Registry,
+    Source, Value as QueryValue,
 };
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -125,11 +125,11 @@ impl Renderer {
             }
             let found = if let [name] = wanted.as_slice() {
                 // One model's base (a GET): a lookup by key, not a listing.
-                let found = match registry.get_model(ctx, &ModelRef::Key(name.clone())) {
-                    Ok(view) => vec![view],
-                    Err(DomainError::NotFound(_)) => Vec::new(),
-                    Err(other) => return Err(other),
-                };
+                let found = modelgate_core::error::found(
+                    registry.get_model(ctx, &ModelRef::Key(name.clone())),
+                )?
+                .into_iter()
+                .collect();
                 wanted.clear();
                 found
             } else {

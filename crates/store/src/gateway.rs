@@ -8,6 +8,7 @@ use modelgate_core::gateway::{
     Protocol, Tokens, Upstream, UsageGroup, UsageQuery, UsageRecord, UsageRow, default_base_url,
 };
 use modelgate_core::model::{Model, Pricing, Source};
+use modelgate_core::registry::read_with_base;
 use modelgate_core::{
     Ctx, DomainError, DomainResult, FieldError, ModelRef, ModelView, ProviderRef, Secret, Subject,
     Violation,
@@ -102,17 +103,9 @@ impl Store {
         if let Some(both) = self.cached_with_base(ctx, named)? {
             return Ok(both);
         }
+        // One look at SQLite's commits serves both reads.
         let epoch = self.read_epoch();
-        let view = self.get_model_at(epoch, ctx, named)?;
-        let base = match view.model.base_key() {
-            None => None,
-            Some(base) => match self.get_model_at(epoch, ctx, &ModelRef::Key(base.to_owned())) {
-                Ok(base) => Some(base),
-                Err(DomainError::NotFound(_)) => None,
-                Err(other) => return Err(other),
-            },
-        };
-        Ok((view, base))
+        read_with_base(named, |reference| self.get_model_at(epoch, ctx, reference))
     }
 
     /// Postgres: a model and its base that this replica looked up before, served after one
