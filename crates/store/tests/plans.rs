@@ -7,8 +7,8 @@
 use diesel::prelude::*;
 use diesel::sql_types::Text;
 use modelgate_core::{
-    Column, Condition, ModelChange, ModelQuery, ModelRef, ModelUpdate, NewModel, Op, PageRequest,
-    Registry, Sort, Value,
+    Column, Condition, Ctx, ModelChange, ModelQuery, ModelRef, ModelUpdate, NewModel, Op,
+    PageRequest, Registry, Sort, Value,
 };
 use modelgate_store::{Cipher, DbConn, Store, StoreOptions};
 use modelgate_testkit::{TEST_SECRET_KEY, TestDb};
@@ -40,6 +40,25 @@ fn one_connection() -> (TestDb, Store) {
     let options = StoreOptions { pool_size: 1, ..StoreOptions::default() };
     let store = Store::open(&db.url, Cipher::new(&TEST_SECRET_KEY), options).unwrap();
     (db, store)
+}
+
+/// [`one_connection`] with the bootstrap admin (and its key) and a model `hot`.
+fn one_connection_with_a_model() -> (TestDb, Store, Ctx, String) {
+    let (db, store) = one_connection();
+    let (admin, key) = db.bootstrap();
+    store
+        .create_model(&admin, NewModel { key: "hot".into(), change: ModelChange::default() })
+        .unwrap();
+    (db, store, admin, key)
+}
+
+/// The names of the statements the store's one connection keeps prepared whose text matches
+/// `condition` (on `statement`).
+fn prepared_where(store: &Store, condition: &str) -> Vec<String> {
+    let mut conn = store.connection().unwrap();
+    let sql = format!("SELECT name FROM pg_prepared_statements WHERE {condition}");
+    let prepared: Vec<Prepared> = diesel::sql_query(sql).load(pg(&mut conn)).unwrap();
+    prepared.into_iter().map(|p| p.name).collect()
 }
 
 #[test]
@@ -103,68 +122,44 @@ fn a_statement_prepared_on_a_small_table_uses_an_index_once_it_has_grown() {
 
 #[test]
 fn authentication_a_model_read_and_its_check_are_parsed_once_per_connection() {
-    let (db, store) = one_connection();
-    let (admin, key) = db.bootstrap();
-    store
-        .create_model(&admin, NewModel { key: "hot".into(), change: ModelChange::default() })
-        .unwrap();
+    let (_db, store, admin, key) = one_connection_with_a_model();
     for _ in 0..3 {
         assert!(store.authenticate(&key).unwrap().is_some());
         store.get_model(&admin, &ModelRef::Key("hot".into())).unwrap();
     }
-    let mut conn = store.connection().unwrap();
-    let prepared: Vec<Prepared> = diesel::sql_query(
-        "SELECT name FROM pg_prepared_statements \
-         WHERE statement LIKE '%FROM group_members gm%' OR statement LIKE '%FROM model_grants g%'          OR statement LIKE '%xmin%'",
-    )
-    .load(pg(&mut conn))
-    .unwrap();
+    let prepared = prepared_where(
+        &store,
+        "statement LIKE '%FROM group_members gm%' OR statement LIKE '%FROM model_grants g%' \
+         OR statement LIKE '%xmin%'",
+    );
     // Without a kept statement, each call is parsed and planned anew: none would be listed. The
     // third is the light check of the cached model (the reads after the first).
-    assert_eq!(prepared.len(), 3, "{:?}", prepared.iter().map(|p| &p.name).collect::<Vec<_>>());
+    assert_eq!(prepared.len(), 3, "{prepared:?}");
 }
 
 #[test]
 fn a_model_with_its_endpoints_and_their_check_are_parsed_once_per_connection() {
-    let (db, store) = one_connection();
-    let (admin, _) = db.bootstrap();
-    store
-        .create_model(&admin, NewModel { key: "hot".into(), change: ModelChange::default() })
-        .unwrap();
+    let (_db, store, admin, _) = one_connection_with_a_model();
     for _ in 0..3 {
         store.get_model_with_endpoints(&admin, &ModelRef::Key("hot".into())).unwrap();
     }
-    let mut conn = store.connection().unwrap();
-    let prepared: Vec<Prepared> = diesel::sql_query(
-        "SELECT name FROM pg_prepared_statements WHERE statement LIKE '%FROM endpoints e %'",
-    )
-    .load(pg(&mut conn))
-    .unwrap();
+    let prepared = prepared_where(&store, "statement LIKE '%FROM endpoints e %'");
     // The endpoints' stamp read with their list (the first call), and the light check of the
     // model with its endpoints (the calls after it).
-    assert_eq!(prepared.len(), 2, "{:?}", prepared.iter().map(|p| &p.name).collect::<Vec<_>>());
+    assert_eq!(prepared.len(), 2, "{prepared:?}");
 }
 
 #[test]
 fn an_update_of_a_cached_model_is_parsed_once_per_connection() {
-    let (db, store) = one_connection();
-    let (admin, _) = db.bootstrap();
+    let (_db, store, admin, _) = one_connection_with_a_model();
     let hot = ModelRef::Key("hot".into());
-    store
-        .create_model(&admin, NewModel { key: "hot".into(), change: ModelChange::default() })
-        .unwrap();
     for i in 0..4 {
         let change = ModelChange { description: Some(Some(format!("v{i}"))), ..Default::default() };
         store.update_model(&admin, &hot, ModelUpdate::patch(change)).unwrap();
     }
-    let mut conn = store.connection().unwrap();
-    let prepared: Vec<Prepared> = diesel::sql_query(
-        "SELECT name FROM pg_prepared_statements WHERE statement LIKE 'WITH written AS (UPDATE%'",
-    )
-    .load(pg(&mut conn))
-    .unwrap();
+    let prepared = prepared_where(&store, "statement LIKE 'WITH written AS (UPDATE%'");
     // Diesel parses its own UPDATE statements anew on every call: none would be listed.
-    assert_eq!(prepared.len(), 1, "{:?}", prepared.iter().map(|p| &p.name).collect::<Vec<_>>());
+    assert_eq!(prepared.len(), 1, "{prepared:?}");
 }
 
 #[test]
