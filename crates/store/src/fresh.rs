@@ -93,15 +93,16 @@ fn sqlite_changed(conn: &mut Option<SqliteConnection>, seen: &mut i64, url: &str
     Some(changed)
 }
 
-/// `SELECT data_version FROM pragma_data_version`, as a statement the connection keeps
-/// prepared: it runs before every cached read, and diesel parses `sql()` and `sql_query` text
-/// anew on each call.
+/// `PRAGMA data_version`, as a statement the connection keeps prepared: it runs before every
+/// cached read, and diesel parses `sql()` and `sql_query` text anew on each call. The pragma
+/// itself, not its table-valued form (`pragma_data_version`), which prepares the pragma again
+/// inside every step.
 #[derive(Debug, Clone, Copy, QueryId)]
 struct DataVersion;
 
 impl QueryFragment<Sqlite> for DataVersion {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
-        out.push_sql("SELECT data_version FROM pragma_data_version");
+        out.push_sql("PRAGMA data_version");
         Ok(())
     }
 }

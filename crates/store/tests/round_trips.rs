@@ -3,7 +3,9 @@
 //! check on Postgres). One test in this binary, since the statement count is process-wide.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use modelgate_core::{ModelChange, ModelRef, ModelUpdate, NewModel, Registry};
+use modelgate_core::gateway::{Tokens, UsageGroup, UsageQuery, UsageRecord};
+use modelgate_core::identity::hash_api_key;
+use modelgate_core::{Ctx, ModelChange, ModelRef, ModelUpdate, NewModel, Registry};
 use modelgate_store::Backend;
 use modelgate_testkit::TestDb;
 use modelgate_testkit::statements::{self, sent_by as statements_of};
@@ -107,6 +109,44 @@ fn reads_cost(backend: Backend) {
             Some("f")
         );
     }
+    metering_cost(&db, &admin, &key, backend);
+}
+
+/// A batch of metered calls costs the same few statements however many calls it holds (one
+/// multi-row insert per thousand rows, each key's id looked up once), and every call is in it.
+fn metering_cost(db: &TestDb, admin: &Ctx, key: &str, backend: Backend) {
+    let call = |n: i64| {
+        let usage = UsageRecord {
+            key_hash: (n % 3 != 0).then(|| hash_api_key(key)),
+            model_key: format!("metered-{}", n % 2),
+            upstream_model: "up".into(),
+            endpoint: "chat.completions",
+            tokens: Tokens { prompt: n, completion: 1, cached: 0 },
+            cost: (n % 2 == 0).then_some(0.5),
+            latency_ms: n,
+            ttft_ms: (n % 4 == 0).then_some(1),
+            status: if n == 7 { 502 } else { 200 },
+            stream: n % 5 == 0,
+        };
+        (admin.clone(), usage)
+    };
+    let few = statements_of(|| db.store.record_usage((0..2).map(call).collect()).unwrap());
+    let many = statements_of(|| db.store.record_usage((2..1_200).map(call).collect()).unwrap());
+    // The second batch needs two inserts (1,000 rows each at most).
+    assert_eq!(many, few + 1, "{backend:?}");
+    let report = db.store.usage(
+        admin,
+        &UsageQuery {
+            from: chrono::Utc::now() - chrono::Duration::hours(1),
+            to: chrono::Utc::now() + chrono::Duration::hours(1),
+            group_by: UsageGroup::Model,
+        },
+    );
+    let report = report.unwrap();
+    assert_eq!(report.iter().map(|r| r.requests).sum::<i64>(), 1_200, "{backend:?}");
+    assert_eq!(report.iter().map(|r| r.errors).sum::<i64>(), 1, "{backend:?}");
+    assert_eq!(report.iter().map(|r| r.prompt_tokens).sum::<i64>(), (0..1_200).sum::<i64>());
+    assert_eq!(report.iter().map(|r| r.cost).sum::<f64>(), 600.0 * 0.5, "{backend:?}");
 }
 
 #[test]
