@@ -113,6 +113,9 @@ pub struct UsageRecord {
     /// The status the caller got.
     pub status: u16,
     pub stream: bool,
+    /// When the call ended: a row is written up to a batch interval later, and must count on
+    /// the day (and in the range) of its call.
+    pub at: DateTime<Utc>,
 }
 
 /// How usage is grouped.

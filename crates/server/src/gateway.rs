@@ -369,6 +369,7 @@ impl Call {
             ttft_ms: ttft.map(millis),
             status,
             stream: self.stream,
+            at: chrono::Utc::now(),
         }
     }
 

@@ -17,7 +17,7 @@ use modelgate_core::{
 use crate::Store;
 use crate::conn::DbConn;
 use crate::error::{StoreError, StoreResult};
-use crate::rows::{now, to_db_time};
+use crate::rows::to_db_time;
 use crate::schema::{api_keys, usage_events};
 
 fn refused(field: &'static str, reason: String) -> StoreError {
@@ -79,12 +79,7 @@ struct NewUsage {
     at: chrono::NaiveDateTime,
 }
 
-fn usage_row(
-    ctx: Ctx,
-    key_id: Option<String>,
-    usage: UsageRecord,
-    at: chrono::NaiveDateTime,
-) -> NewUsage {
+fn usage_row(ctx: Ctx, key_id: Option<String>, usage: UsageRecord) -> NewUsage {
     let Tokens { prompt, completion, cached } = usage.tokens;
     NewUsage {
         org_id: ctx.actor.org_id,
@@ -101,7 +96,7 @@ fn usage_row(
         latency_ms: usage.latency_ms,
         ttft_ms: usage.ttft_ms,
         status: i32::from(usage.status),
-        at,
+        at: to_db_time(usage.at),
     }
 }
 
@@ -254,7 +249,6 @@ impl Store {
     ) -> StoreResult<()> {
         let mut key_ids: HashMap<String, Option<String>> = HashMap::new();
         let mut rows = Vec::with_capacity(calls.len());
-        let at = to_db_time(now());
         for (ctx, usage) in calls {
             let key_id = match &usage.key_hash {
                 Some(hash) => match key_ids.get(hash) {
@@ -271,7 +265,7 @@ impl Store {
                 },
                 None => None,
             };
-            rows.push(usage_row(ctx, key_id, usage, at));
+            rows.push(usage_row(ctx, key_id, usage));
         }
         for chunk in rows.chunks(USAGE_ROWS_PER_INSERT) {
             let insert = diesel::insert_into(usage_events::table).values(chunk);

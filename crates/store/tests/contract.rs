@@ -38,6 +38,35 @@ fn obj(v: serde_json::Value) -> modelgate_core::JsonMap {
 }
 
 backend_tests! {
+    fn usage_counts_at_the_time_of_its_call_not_of_its_write(db) {
+        use modelgate_core::gateway::{Tokens, UsageGroup, UsageQuery, UsageRecord};
+        let (admin, _) = db.bootstrap();
+        let called = chrono::Utc::now() - chrono::Duration::days(3);
+        let usage = UsageRecord {
+            key_hash: None,
+            model_key: "late".into(),
+            upstream_model: "up".into(),
+            endpoint: "chat.completions",
+            tokens: Tokens { prompt: 1, completion: 2, cached: 0 },
+            cost: None,
+            latency_ms: 5,
+            ttft_ms: None,
+            status: 200,
+            stream: false,
+            at: called,
+        };
+        db.store.record_usage(vec![(admin.clone(), usage)]).unwrap();
+        let around = |at: chrono::DateTime<chrono::Utc>| UsageQuery {
+            from: at - chrono::Duration::hours(1),
+            to: at + chrono::Duration::hours(1),
+            group_by: UsageGroup::Day,
+        };
+        let then = db.store.usage(&admin, &around(called)).unwrap();
+        assert_eq!(then.len(), 1, "{then:?}");
+        assert_eq!(then[0].group.as_deref(), Some(called.format("%Y-%m-%d").to_string().as_str()));
+        assert!(db.store.usage(&admin, &around(chrono::Utc::now())).unwrap().is_empty());
+    }
+
     fn create_read_list_rename_delete(db) {
         let (admin, _) = db.bootstrap();
         let created = create(&db, &admin, "team/gpt-4o ünï", named("GPT"));

@@ -127,6 +127,7 @@ fn metering_cost(db: &TestDb, admin: &Ctx, key: &str, backend: Backend) {
             ttft_ms: (n % 4 == 0).then_some(1),
             status: if n == 7 { 502 } else { 200 },
             stream: n % 5 == 0,
+            at: chrono::Utc::now(),
         };
         (admin.clone(), usage)
     };
