@@ -25,7 +25,8 @@ pub use model::{
 pub use policy::Action;
 pub use provider::{NewProvider, Provider, ProviderChange, ProviderRef};
 pub use query::{
-    Column, Condition, ModelQuery, Op, Page, PageRequest, ScanCursor, Sort, Target, Value,
+    Column, Condition, ModelEntry, ModelQuery, Op, Page, PageRequest, ScanCursor, Sort, Target,
+    Value,
 };
 pub use registry::{
     Bootstrapped, CatalogModel, CatalogSync, IssuedKey, ModelCount, ModelUpdate, NewGroup,

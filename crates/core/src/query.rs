@@ -123,14 +123,35 @@ impl ScanCursor {
 
     /// The cursor just after `model` in a scan sorted by `column` (`Seq` when unsorted).
     pub fn after(model: &crate::Model, column: Column) -> Option<Self> {
+        Self::at(column, model.seq, &model.key, model.created_at)
+    }
+
+    /// The cursor just after `entry` in a scan sorted by `column`.
+    pub fn after_entry(entry: &ModelEntry, column: Column) -> Option<Self> {
+        Self::at(column, entry.seq, &entry.key, entry.created_at)
+    }
+
+    fn at(column: Column, seq: i64, key: &str, created_at: DateTime<Utc>) -> Option<Self> {
         let value = match column {
-            Column::Key => Value::Text(model.key.clone()),
-            Column::CreatedAt => Value::Time(model.created_at),
-            Column::Seq => Value::Int(model.seq),
+            Column::Key => Value::Text(key.to_owned()),
+            Column::CreatedAt => Value::Time(created_at),
+            Column::Seq => Value::Int(seq),
             _ => return None,
         };
-        Some(Self { value, seq: model.seq })
+        Some(Self { value, seq })
     }
+}
+
+/// What a list of model names shows of each model (OpenAI's `/v1/models`), read without the
+/// rest of its row: a long list costs the columns it prints, not every field of every model.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelEntry {
+    pub seq: i64,
+    pub key: String,
+    /// `None` for the catalog.
+    pub org_id: Option<String>,
+    pub provider: Option<String>,
+    pub created_at: DateTime<Utc>,
 }
 
 /// Which models to list. Only models the caller may read are ever returned.

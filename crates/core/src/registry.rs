@@ -14,7 +14,7 @@ use crate::gateway::{Upstream, UsageQuery, UsageRecord, UsageRow};
 use crate::identity::{Actor, ApiKey, Ctx, Group, Org, Role, User};
 use crate::model::{ModelRef, ModelView, SealedSecret, Secret};
 use crate::provider::{NewProvider, Provider, ProviderChange, ProviderRef};
-use crate::query::{ModelQuery, Page, ScanCursor};
+use crate::query::{ModelEntry, ModelQuery, Page, ScanCursor};
 
 /// A model to create in the caller's org, owned by the caller.
 #[derive(Clone, Debug)]
@@ -263,6 +263,14 @@ pub trait Registry: Send + Sync + 'static {
         after: Option<&ScanCursor>,
         limit: i64,
     ) -> DomainResult<Vec<ModelView>>;
+    /// [`Registry::scan_models`] reading only what [`ModelEntry`] names of each model.
+    fn scan_model_entries(
+        &self,
+        ctx: &Ctx,
+        query: &ModelQuery,
+        after: Option<&ScanCursor>,
+        limit: i64,
+    ) -> DomainResult<Vec<ModelEntry>>;
     /// Whether a model exists in the caller's org (or the catalog), whether or not the caller may
     /// read it. For dialects whose wire format answers "not yours" differently from "missing";
     /// another org's models never exist.

@@ -9,7 +9,9 @@ use actix_web::http::header::ContentType;
 use actix_web::web::{Bytes, Data};
 use actix_web::{HttpResponse, error};
 use futures_util::{StreamExt, stream};
-use modelgate_core::{Column, Ctx, DomainResult, ModelQuery, ModelView, Registry, ScanCursor};
+use modelgate_core::{
+    Column, Ctx, DomainResult, ModelEntry, ModelQuery, ModelView, Registry, ScanCursor,
+};
 use serde_json::Value;
 
 use crate::Services;
@@ -22,6 +24,18 @@ pub const SCAN_BATCH: i64 = 1000;
 pub type RenderBatch =
     Arc<dyn Fn(&dyn Registry, &Ctx, Vec<ModelView>) -> DomainResult<Vec<Value>> + Send + Sync>;
 
+/// Writes one [`ModelEntry`] as it goes out (JSON, appended to the buffer).
+pub type RenderEntry = Arc<dyn Fn(&ModelEntry, &mut Vec<u8>) + Send + Sync>;
+
+/// What a list reads of each model, and how it is written.
+#[derive(Clone)]
+pub enum Render {
+    /// Whole models.
+    Views(RenderBatch),
+    /// Only what [`ModelEntry`] names: for lists that print a few columns of many models.
+    Entries(RenderEntry),
+}
+
 /// How one list is written: `head`, the rendered models separated by commas, `tail`.
 pub struct ModelList {
     /// Read one after another, each in its own order (Open WebUI's `/all`: custom models by
@@ -30,7 +44,7 @@ pub struct ModelList {
     /// What comes before the first model, e.g. `{"object":"list","data":[`.
     pub head: &'static str,
     pub tail: &'static str,
-    pub render: RenderBatch,
+    pub render: Render,
 }
 
 impl ModelList {
@@ -42,7 +56,16 @@ impl ModelList {
     ) -> Self {
         let render: RenderBatch =
             Arc::new(move |_, _, batch| Ok(batch.iter().filter_map(&item).collect()));
-        Self { queries, head, tail, render }
+        Self { queries, head, tail, render: Render::Views(render) }
+    }
+
+    /// `head`, then each model's [`ModelEntry`] as `item` writes it, then `tail`.
+    pub fn entries(
+        queries: Vec<ModelQuery>,
+        (head, tail): (&'static str, &'static str),
+        item: impl Fn(&ModelEntry, &mut Vec<u8>) + Send + Sync + 'static,
+    ) -> Self {
+        Self { queries, head, tail, render: Render::Entries(Arc::new(item)) }
     }
 
     /// A bare JSON array.
@@ -90,13 +113,20 @@ pub fn scan_all(
 struct Scan {
     services: Data<Services>,
     ctx: Arc<Ctx>,
-    render: RenderBatch,
+    render: Render,
     queries: VecDeque<ModelQuery>,
     after: Option<ScanCursor>,
     /// A batch read but not yet written (the first one, read before answering).
-    ready: Option<Vec<Value>>,
+    ready: Option<Vec<u8>>,
     wrote_one: bool,
     done: bool,
+}
+
+/// A comma before the next item of a batch, unless it is the first.
+fn separate(out: &mut Vec<u8>) {
+    if !out.is_empty() {
+        out.push(b',');
+    }
 }
 
 fn sort_column(query: &ModelQuery) -> Column {
@@ -104,20 +134,43 @@ fn sort_column(query: &ModelQuery) -> Column {
 }
 
 impl Scan {
-    /// The next batch of the current query, rendered, moving on to the next query when it is
+    /// The next batch of the current query, rendered (its items written out and separated by
+    /// commas, on the blocking pool with the read), moving on to the next query when it is
     /// exhausted; `None` when every query is.
-    async fn next_batch(&mut self) -> DomainResult<Option<Vec<Value>>> {
+    async fn next_batch(&mut self) -> DomainResult<Option<Vec<u8>>> {
         if let Some(ready) = self.ready.take() {
             return Ok(Some(ready));
         }
         while let Some(query) = self.queries.front().cloned() {
             let (ctx, after, render) =
-                (Arc::clone(&self.ctx), self.after.clone(), Arc::clone(&self.render));
-            let (read, next, last, values) = self
+                (Arc::clone(&self.ctx), self.after.clone(), self.render.clone());
+            let (read, next, last, items) = self
                 .services
-                .call(move |r| {
-                    let (batch, next, last) = read_batch(r, &ctx, &query, after.as_ref())?;
-                    Ok((batch.len(), next, last, render(r, &ctx, batch)?))
+                .call(move |r| match render {
+                    Render::Views(render) => {
+                        let (batch, next, last) = read_batch(r, &ctx, &query, after.as_ref())?;
+                        let read = batch.len();
+                        let mut out = Vec::new();
+                        for value in render(r, &ctx, batch)? {
+                            separate(&mut out);
+                            // Writing a `Value` into a Vec cannot fail.
+                            let _ = serde_json::to_writer(&mut out, &value);
+                        }
+                        Ok((read, next, last, out))
+                    }
+                    Render::Entries(item) => {
+                        let batch =
+                            r.scan_model_entries(&ctx, &query, after.as_ref(), SCAN_BATCH)?;
+                        let column = sort_column(&query);
+                        let next = batch.last().and_then(|e| ScanCursor::after_entry(e, column));
+                        let last = (batch.len() as i64) < SCAN_BATCH;
+                        let mut out = Vec::with_capacity(batch.len() * 100);
+                        for entry in &batch {
+                            separate(&mut out);
+                            item(entry, &mut out);
+                        }
+                        Ok((batch.len(), next, last, out))
+                    }
                 })
                 .await?;
             self.after = next;
@@ -125,7 +178,7 @@ impl Scan {
                 self.next_query();
             }
             if read > 0 {
-                return Ok(Some(values));
+                return Ok(Some(items));
             }
         }
         Ok(None)
@@ -136,16 +189,19 @@ impl Scan {
         self.after = None;
     }
 
-    fn write(&mut self, values: &[Value]) -> Bytes {
-        let mut out = Vec::new();
-        for value in values {
-            if self.wrote_one {
-                out.push(b',');
-            }
-            self.wrote_one = true;
-            // Writing a `Value` into a Vec cannot fail.
-            let _ = serde_json::to_writer(&mut out, value);
+    /// A batch's items, after a comma when items were written before.
+    fn write(&mut self, items: Vec<u8>) -> Bytes {
+        if items.is_empty() {
+            return Bytes::new();
         }
+        let first = !self.wrote_one;
+        self.wrote_one = true;
+        if first {
+            return Bytes::from(items);
+        }
+        let mut out = Vec::with_capacity(items.len() + 1);
+        out.push(b',');
+        out.extend_from_slice(&items);
         Bytes::from(out)
     }
 }
@@ -176,7 +232,7 @@ pub async fn stream_models(
             return None;
         }
         let chunk = match scan.next_batch().await {
-            Ok(Some(values)) => Ok(scan.write(&values)),
+            Ok(Some(items)) => Ok(scan.write(items)),
             Ok(None) => {
                 scan.done = true;
                 Ok(Bytes::from_static(tail.as_bytes()))

@@ -5,13 +5,15 @@ use std::sync::LazyLock;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
+use chrono::{DateTime, Utc};
 use modelgate_core::{
-    Column, Condition, DomainError, Model, ModelQuery, ModelRef, Op, Sort, Value,
+    Column, Condition, DomainError, Model, ModelEntry, ModelQuery, ModelRef, Op, Sort, Value,
 };
 use modelgate_http::nul::NUL_SENTENCE;
 use modelgate_http::routes::{Routes, openapi_document};
 use modelgate_http::stream::{ModelList, stream_models};
 use modelgate_http::{AuthFailure, BodyFailure, Caller, Deferred, Dialect, NulFound, Services};
+use serde::Serialize;
 use serde_json::json;
 
 pub struct OpenAi;
@@ -78,20 +80,40 @@ impl Dialect for OpenAi {
     }
 }
 
-/// One model as an OpenAI model object. Catalog models are owned by their provider; an org's own
-/// models by the org.
-fn model_object(model: &Model) -> serde_json::Value {
-    let owned_by = match (&model.org_id, &model.fields.provider) {
-        (Some(org), _) => org.clone(),
-        (None, Some(provider)) => provider.clone(),
-        (None, None) => "modelgate".to_owned(),
-    };
-    json!({
-        "id": model.key,
-        "object": "model",
-        "created": model.created_at.timestamp(),
-        "owned_by": owned_by,
-    })
+/// One model as an OpenAI model object.
+#[derive(Serialize)]
+struct ModelObject<'a> {
+    id: &'a str,
+    object: &'static str,
+    created: i64,
+    owned_by: &'a str,
+}
+
+impl<'a> ModelObject<'a> {
+    /// Catalog models are owned by their provider; an org's own models by the org.
+    fn new(
+        key: &'a str,
+        org_id: Option<&'a str>,
+        provider: Option<&'a str>,
+        created_at: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            id: key,
+            object: "model",
+            created: created_at.timestamp(),
+            owned_by: org_id.or(provider).unwrap_or("modelgate"),
+        }
+    }
+
+    fn of_model(model: &'a Model) -> Self {
+        let provider = model.fields.provider.as_deref();
+        Self::new(&model.key, model.org_id.as_deref(), provider, model.created_at)
+    }
+
+    fn of_entry(entry: &'a ModelEntry) -> Self {
+        let (org_id, provider) = (entry.org_id.as_deref(), entry.provider.as_deref());
+        Self::new(&entry.key, org_id, provider, entry.created_at)
+    }
 }
 
 async fn list(services: web::Data<Services>, caller: Caller<OpenAi, Deferred>) -> HttpResponse {
@@ -101,7 +123,11 @@ async fn list(services: web::Data<Services>, caller: Caller<OpenAi, Deferred>) -
         ..ModelQuery::default()
     };
     let document = (r#"{"object":"list","data":["#, "]}");
-    let list = ModelList::new(vec![query], document, |view| Some(model_object(&view.model)));
+    // Only the columns printed are read: this list is fetched often and has every model.
+    let list = ModelList::entries(vec![query], document, |entry, out| {
+        // Serializing this struct into a Vec cannot fail.
+        let _ = serde_json::to_writer(out, &ModelObject::of_entry(entry));
+    });
     match stream_models(services, caller.ctx, list).await {
         Ok(response) => response,
         Err(e) => OpenAi::service_failure(&e),
@@ -117,7 +143,7 @@ async fn retrieve(
     let reference = ModelRef::Key(key.clone());
     match services.call(move |registry| registry.get_model(&caller.ctx, &reference)).await {
         Ok(view) if view.model.fields.is_active => {
-            HttpResponse::Ok().json(model_object(&view.model))
+            HttpResponse::Ok().json(ModelObject::of_model(&view.model))
         }
         Ok(_) | Err(DomainError::NotFound(_)) => error(
             StatusCode::NOT_FOUND,

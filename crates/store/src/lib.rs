@@ -33,10 +33,10 @@ use modelgate_core::identity::hash_api_key;
 use modelgate_core::policy::{self, Action};
 use modelgate_core::{
     Actor, ApiKey, AuditEvent, Bootstrapped, CatalogModel, CatalogSync, Ctx, DomainError,
-    DomainResult, Endpoint, EndpointChange, Entity, Group, IssuedKey, ModelQuery, ModelRef,
-    ModelUpdate, ModelView, NewEndpoint, NewGroup, NewModel, NewProvider, NewUser, Org, Page,
-    Provider, ProviderChange, ProviderRef, Registry, ScanCursor, SealedSecret, Secret, Telemetry,
-    Unconfirmed, UpsertModel, Upserted, User, UserChange, UserDefault,
+    DomainResult, Endpoint, EndpointChange, Entity, Group, IssuedKey, ModelEntry, ModelQuery,
+    ModelRef, ModelUpdate, ModelView, NewEndpoint, NewGroup, NewModel, NewProvider, NewUser, Org,
+    Page, Provider, ProviderChange, ProviderRef, Registry, ScanCursor, SealedSecret, Secret,
+    Telemetry, Unconfirmed, UpsertModel, Upserted, User, UserChange, UserDefault,
 };
 use uuid::Uuid;
 
@@ -817,6 +817,16 @@ impl Registry for Store {
         limit: i64,
     ) -> DomainResult<Vec<ModelView>> {
         self.read_as(ctx, |conn, ctx| self.scan_models_in(conn, ctx, query, after, limit))
+    }
+
+    fn scan_model_entries(
+        &self,
+        ctx: &Ctx,
+        query: &ModelQuery,
+        after: Option<&ScanCursor>,
+        limit: i64,
+    ) -> DomainResult<Vec<ModelEntry>> {
+        self.read_as(ctx, |conn, ctx| self.scan_model_entries_in(conn, ctx, query, after, limit))
     }
 
     fn model_endpoints(&self, ctx: &Ctx, model_seqs: &[i64]) -> DomainResult<Vec<Endpoint>> {

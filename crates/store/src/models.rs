@@ -9,7 +9,7 @@ use modelgate_core::fields::{apply_change, validate_key};
 use modelgate_core::policy::{self, Action, ReadScope};
 use modelgate_core::{
     Actor, Column, Ctx, DomainError, DomainResult, Entity, Field, FieldError, Grant, Model,
-    ModelChange, ModelFields, ModelQuery, ModelRef, ModelUpdate, ModelView, Op, Page,
+    ModelChange, ModelEntry, ModelFields, ModelQuery, ModelRef, ModelUpdate, ModelView, Op, Page,
     ProviderRefInput, ScanCursor, Source, Target, UpsertModel, Upserted, Value, Violation,
 };
 use uuid::Uuid;
@@ -19,7 +19,7 @@ use crate::audit::{Auditor, with_audit};
 use crate::conn::{DbConn, MultiBackend};
 use crate::error::{StoreError, StoreResult, conflict_on_unique};
 use crate::identity::{CallerNow, caller_from_json};
-use crate::rows::{GrantRow, ModelRow, ModelWrite, now};
+use crate::rows::{EntryRow, GrantRow, ModelRow, ModelWrite, now};
 use crate::schema::{audit_events, endpoints, model_counts, model_grants, models, providers};
 use crate::subquery::{IDENTITY_VERSION, MODEL_GRANTS, ROW_STAMP, caller_of_key, endpoints_stamp};
 
@@ -695,29 +695,50 @@ impl Store {
         after: Option<&ScanCursor>,
         limit: i64,
     ) -> StoreResult<Vec<ModelView>> {
-        let column = match query.sort.as_slice() {
-            [] => Column::Seq,
-            [sort] if !sort.descending && ScanCursor::scannable(sort.column) => sort.column,
-            _ => return Err(bad_filter("a scan is sorted by key, created_at or seq".into())),
-        };
-        let scope = policy::read_scope(&ctx.actor);
-        let mut select = filtered(&scope, query)?;
-        if let Some(after) = after {
-            // The leading `column >= value` is a range an index on (column, seq) can start at;
-            // the rest drops the rows up to the cursor among those that tie with it.
-            let tied = column_predicate(column, Op::Eq, &after.value)?;
-            select = select.filter(column_predicate(column, Op::Gte, &after.value)?).filter(
-                column_predicate(column, Op::Gt, &after.value)?
-                    .or(tied.and(models::seq.gt(after.seq).nullable())),
-            );
-        }
-        let rows: Vec<ModelRow> = order_by(select, column, false)
-            .then_order_by(models::seq.asc())
-            .limit(limit.max(0))
-            .select(ModelRow::as_select())
-            .load(conn)?;
+        let rows: Vec<ModelRow> =
+            scanned(ctx, query, after, limit)?.select(ModelRow::as_select()).load(conn)?;
         Ok(hydrate(conn, rows)?.into_iter().map(|m| view(&ctx.actor, m)).collect())
     }
+
+    pub(crate) fn scan_model_entries_in(
+        &self,
+        conn: &mut DbConn,
+        ctx: &Ctx,
+        query: &ModelQuery,
+        after: Option<&ScanCursor>,
+        limit: i64,
+    ) -> StoreResult<Vec<ModelEntry>> {
+        let rows: Vec<EntryRow> =
+            scanned(ctx, query, after, limit)?.select(EntryRow::as_select()).load(conn)?;
+        Ok(rows.into_iter().map(EntryRow::into_entry).collect())
+    }
+}
+
+/// The models of a scan's batch: those the caller may read that `query` keeps, after `after` in
+/// the scan's order, at most `limit`.
+fn scanned<'a>(
+    ctx: &Ctx,
+    query: &ModelQuery,
+    after: Option<&ScanCursor>,
+    limit: i64,
+) -> StoreResult<BoxedModels<'a>> {
+    let column = match query.sort.as_slice() {
+        [] => Column::Seq,
+        [sort] if !sort.descending && ScanCursor::scannable(sort.column) => sort.column,
+        _ => return Err(bad_filter("a scan is sorted by key, created_at or seq".into())),
+    };
+    let scope = policy::read_scope(&ctx.actor);
+    let mut select = filtered(&scope, query)?;
+    if let Some(after) = after {
+        // The leading `column >= value` is a range an index on (column, seq) can start at;
+        // the rest drops the rows up to the cursor among those that tie with it.
+        let tied = column_predicate(column, Op::Eq, &after.value)?;
+        select = select.filter(column_predicate(column, Op::Gte, &after.value)?).filter(
+            column_predicate(column, Op::Gt, &after.value)?
+                .or(tied.and(models::seq.gt(after.seq).nullable())),
+        );
+    }
+    Ok(order_by(select, column, false).then_order_by(models::seq.asc()).limit(limit.max(0)))
 }
 
 // ---- list queries ----

@@ -6,8 +6,8 @@ use chrono::{DateTime, NaiveDateTime, SubsecRound, Utc};
 use diesel::prelude::*;
 use modelgate_core::provider::ExtraSecrets;
 use modelgate_core::{
-    ApiKey, Endpoint, Grant, Group, JsonMap, Model, ModelFields, Org, Permission, Pricing,
-    PrincipalKind, Provider, ResponseType, Role, SealedSecret, Source, User,
+    ApiKey, Endpoint, Grant, Group, JsonMap, Model, ModelEntry, ModelFields, Org, Permission,
+    Pricing, PrincipalKind, Provider, ResponseType, Role, SealedSecret, Source, User,
 };
 use uuid::Uuid;
 
@@ -57,6 +57,29 @@ fn sealed(enc: Option<String>, mask: Option<String>, slot: String) -> Option<Sea
         mask: mask.unwrap_or_else(|| "...".into()),
         slot,
     })
+}
+
+/// The columns of a [`ModelEntry`].
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = models)]
+pub struct EntryRow {
+    pub seq: i64,
+    pub key: String,
+    pub org_id: Option<String>,
+    pub provider: Option<String>,
+    pub created_at: NaiveDateTime,
+}
+
+impl EntryRow {
+    pub fn into_entry(self) -> ModelEntry {
+        ModelEntry {
+            seq: self.seq,
+            key: self.key,
+            org_id: self.org_id,
+            provider: self.provider,
+            created_at: from_db_time(self.created_at),
+        }
+    }
 }
 
 #[derive(Queryable, Selectable, Debug, Clone)]

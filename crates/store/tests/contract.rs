@@ -559,6 +559,25 @@ backend_tests! {
             }
             all
         };
+        // The same scan reading only the entries' columns: the same models, in the same
+        // batches, each entry agreeing with its model.
+        let scanned_entries = |q: &ModelQuery| {
+            let mut all = Vec::new();
+            let mut after: Option<modelgate_core::ScanCursor> = None;
+            let column = q.sort.first().map_or(Column::Seq, |s| s.column);
+            loop {
+                let batch = db.store.scan_model_entries(&admin, q, after.as_ref(), 2).unwrap();
+                let Some(last) = batch.last() else { break };
+                after = modelgate_core::ScanCursor::after_entry(last, column);
+                for entry in batch {
+                    let model = db.store.get_model(&admin, &key(&entry.key)).unwrap().model;
+                    assert_eq!((entry.seq, &entry.org_id, &entry.provider), (model.seq, &model.org_id, &model.fields.provider));
+                    assert_eq!(entry.created_at.timestamp_micros(), model.created_at.timestamp_micros());
+                    all.push(entry.key);
+                }
+            }
+            all
+        };
         let not_f = Condition::column(Column::Key, Op::Ne, Value::Text("f".into()));
         for q in [
             ModelQuery::custom_only(),
@@ -569,6 +588,7 @@ backend_tests! {
             let listed = keys(db.store.list_models(&admin, &q).unwrap().items);
             assert_eq!(listed.len(), if q.conditions.is_empty() { 7 } else { 6 });
             assert_eq!(scanned(&q), listed, "{q:?}");
+            assert_eq!(scanned_entries(&q), listed, "{q:?}");
         }
         let by_key = ModelQuery { sort: vec![Sort::asc(Column::Key)], ..ModelQuery::custom_only() };
         assert_eq!(scanned(&by_key), ["a", "b", "c", "d", "e", "f", "g"]);

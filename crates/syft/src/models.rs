@@ -9,7 +9,7 @@ use modelgate_core::{
     ModelView, NewModel, Registry, Sort, Source,
 };
 use modelgate_http::input::{Fields, Loc, Opt};
-use modelgate_http::stream::{ModelList, RenderBatch, stream_models};
+use modelgate_http::stream::{ModelList, Render, RenderBatch, stream_models};
 use modelgate_http::{Caller, Deferred, JsonBody, Services};
 use serde_json::{Value, json};
 
@@ -92,7 +92,8 @@ pub async fn list(
             })
             .collect())
     });
-    let list = ModelList { queries: vec![query], head: "[", tail: "]", render };
+    let list =
+        ModelList { queries: vec![query], head: "[", tail: "]", render: Render::Views(render) };
     match stream_models(services, ctx, list).await {
         Ok(response) => response,
         Err(e) => modelgate_http::default_service_failure(&e),
