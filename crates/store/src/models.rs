@@ -33,6 +33,11 @@ pub(crate) fn view(actor: &Actor, model: Model) -> ModelView {
     ModelView { model, rights }
 }
 
+/// Rows read with their grants ([`MODEL_GRANTS`]), as `actor` sees them.
+fn views(actor: &Actor, rows: Vec<(ModelRow, String)>) -> StoreResult<Vec<ModelView>> {
+    rows.into_iter().map(|found| Ok(view(actor, with_grants(found)?))).collect()
+}
+
 /// Grants of many models in one query, in their stored order.
 fn load_grants(conn: &mut DbConn, seqs: &[i64]) -> StoreResult<HashMap<i64, Vec<Grant>>> {
     let rows: Vec<GrantRow> = model_grants::table
@@ -663,8 +668,9 @@ impl Store {
             select = order_by(select, sort.column, sort.descending);
         }
         select = select.then_order_by(models::seq.asc());
-        let rows: Vec<ModelRow> = match query.page {
-            None => select.select(ModelRow::as_select()).load(conn)?,
+        // Each row with its grants (one statement, not a second one for the grants).
+        let rows: Vec<(ModelRow, String)> = match query.page {
+            None => select.select((ModelRow::as_select(), MODEL_GRANTS)).load(conn)?,
             Some(page) => {
                 // Sort and page the keys only, then fetch the page's rows: sorting whole rows
                 // costs more than the extra round trip (measured by benches/registry.rs).
@@ -673,18 +679,17 @@ impl Store {
                     .limit(page.limit.max(0))
                     .select(models::seq)
                     .load(conn)?;
-                let mut rows: Vec<ModelRow> = models::table
+                let mut rows: Vec<(ModelRow, String)> = models::table
                     .filter(models::seq.eq_any(&seqs))
-                    .select(ModelRow::as_select())
+                    .select((ModelRow::as_select(), MODEL_GRANTS))
                     .load(conn)?;
                 let position: HashMap<i64, usize> =
                     seqs.iter().enumerate().map(|(i, seq)| (*seq, i)).collect();
-                rows.sort_by_key(|row| position.get(&row.seq).copied().unwrap_or(usize::MAX));
+                rows.sort_by_key(|(row, _)| position.get(&row.seq).copied().unwrap_or(usize::MAX));
                 rows
             }
         };
-        let items = hydrate(conn, rows)?.into_iter().map(|m| view(&ctx.actor, m)).collect();
-        Ok(Page { items, total })
+        Ok(Page { items: views(&ctx.actor, rows)?, total })
     }
 
     pub(crate) fn scan_models_in(
@@ -695,9 +700,10 @@ impl Store {
         after: Option<&ScanCursor>,
         limit: i64,
     ) -> StoreResult<Vec<ModelView>> {
-        let rows: Vec<ModelRow> =
-            scanned(ctx, query, after, limit)?.select(ModelRow::as_select()).load(conn)?;
-        Ok(hydrate(conn, rows)?.into_iter().map(|m| view(&ctx.actor, m)).collect())
+        let rows: Vec<(ModelRow, String)> = scanned(ctx, query, after, limit)?
+            .select((ModelRow::as_select(), MODEL_GRANTS))
+            .load(conn)?;
+        views(&ctx.actor, rows)
     }
 
     pub(crate) fn scan_model_entries_in(

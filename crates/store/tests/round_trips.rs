@@ -5,7 +5,9 @@
 
 use modelgate_core::gateway::{Tokens, UsageGroup, UsageQuery, UsageRecord};
 use modelgate_core::identity::hash_api_key;
-use modelgate_core::{Ctx, ModelChange, ModelRef, ModelUpdate, NewModel, Registry};
+use modelgate_core::{
+    Ctx, ModelChange, ModelQuery, ModelRef, ModelUpdate, NewModel, PageRequest, Registry,
+};
 use modelgate_store::Backend;
 use modelgate_testkit::TestDb;
 use modelgate_testkit::statements::{self, sent_by as statements_of};
@@ -110,6 +112,15 @@ fn reads_cost(backend: Backend) {
         );
     }
     metering_cost(&db, &admin, &key, backend);
+    // A page of a listing: its total (kept by triggers), its models' seqs in order, then their
+    // rows, each with its grants. A batch of a scan: its rows with their grants.
+    let page = ModelQuery {
+        page: Some(PageRequest { offset: 0, limit: 30 }),
+        ..ModelQuery::custom_only()
+    };
+    assert_eq!(statements_of(|| db.store.list_models(&admin, &page).unwrap()), 3, "{backend:?}");
+    let scan = || db.store.scan_models(&admin, &ModelQuery::custom_only(), None, 100).unwrap();
+    assert_eq!(statements_of(scan), 1, "{backend:?}");
 }
 
 /// A batch of metered calls costs the same few statements however many calls it holds (one
