@@ -5,8 +5,8 @@ use diesel::prelude::*;
 use modelgate_core::{
     Column, Condition, Ctx, Denied, DomainError, Entity, Field, FieldSet, Grant, MapChange,
     ModelChange, ModelQuery, ModelRef, ModelUpdate, NewModel, NewProvider, Op, PageRequest,
-    Permission, PrincipalKind, ProviderChange, ProviderRef, Registry, Role, Secret, Sort, Source,
-    Target, Value,
+    Permission, PrincipalKind, ProviderChange, ProviderRef, Registry, Role, ScanCursor, Secret,
+    Sort, Source, Target, Value,
 };
 use modelgate_store::schema::{audit_events, models, providers};
 use modelgate_testkit::{TestDb, backend_tests};
@@ -546,37 +546,31 @@ backend_tests! {
                 .execute(&mut *conn)
                 .unwrap();
         }
-        let keys = |views: Vec<modelgate_core::ModelView>| views.into_iter().map(|v| v.model.key).collect::<Vec<_>>();
-        let scanned = |q: &ModelQuery| {
-            let mut all = Vec::new();
-            let mut after: Option<modelgate_core::ScanCursor> = None;
-            let column = q.sort.first().map_or(Column::Seq, |s| s.column);
+        // Batches of two, each starting after the last one's last item.
+        fn walk<T>(read: impl Fn(Option<&ScanCursor>) -> Vec<T>, cursor: impl Fn(&T) -> Option<ScanCursor>) -> Vec<T> {
+            let (mut all, mut after) = (Vec::new(), None);
             loop {
-                let batch = db.store.scan_models(&admin, q, after.as_ref(), 2).unwrap();
-                let Some(last) = batch.last() else { break };
-                after = modelgate_core::ScanCursor::after(&last.model, column);
-                all.extend(keys(batch));
+                let batch = read(after.as_ref());
+                let Some(last) = batch.last() else { return all };
+                after = cursor(last);
+                all.extend(batch);
             }
-            all
+        }
+        let column = |q: &ModelQuery| q.sort.first().map_or(Column::Seq, |s| s.column);
+        let scanned = |q: &ModelQuery| {
+            let views = walk(|after| db.store.scan_models(&admin, q, after, 2).unwrap(), |last| ScanCursor::after(&last.model, column(q)));
+            views.into_iter().map(|v| v.model.key).collect::<Vec<_>>()
         };
         // The same scan reading only the entries' columns: the same models, in the same
         // batches, each entry agreeing with its model.
         let scanned_entries = |q: &ModelQuery| {
-            let mut all = Vec::new();
-            let mut after: Option<modelgate_core::ScanCursor> = None;
-            let column = q.sort.first().map_or(Column::Seq, |s| s.column);
-            loop {
-                let batch = db.store.scan_model_entries(&admin, q, after.as_ref(), 2).unwrap();
-                let Some(last) = batch.last() else { break };
-                after = modelgate_core::ScanCursor::after_entry(last, column);
-                for entry in batch {
-                    let model = db.store.get_model(&admin, &key(&entry.key)).unwrap().model;
-                    assert_eq!((entry.seq, &entry.org_id, &entry.provider), (model.seq, &model.org_id, &model.fields.provider));
-                    assert_eq!(entry.created_at.timestamp_micros(), model.created_at.timestamp_micros());
-                    all.push(entry.key);
-                }
+            let entries = walk(|after| db.store.scan_model_entries(&admin, q, after, 2).unwrap(), |last| ScanCursor::after_entry(last, column(q)));
+            for entry in &entries {
+                let model = db.store.get_model(&admin, &key(&entry.key)).unwrap().model;
+                assert_eq!((entry.seq, &entry.org_id, &entry.provider), (model.seq, &model.org_id, &model.fields.provider));
+                assert_eq!(entry.created_at.timestamp_micros(), model.created_at.timestamp_micros());
             }
-            all
+            entries.into_iter().map(|e| e.key).collect::<Vec<_>>()
         };
         let not_f = Condition::column(Column::Key, Op::Ne, Value::Text("f".into()));
         for q in [
@@ -585,7 +579,7 @@ backend_tests! {
             ModelQuery { sort: vec![Sort::asc(Column::CreatedAt)], ..ModelQuery::custom_only() },
             ModelQuery { sort: vec![Sort::asc(Column::CreatedAt)], ..ModelQuery::custom_only() }.filter(not_f.clone()),
         ] {
-            let listed = keys(db.store.list_models(&admin, &q).unwrap().items);
+            let listed: Vec<String> = db.store.list_models(&admin, &q).unwrap().items.into_iter().map(|v| v.model.key).collect();
             assert_eq!(listed.len(), if q.conditions.is_empty() { 7 } else { 6 });
             assert_eq!(scanned(&q), listed, "{q:?}");
             assert_eq!(scanned_entries(&q), listed, "{q:?}");
