@@ -63,9 +63,9 @@ pub struct Config {
     #[arg(long, env = "MODELGATE_BODY_LIMIT", default_value_t = modelgate_http::DEFAULT_BODY_LIMIT, global = true)]
     pub body_limit: usize,
 
-    /// Database connections in the pool.
-    #[arg(long, env = "MODELGATE_DB_POOL_SIZE", default_value_t = 16, global = true)]
-    pub pool_size: u32,
+    /// Database connections in the pool (default: two per CPU, at least 4).
+    #[arg(long, env = "MODELGATE_DB_POOL_SIZE", global = true)]
+    pub pool_size: Option<u32>,
 
     /// HTTP worker threads (default: one per CPU).
     #[arg(long, env = "MODELGATE_WORKERS", global = true)]
@@ -220,6 +220,15 @@ impl Config {
         std::path::absolute(path).map_or_else(|_| path.to_owned(), |p| p.display().to_string())
     }
 
+    /// The pool's size: as set, else two connections per CPU (at least 4). More connections
+    /// than the machine can run at once only queue inside the database: on two cores, 16 of
+    /// them left Postgres backends runnable but waiting for 100 ms and more under load (a p99
+    /// of 100-300 ms for gateway calls, 11-15 ms with 4), for no more throughput.
+    pub fn pool_size(&self) -> u32 {
+        let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        self.pool_size.unwrap_or_else(|| pool_size_for(cpus))
+    }
+
     pub fn database_url(&self) -> String {
         match &self.database_url {
             Some(url) if !url.trim().is_empty() => url.trim().to_owned(),
@@ -298,6 +307,10 @@ fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
     std::fs::write(path, contents)
 }
 
+fn pool_size_for(cpus: usize) -> u32 {
+    u32::try_from(cpus.saturating_mul(2)).unwrap_or(u32::MAX).max(4)
+}
+
 #[cfg(test)]
 mod tests {
     use clap::Parser;
@@ -322,6 +335,12 @@ mod tests {
         assert_eq!(config.listen, "127.0.0.1:8080");
         assert_eq!(config.database_url(), "sqlite:///tmp/x/modelgate.db");
         assert_eq!(config.body_limit, 1024 * 1024);
+        assert_eq!(parse(&["--pool-size", "7"]).pool_size(), 7);
+    }
+
+    #[test]
+    fn the_pool_has_two_connections_per_cpu_and_at_least_four() {
+        assert_eq!([1, 2, 3, 8].map(pool_size_for), [4, 4, 6, 16]);
     }
 
     #[test]

@@ -92,7 +92,7 @@ pub fn init_tracing(format: LogFormat) {
 
 /// Opens the store and brings its schema up to date, waiting up to `wait` for the database.
 pub fn open_store(config: &Config, wait: Duration) -> Result<Arc<Store>, StartError> {
-    let options = StoreOptions { pool_size: config.pool_size, ..StoreOptions::default() };
+    let options = StoreOptions { pool_size: config.pool_size(), ..StoreOptions::default() };
     let store = Store::open(&config.database_url(), config.cipher()?, options)?;
     let deadline = std::time::Instant::now() + wait;
     loop {
