@@ -700,9 +700,14 @@ impl Store {
         after: Option<&ScanCursor>,
         limit: i64,
     ) -> StoreResult<Vec<ModelView>> {
-        let rows: Vec<(ModelRow, String)> = scanned(ctx, query, after, limit)?
-            .select((ModelRow::as_select(), MODEL_GRANTS))
-            .load(conn)?;
+        let rows = scan_in_key_order(
+            ctx,
+            query,
+            after,
+            limit,
+            |select| select.select((ModelRow::as_select(), MODEL_GRANTS)).load(conn),
+            |(row, _): &(ModelRow, String)| (row.key.clone(), row.seq),
+        )?;
         views(&ctx.actor, rows)
     }
 
@@ -714,10 +719,41 @@ impl Store {
         after: Option<&ScanCursor>,
         limit: i64,
     ) -> StoreResult<Vec<ModelEntry>> {
-        let rows: Vec<EntryRow> =
-            scanned(ctx, query, after, limit)?.select(EntryRow::as_select()).load(conn)?;
+        let rows = scan_in_key_order(
+            ctx,
+            query,
+            after,
+            limit,
+            |select| select.select(EntryRow::as_select()).load(conn),
+            |row: &EntryRow| (row.key.clone(), row.seq),
+        )?;
         Ok(rows.into_iter().map(EntryRow::into_entry).collect())
     }
+}
+
+/// A scan's batch, loaded by `load`. A scan of the org's models and the catalog by key reads
+/// each in the order of its own index and merges the two: as one query, `org_id = $1 OR org_id
+/// IS NULL` follows no index in key order, so each batch sorted every row after its cursor.
+fn scan_in_key_order<T>(
+    ctx: &Ctx,
+    query: &ModelQuery,
+    after: Option<&ScanCursor>,
+    limit: i64,
+    mut load: impl FnMut(BoxedModels<'static>) -> QueryResult<Vec<T>>,
+    key_seq: impl Fn(&T) -> (String, i64),
+) -> StoreResult<Vec<T>> {
+    let by_key = matches!(query.sort.as_slice(), [sort] if sort.column == Column::Key);
+    if !by_key || query.source.is_some() {
+        return Ok(load(scanned(ctx, query, after, limit)?)?);
+    }
+    let mut rows = Vec::new();
+    for source in [Source::Custom, Source::Builtin] {
+        let half = ModelQuery { source: Some(source), ..query.clone() };
+        rows.extend(load(scanned(ctx, &half, after, limit)?)?);
+    }
+    rows.sort_by_cached_key(|row| key_seq(row));
+    rows.truncate(usize::try_from(limit.max(0)).unwrap_or(usize::MAX));
+    Ok(rows)
 }
 
 /// The models of a scan's batch: those the caller may read that `query` keeps, after `after` in
@@ -808,8 +844,12 @@ fn visibility(scope: &ReadScope, custom_only: bool) -> Predicate {
 
 fn filtered<'a>(scope: &ReadScope, query: &ModelQuery) -> StoreResult<BoxedModels<'a>> {
     let custom_only = query.source == Some(Source::Custom);
-    let mut select =
-        models::table.into_boxed::<MultiBackend>().filter(visibility(scope, custom_only));
+    // The catalog (its models have no org) is everyone's to read.
+    let visible = match query.source {
+        Some(Source::Builtin) => Box::new(models::org_id.is_null().nullable()),
+        _ => visibility(scope, custom_only),
+    };
+    let mut select = models::table.into_boxed::<MultiBackend>().filter(visible);
     if let Some(source) = query.source {
         select = select.filter(models::source.eq(source.as_str().to_owned()));
     }

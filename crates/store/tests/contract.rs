@@ -33,6 +33,20 @@ fn audit_count(db: &TestDb, entity_id: &str) -> i64 {
         .unwrap()
 }
 
+/// A scan read batch by batch, each batch starting after the last one's last item.
+fn walk<T>(
+    read: impl Fn(Option<&ScanCursor>) -> Vec<T>,
+    cursor: impl Fn(&T) -> Option<ScanCursor>,
+) -> Vec<T> {
+    let (mut all, mut after) = (Vec::new(), None);
+    loop {
+        let batch = read(after.as_ref());
+        let Some(last) = batch.last() else { return all };
+        after = cursor(last);
+        all.extend(batch);
+    }
+}
+
 fn obj(v: serde_json::Value) -> modelgate_core::JsonMap {
     v.as_object().unwrap().clone()
 }
@@ -533,6 +547,36 @@ backend_tests! {
         assert!(history.last().unwrap().after.is_none());
     }
 
+    fn key_ordered_scans_interleave_the_orgs_models_and_the_catalog(db) {
+        let (admin, _) = db.bootstrap();
+        let catalog = ["b2", "d2", "zz"].map(|k| modelgate_core::CatalogModel { key: k.into(), change: ModelChange::default() });
+        db.store.sync_catalog(catalog.to_vec()).unwrap();
+        for k in ["e", "b", "a", "d", "c"] {
+            create(&db, &admin, k, named(k));
+        }
+        let (member, _) = db.user(&admin, "mia", Role::Member);
+        create(&db, &member, "d3", named("mine"));
+        let by_key = ModelQuery { sort: vec![Sort::asc(Column::Key)], ..ModelQuery::default() };
+        for (who, expected) in [
+            (&admin, vec!["a", "b", "b2", "c", "d", "d2", "d3", "e", "zz"]),
+            // A member reads its own models and the catalog.
+            (&member, vec!["b2", "d2", "d3", "zz"]),
+        ] {
+            let listed: Vec<String> = db.store.list_models(who, &by_key).unwrap().items.into_iter().map(|v| v.model.key).collect();
+            assert_eq!(listed, expected);
+            for size in [1, 2, 3, 100] {
+                let views = walk(|after| db.store.scan_models(who, &by_key, after, size).unwrap(), |last| ScanCursor::after(&last.model, Column::Key));
+                let keys: Vec<String> = views.into_iter().map(|v| v.model.key).collect();
+                assert_eq!(keys, expected, "batches of {size}");
+                let entries = walk(|after| db.store.scan_model_entries(who, &by_key, after, size).unwrap(), |last| ScanCursor::after_entry(last, Column::Key));
+                let keys: Vec<String> = entries.iter().map(|e| e.key.clone()).collect();
+                assert_eq!(keys, expected, "entries in batches of {size}");
+                let catalogued: Vec<&str> = entries.iter().filter(|e| e.org_id.is_none()).map(|e| e.key.as_str()).collect();
+                assert_eq!(catalogued, ["b2", "d2", "zz"]);
+            }
+        }
+    }
+
     fn scans_walk_a_list_in_batches_in_the_order_a_listing_has(db) {
         let (admin, _) = db.bootstrap();
         for k in ["d", "b", "e", "a", "c", "f", "g"] {
@@ -545,16 +589,6 @@ backend_tests! {
                 .set(models::created_at.eq(chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap().and_hms_opt(0, 0, 0).unwrap()))
                 .execute(&mut *conn)
                 .unwrap();
-        }
-        // Batches of two, each starting after the last one's last item.
-        fn walk<T>(read: impl Fn(Option<&ScanCursor>) -> Vec<T>, cursor: impl Fn(&T) -> Option<ScanCursor>) -> Vec<T> {
-            let (mut all, mut after) = (Vec::new(), None);
-            loop {
-                let batch = read(after.as_ref());
-                let Some(last) = batch.last() else { return all };
-                after = cursor(last);
-                all.extend(batch);
-            }
         }
         let column = |q: &ModelQuery| q.sort.first().map_or(Column::Seq, |s| s.column);
         let scanned = |q: &ModelQuery| {
