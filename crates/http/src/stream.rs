@@ -77,8 +77,20 @@ impl ModelList {
     }
 }
 
+/// A batch read of `query`, with where the next batch starts (just after its last item, as
+/// `cursor` says) and whether it is the last (shorter than a full batch).
+fn batch_of<T>(
+    batch: Vec<T>,
+    query: &ModelQuery,
+    cursor: impl Fn(&T, Column) -> Option<ScanCursor>,
+) -> (Vec<T>, Option<ScanCursor>, bool) {
+    let next = batch.last().and_then(|item| cursor(item, sort_column(query)));
+    let last = (batch.len() as i64) < SCAN_BATCH;
+    (batch, next, last)
+}
+
 /// One batch of `query` after `after`: its models, where the next batch starts, and whether it
-/// is the last (shorter than a full batch).
+/// is the last.
 fn read_batch(
     registry: &dyn Registry,
     ctx: &Ctx,
@@ -86,9 +98,7 @@ fn read_batch(
     after: Option<&ScanCursor>,
 ) -> DomainResult<(Vec<ModelView>, Option<ScanCursor>, bool)> {
     let batch = registry.scan_models(ctx, query, after, SCAN_BATCH)?;
-    let next = batch.last().and_then(|v| ScanCursor::after(&v.model, sort_column(query)));
-    let last = (batch.len() as i64) < SCAN_BATCH;
-    Ok((batch, next, last))
+    Ok(batch_of(batch, query, |view, column| ScanCursor::after(&view.model, column)))
 }
 
 /// Runs `each` on the models `query` finds, one batch at a time, on the calling thread (a
@@ -122,11 +132,16 @@ struct Scan {
     done: bool,
 }
 
-/// A comma before the next item of a batch, unless it is the first.
-fn separate(out: &mut Vec<u8>) {
-    if !out.is_empty() {
-        out.push(b',');
+/// `items` as `write` writes each, separated by commas.
+fn joined<T>(items: &[T], write: impl Fn(&T, &mut Vec<u8>)) -> Vec<u8> {
+    let mut out = Vec::new();
+    for item in items {
+        if !out.is_empty() {
+            out.push(b',');
+        }
+        write(item, &mut out);
     }
+    out
 }
 
 fn sort_column(query: &ModelQuery) -> Column {
@@ -150,26 +165,18 @@ impl Scan {
                     Render::Views(render) => {
                         let (batch, next, last) = read_batch(r, &ctx, &query, after.as_ref())?;
                         let read = batch.len();
-                        let mut out = Vec::new();
-                        for value in render(r, &ctx, batch)? {
-                            separate(&mut out);
+                        let values = render(r, &ctx, batch)?;
+                        let out = joined(&values, |value, out| {
                             // Writing a `Value` into a Vec cannot fail.
-                            let _ = serde_json::to_writer(&mut out, &value);
-                        }
+                            let _ = serde_json::to_writer(out, value);
+                        });
                         Ok((read, next, last, out))
                     }
                     Render::Entries(item) => {
                         let batch =
                             r.scan_model_entries(&ctx, &query, after.as_ref(), SCAN_BATCH)?;
-                        let column = sort_column(&query);
-                        let next = batch.last().and_then(|e| ScanCursor::after_entry(e, column));
-                        let last = (batch.len() as i64) < SCAN_BATCH;
-                        let mut out = Vec::with_capacity(batch.len() * 100);
-                        for entry in &batch {
-                            separate(&mut out);
-                            item(entry, &mut out);
-                        }
-                        Ok((batch.len(), next, last, out))
+                        let (batch, next, last) = batch_of(batch, &query, ScanCursor::after_entry);
+                        Ok((batch.len(), next, last, joined(&batch, |e, out| item(e, out))))
                     }
                 })
                 .await?;

@@ -706,7 +706,7 @@ impl Store {
             after,
             limit,
             |select| select.select((ModelRow::as_select(), MODEL_GRANTS)).load(conn),
-            |(row, _): &(ModelRow, String)| (row.key.clone(), row.seq),
+            |(row, _): &(ModelRow, String)| (row.key.as_str(), row.seq),
         )?;
         views(&ctx.actor, rows)
     }
@@ -725,7 +725,7 @@ impl Store {
             after,
             limit,
             |select| select.select(EntryRow::as_select()).load(conn),
-            |row: &EntryRow| (row.key.clone(), row.seq),
+            |row: &EntryRow| (row.key.as_str(), row.seq),
         )?;
         Ok(rows.into_iter().map(EntryRow::into_entry).collect())
     }
@@ -740,7 +740,7 @@ fn scan_in_key_order<T>(
     after: Option<&ScanCursor>,
     limit: i64,
     mut load: impl FnMut(BoxedModels<'static>) -> QueryResult<Vec<T>>,
-    key_seq: impl Fn(&T) -> (String, i64),
+    key_seq: impl Fn(&T) -> (&str, i64),
 ) -> StoreResult<Vec<T>> {
     let by_key = matches!(query.sort.as_slice(), [sort] if sort.column == Column::Key);
     if !by_key || query.source.is_some() {
@@ -751,7 +751,7 @@ fn scan_in_key_order<T>(
         let half = ModelQuery { source: Some(source), ..query.clone() };
         rows.extend(load(scanned(ctx, &half, after, limit)?)?);
     }
-    rows.sort_by_cached_key(|row| key_seq(row));
+    rows.sort_by(|a, b| key_seq(a).cmp(&key_seq(b)));
     rows.truncate(usize::try_from(limit.max(0)).unwrap_or(usize::MAX));
     Ok(rows)
 }
