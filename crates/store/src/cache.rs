@@ -15,7 +15,17 @@ pub(crate) struct Cache<K, V> {
 
 struct Entries<K, V> {
     epoch: u64,
-    map: HashMap<K, V>,
+    map: HashMap<K, Entry<V>>,
+}
+
+struct Entry<V> {
+    value: V,
+    /// Postgres: the generation ([`Freshness::generation`]) at which the value was last known
+    /// current; 0 for none. While it stays the current one, nothing has committed since and the
+    /// value is served without a statement of its own.
+    ///
+    /// [`Freshness::generation`]: crate::fresh::Freshness::generation
+    generation: u64,
 }
 
 impl<K: Eq + Hash, V: Clone> Cache<K, V> {
@@ -44,6 +54,11 @@ impl<K: Eq + Hash, V: Clone> Cache<K, V> {
     /// [`Cache::get`] without counting a hit: for entries the caller still checks against the
     /// database (Postgres), counted with [`Cache::count_hit`] once found current.
     pub(crate) fn lookup(&self, epoch: u64, key: &K) -> Option<V> {
+        self.lookup_with_generation(epoch, key).map(|(value, _)| value)
+    }
+
+    /// [`Cache::lookup`], with the generation its value was last known current at.
+    pub(crate) fn lookup_with_generation(&self, epoch: u64, key: &K) -> Option<(V, u64)> {
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         if epoch > entries.epoch {
             // Something changed since these were read: all of them go.
@@ -54,16 +69,35 @@ impl<K: Eq + Hash, V: Clone> Cache<K, V> {
         if epoch < entries.epoch {
             return None;
         }
-        entries.map.get(key).cloned()
+        entries.map.get(key).map(|entry| (entry.value.clone(), entry.generation))
     }
 
     /// The value cached for `key` with the epoch it was read at, whatever the caller's epoch: for
     /// entries whose epoch the caller checks against the database itself (Postgres's callers).
     pub(crate) fn get_with_epoch(&self, key: &K) -> Option<(V, u64)> {
         let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        let hit = entries.map.get(key).cloned()?;
+        let hit = entries.map.get(key)?.value.clone();
         self.count_hit();
         Some((hit, entries.epoch))
+    }
+
+    /// The generation the value kept for `key` was last known current at, if it is `value`.
+    pub(crate) fn generation_of(&self, key: &K, value: &V) -> Option<u64>
+    where
+        V: PartialEq,
+    {
+        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        entries.map.get(key).filter(|entry| entry.value == *value).map(|entry| entry.generation)
+    }
+
+    /// Records that the value kept for `key` is current at `generation`, if it is still the one
+    /// the caller found current then (`same`): another may have replaced it meanwhile with a
+    /// value read earlier.
+    pub(crate) fn confirm(&self, key: &K, generation: u64, same: impl FnOnce(&V) -> bool) {
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(entry) = entries.map.get_mut(key).filter(|entry| same(&entry.value)) {
+            entry.generation = entry.generation.max(generation);
+        }
     }
 
     pub(crate) fn count_hit(&self) {
@@ -78,6 +112,18 @@ impl<K: Eq + Hash, V: Clone> Cache<K, V> {
     /// Keeps `value`, read from the database at `read_at`, unless the epoch has moved since
     /// (`now`): it may then describe something that has changed.
     pub(crate) fn put(&self, read_at: u64, now: u64, key: K, value: V) {
+        self.put_at_generation(read_at, now, key, value, 0);
+    }
+
+    /// [`Cache::put`] for a value read after the check that saw `generation` began.
+    pub(crate) fn put_at_generation(
+        &self,
+        read_at: u64,
+        now: u64,
+        key: K,
+        value: V,
+        generation: u64,
+    ) {
         if read_at != now {
             return;
         }
@@ -90,7 +136,7 @@ impl<K: Eq + Hash, V: Clone> Cache<K, V> {
             entries.map.clear();
             entries.epoch = read_at;
         }
-        entries.map.insert(key, value);
+        entries.map.insert(key, Entry { value, generation });
     }
 }
 

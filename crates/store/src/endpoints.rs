@@ -9,13 +9,13 @@ use modelgate_core::{
 };
 use uuid::Uuid;
 
-use crate::Store;
 use crate::audit::Auditor;
 use crate::conn::{Backend, DbConn};
 use crate::error::{StoreError, StoreResult, conflict_on_unique};
 use crate::models::{hydrate, view};
 use crate::rows::{EndpointRow, ModelRow, from_db_time, now, to_db_time};
 use crate::schema::{endpoints, models, user_defaults, users};
+use crate::{SharedCheck, Store};
 
 /// The endpoints serving one model, as a cache keeps them ([`Store::model_with_endpoints`]).
 #[derive(Clone, Debug)]
@@ -160,11 +160,12 @@ impl Store {
         ctx: &Ctx,
         named: &ModelRef,
     ) -> DomainResult<(ModelView, Vec<Endpoint>)> {
-        if let Some(both) = self.cached_with_endpoints(ctx, named)? {
+        let check = SharedCheck::default();
+        if let Some(both) = self.cached_with_endpoints(&check, ctx, named)? {
             return Ok(both);
         }
         let epoch = self.read_epoch();
-        let view = self.get_model_at(epoch, ctx, named)?;
+        let view = self.get_model_at(epoch, &check, ctx, named)?;
         let key = (ctx.actor.org_id.clone(), view.model.seq);
         let seq = view.model.seq;
         let served = match self.backend {
@@ -181,36 +182,54 @@ impl Store {
                     let endpoints = self.list_endpoints_in(conn, ctx, Some(&[seq]))?;
                     Ok(Served { endpoints, stamp: Some(stamp) })
                 })?;
-                self.served.put(read_at, self.fresh.seen(), key, served.clone());
+                let known_at = check.taken().flatten().unwrap_or(0);
+                let now = self.fresh.seen();
+                self.served.put_at_generation(read_at, now, key, served.clone(), known_at);
                 Some(served)
             }
         };
         Ok((view, served.map(|s| s.endpoints).unwrap_or_default()))
     }
 
-    /// Postgres: a model and its endpoints that this replica read before, served after one
-    /// light statement finds the row, the caller and the endpoints unchanged; `None` when
-    /// either is not cached or something changed.
+    /// Postgres: a model and its endpoints that this replica read before, served with no
+    /// statement when the shared check finds nothing committed since they were last known
+    /// current, else after one light statement finds the row, the caller and the endpoints
+    /// unchanged; `None` when either is not cached or something changed.
     fn cached_with_endpoints(
         &self,
+        check: &SharedCheck,
         ctx: &Ctx,
         named: &ModelRef,
     ) -> DomainResult<Option<(ModelView, Vec<Endpoint>)>> {
-        let Some((epoch, model)) = self.cached_on_postgres(ctx, named) else { return Ok(None) };
+        let Some(model) = self.cached_on_postgres(ctx, named) else { return Ok(None) };
         let org = &ctx.actor.org_id;
-        let Some(seq) = model.found.as_ref().map(|m| m.seq) else { return Ok(None) };
-        let Some(served) = self.served.lookup(epoch, &(org.clone(), seq)) else {
+        let Some(seq) = model.looked.found.as_ref().map(|m| m.seq) else { return Ok(None) };
+        let served_key = (org.clone(), seq);
+        let Some((served, served_known_at)) =
+            self.served.lookup_with_generation(model.epoch, &served_key)
+        else {
             return Ok(None);
         };
-        let (identity, row_stamp, served_stamp) =
-            self.read(|conn| crate::models::stamps_with_endpoints(conn, org, named))?;
-        let unchanged = row_stamp == model.stamp && served_stamp == served.stamp;
-        if !crate::still_holds(ctx, identity, unchanged) {
+        let pending = crate::unconfirmed(ctx);
+        let generation = check.generation(&self.fresh);
+        let current = self.current_at(ctx, generation, &[model.known_at, served_known_at]) || {
+            let (identity, row_stamp, served_stamp) =
+                self.read(|conn| crate::models::stamps_with_endpoints(conn, org, named))?;
+            let unchanged = row_stamp == model.looked.stamp && served_stamp == served.stamp;
+            let holds = crate::still_holds(ctx, identity, unchanged);
+            if let Some(generation) = generation.filter(|_| holds) {
+                let confirmed = [(&model.key, &model.looked.stamp)];
+                self.confirm_current(pending, &ctx.actor, Some(generation), &confirmed);
+                self.served.confirm(&served_key, generation, |s| s.stamp == served.stamp);
+            }
+            holds
+        };
+        if !current {
             return Ok(None);
         }
         self.models.count_hit();
         self.served.count_hit();
-        let view = crate::models::readable(&ctx.actor, model.found)?;
+        let view = crate::models::readable(&ctx.actor, model.looked.found)?;
         Ok(Some((view, served.endpoints)))
     }
 

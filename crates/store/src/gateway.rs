@@ -14,11 +14,11 @@ use modelgate_core::{
     Violation,
 };
 
-use crate::Store;
 use crate::conn::DbConn;
 use crate::error::{StoreError, StoreResult};
 use crate::rows::to_db_time;
 use crate::schema::{api_keys, usage_events};
+use crate::{SharedCheck, Store};
 
 fn refused(field: &'static str, reason: String) -> StoreError {
     StoreError::Domain(DomainError::invalid(FieldError {
@@ -147,12 +147,13 @@ impl Store {
         ctx: &Ctx,
         named: &ModelRef,
     ) -> DomainResult<(ModelView, Option<ModelView>)> {
-        if let Some(both) = self.cached_with_base(ctx, named)? {
+        let check = SharedCheck::default();
+        if let Some(both) = self.cached_with_base(&check, ctx, named)? {
             return Ok(both);
         }
         // One look at SQLite's commits serves both reads.
         let epoch = self.read_epoch();
-        read_with_base(named, |reference| self.get_model_at(epoch, ctx, reference))
+        read_with_base(named, |reference| self.get_model_at(epoch, &check, ctx, reference))
     }
 
     /// Postgres: a model and its base that this replica looked up before, served after one
@@ -161,27 +162,41 @@ impl Store {
     /// read one by one.
     fn cached_with_base(
         &self,
+        check: &SharedCheck,
         ctx: &Ctx,
         named: &ModelRef,
     ) -> DomainResult<Option<(ModelView, Option<ModelView>)>> {
-        let Some((epoch, model)) = self.cached_on_postgres(ctx, named) else { return Ok(None) };
+        let Some(model) = self.cached_on_postgres(ctx, named) else { return Ok(None) };
         let org = &ctx.actor.org_id;
-        let base_ref = model.found.as_ref().and_then(|m| m.base_key());
+        let base_ref = model.looked.found.as_ref().and_then(|m| m.base_key());
         let Some(base_ref) = base_ref.map(|key| ModelRef::Key(key.to_owned())) else {
             return Ok(None);
         };
-        let Some(base) = self.models.lookup(epoch, &(org.clone(), base_ref.clone())) else {
+        let base_key = (org.clone(), base_ref);
+        let Some((base, base_known_at)) =
+            self.models.lookup_with_generation(model.epoch, &base_key)
+        else {
             return Ok(None);
         };
-        let (identity, [model_stamp, base_stamp]) =
-            self.read(|conn| crate::models::stamps_of_pair(conn, org, named, &base_ref))?;
-        let unchanged = model_stamp == model.stamp && base_stamp == base.stamp;
-        if !crate::still_holds(ctx, identity, unchanged) {
+        let pending = crate::unconfirmed(ctx);
+        let generation = check.generation(&self.fresh);
+        let current = self.current_at(ctx, generation, &[model.known_at, base_known_at]) || {
+            let (identity, [model_stamp, base_stamp]) =
+                self.read(|conn| crate::models::stamps_of_pair(conn, org, named, &base_key.1))?;
+            let unchanged = model_stamp == model.looked.stamp && base_stamp == base.stamp;
+            let holds = crate::still_holds(ctx, identity, unchanged);
+            if holds {
+                let confirmed = [(&model.key, &model.looked.stamp), (&base_key, &base.stamp)];
+                self.confirm_current(pending, &ctx.actor, generation, &confirmed);
+            }
+            holds
+        };
+        if !current {
             return Ok(None);
         }
         self.models.count_hit();
         self.models.count_hit();
-        let model = crate::models::readable(&ctx.actor, model.found)?;
+        let model = crate::models::readable(&ctx.actor, model.looked.found)?;
         let base = crate::models::readable(&ctx.actor, base.found).ok();
         Ok(Some((model, base)))
     }

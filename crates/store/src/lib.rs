@@ -117,7 +117,8 @@ pub struct Store {
     /// request's first statement finds that version unchanged (or reads the caller again).
     callers: Cache<String, Actor>,
     /// (org, reference) → what it named there (the model with its grants, or nothing); rights
-    /// are worked out per request. On Postgres each entry is checked against its row's stamp.
+    /// are worked out per request. On Postgres each entry is checked against its row's stamp,
+    /// unless the shared check finds nothing committed since it was last known current.
     models: Cache<(String, ModelRef), models::Looked>,
     /// (org, model seq) → the org's endpoints serving that model; on Postgres checked against
     /// their stamp ([`subquery::endpoints_stamp`]) in the model's own check.
@@ -328,11 +329,12 @@ impl Store {
     pub(crate) fn get_model_at(
         &self,
         epoch: Option<u64>,
+        check: &SharedCheck,
         ctx: &Ctx,
         model: &ModelRef,
     ) -> DomainResult<ModelView> {
         if self.backend == Backend::Postgres {
-            return self.get_model_checked(ctx, model);
+            return self.get_model_checked(check, ctx, model);
         }
         if let Some(pending) = unconfirmed(ctx)
             && !self.unchanged_since_cached(epoch, ctx, pending)
@@ -349,21 +351,36 @@ impl Store {
         models::readable(&ctx.actor, looked.and_then(|l| l.found))
     }
 
-    /// Postgres: a model this replica looked up before is served again when one light statement
+    /// Postgres: a model this replica looked up before is served again with no statement of
+    /// its own when the shared check ([`Freshness::generation`]) finds nothing committed since
+    /// it was last known current, and otherwise when one light statement
     /// ([`models::stamps_of`]) says its row has not changed and, for a remembered caller, that
     /// the identity version is still the one the caller was cached at. Both are read from the
     /// database's current state, so a change acknowledged by any replica is seen by the very
     /// next request here. This replica's own writes drop the entries (the local epoch moves), so
     /// the read after one goes straight to the row.
-    fn get_model_checked(&self, ctx: &Ctx, model: &ModelRef) -> DomainResult<ModelView> {
+    fn get_model_checked(
+        &self,
+        check: &SharedCheck,
+        ctx: &Ctx,
+        model: &ModelRef,
+    ) -> DomainResult<ModelView> {
         let org = &ctx.actor.org_id;
         let cache_key = (org.clone(), model.clone());
         let pending = unconfirmed(ctx);
         let epoch = self.fresh.seen();
-        if let Some(cached) = self.models.lookup(epoch, &cache_key) {
+        let mut generation = None;
+        if let Some((cached, known_at)) = self.models.lookup_with_generation(epoch, &cache_key) {
+            generation = check.generation(&self.fresh);
+            if self.current_at(ctx, generation, &[known_at]) {
+                self.models.count_hit();
+                return models::readable(&ctx.actor, cached.found);
+            }
             let (identity, stamp) = self.read(|conn| models::stamps_of(conn, org, model))?;
             if still_holds(ctx, identity, stamp == cached.stamp) {
                 self.models.count_hit();
+                let confirmed = [(&cache_key, &cached.stamp)];
+                self.confirm_current(pending, &ctx.actor, generation, &confirmed);
                 return models::readable(&ctx.actor, cached.found);
             }
         }
@@ -371,23 +388,65 @@ impl Store {
             Some(pending) => self.load_settling(conn, ctx, pending, model),
             None => Ok((models::load_by_ref(conn, org, model)?, Cow::Borrowed(ctx))),
         })?;
-        self.models.put(epoch, self.fresh.seen(), cache_key, looked.clone());
+        let known_at = generation.unwrap_or(0);
+        self.models.put_at_generation(
+            epoch,
+            self.fresh.seen(),
+            cache_key,
+            looked.clone(),
+            known_at,
+        );
+        self.confirm_current(pending, &ctx.actor, generation, &[]);
         models::readable(&ctx.actor, looked.found)
+    }
+
+    /// Postgres: whether cached entries last known current at `known_at` may be served at
+    /// `generation` (the shared check's answer for this request) with no statement: nothing
+    /// committed since any of them, nor since the request's remembered caller, which this
+    /// confirms.
+    fn current_at(&self, ctx: &Ctx, generation: Option<u64>, known_at: &[u64]) -> bool {
+        let Some(generation) = generation else { return false };
+        if known_at.iter().any(|&at| at != generation) {
+            return false;
+        }
+        let Some(pending) = unconfirmed(ctx) else { return true };
+        let current = self.callers.generation_of(&pending.key_hash, &ctx.actor) == Some(generation);
+        if current {
+            pending.confirm();
+        }
+        current
+    }
+
+    /// Postgres: records that what a statement begun after the shared check of `generation`
+    /// found unchanged is current at that generation: cached models (each with the stamp it was
+    /// found at) and the caller, when this statement is what confirmed it (`pending`, as it was
+    /// before the statement: a caller confirmed earlier in the request may predate the check).
+    fn confirm_current(
+        &self,
+        pending: Option<&Unconfirmed>,
+        actor: &Actor,
+        generation: Option<u64>,
+        models: &[(&(String, ModelRef), &Option<String>)],
+    ) {
+        let Some(generation) = generation else { return };
+        for (key, stamp) in models {
+            self.models.confirm(key, generation, |found| found.stamp == **stamp);
+        }
+        if let Some(pending) = pending.filter(|p| p.is_confirmed()) {
+            self.callers.confirm(&pending.key_hash, generation, |cached| cached == actor);
+        }
     }
 
     /// Postgres: what this replica cached for `named` in the caller's org, with the epoch it was
     /// looked up at, for a light check to confirm; `None` on SQLite or when nothing is cached.
-    pub(crate) fn cached_on_postgres(
-        &self,
-        ctx: &Ctx,
-        named: &ModelRef,
-    ) -> Option<(u64, models::Looked)> {
+    pub(crate) fn cached_on_postgres(&self, ctx: &Ctx, named: &ModelRef) -> Option<CachedModel> {
         if self.backend != Backend::Postgres {
             return None;
         }
         let epoch = self.fresh.seen();
         let key = (ctx.actor.org_id.clone(), named.clone());
-        self.models.lookup(epoch, &key).map(|looked| (epoch, looked))
+        let (looked, known_at) = self.models.lookup_with_generation(epoch, &key)?;
+        Some(CachedModel { epoch, key, looked, known_at })
     }
 
     /// Postgres: an update as one statement, when this replica knows the model as it stands.
@@ -707,7 +766,7 @@ impl Registry for Store {
     }
 
     fn get_model(&self, ctx: &Ctx, model: &ModelRef) -> DomainResult<ModelView> {
-        self.get_model_at(self.read_epoch(), ctx, model)
+        self.get_model_at(self.read_epoch(), &SharedCheck::default(), ctx, model)
     }
 
     fn get_model_with_base(
@@ -870,6 +929,38 @@ impl Registry for Store {
     fn delete_user_default(&self, ctx: &Ctx, config_type: &str) -> DomainResult<()> {
         self.write_as(ctx, |conn, ctx| self.delete_user_default_in(conn, ctx, config_type))
     }
+}
+
+/// A request's answer from the shared check ([`Freshness::generation`]): asked once, and only
+/// when a cached entry needs it. Any check that began after the request did is good for all of
+/// its reads.
+#[derive(Default)]
+pub(crate) struct SharedCheck(std::cell::Cell<Option<Option<u64>>>);
+
+impl SharedCheck {
+    fn generation(&self, fresh: &Freshness) -> Option<u64> {
+        if let Some(answer) = self.0.get() {
+            return answer;
+        }
+        let answer = fresh.generation();
+        self.0.set(Some(answer));
+        answer
+    }
+
+    /// The answer, if it was asked for.
+    fn taken(&self) -> Option<Option<u64>> {
+        self.0.get()
+    }
+}
+
+/// A model this replica cached (Postgres), for its request to check.
+pub(crate) struct CachedModel {
+    /// The local epoch it was found at.
+    epoch: u64,
+    key: (String, ModelRef),
+    looked: models::Looked,
+    /// The shared check's generation it was last known current at.
+    known_at: u64,
 }
 
 /// Postgres: whether a request's caller still holds at the identity version a light check just

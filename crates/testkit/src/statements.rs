@@ -10,15 +10,21 @@ static SENT: AtomicUsize = AtomicUsize::new(0);
 static DATA_VERSION_PREPARED: AtomicUsize = AtomicUsize::new(0);
 /// Runs of SQLite's freshness check.
 static DATA_VERSION_LOOKS: AtomicUsize = AtomicUsize::new(0);
+/// Postgres's shared check of the server's snapshot, made once for every request waiting.
+static SNAPSHOT_CHECKS: AtomicUsize = AtomicUsize::new(0);
 
 fn counting() -> Option<Box<dyn Instrumentation>> {
     Some(Box::new(|event: InstrumentationEvent<'_>| match event {
         // `data_version` is SQLite's look at its shared memory before a cached read, not a
-        // statement sent anywhere.
+        // statement sent anywhere; Postgres's snapshot check is shared by concurrent requests.
         InstrumentationEvent::StartQuery { query, .. } => {
-            let counter = match query.to_string().contains("data_version") {
-                true => &DATA_VERSION_LOOKS,
-                false => &SENT,
+            let query = query.to_string();
+            let counter = if query.contains("data_version") {
+                &DATA_VERSION_LOOKS
+            } else if query.contains("pg_current_snapshot") {
+                &SNAPSHOT_CHECKS
+            } else {
+                &SENT
             };
             counter.fetch_add(1, Ordering::SeqCst);
         }
@@ -58,4 +64,11 @@ pub fn data_version_looks_by<T>(f: impl FnOnce() -> T) -> usize {
     let before = DATA_VERSION_LOOKS.load(Ordering::SeqCst);
     f();
     DATA_VERSION_LOOKS.load(Ordering::SeqCst) - before
+}
+
+/// The shared snapshot checks (Postgres) that `f` waits for (see [`start_counting`]).
+pub fn snapshot_checks_by<T>(f: impl FnOnce() -> T) -> usize {
+    let before = SNAPSHOT_CHECKS.load(Ordering::SeqCst);
+    f();
+    SNAPSHOT_CHECKS.load(Ordering::SeqCst) - before
 }
