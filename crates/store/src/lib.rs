@@ -242,8 +242,14 @@ impl Store {
         ctx: &Ctx,
         f: impl FnOnce(&mut DbConn, &Ctx) -> StoreResult<T>,
     ) -> DomainResult<T> {
+        let check = SharedCheck::default();
+        if self.backend == Backend::Postgres && unconfirmed(ctx).is_some() {
+            // Before taking a connection: a caller current at the shared check's generation
+            // needs no statement.
+            self.current_at(ctx, check.generation(&self.fresh), &[]);
+        }
         self.read(|conn| {
-            let ctx = self.confirmed(conn, ctx)?;
+            let ctx = self.confirmed(conn, ctx, &check)?;
             f(conn, &ctx)
         })
     }
@@ -255,20 +261,28 @@ impl Store {
         f: impl FnOnce(&mut DbConn, &Ctx) -> StoreResult<T>,
     ) -> DomainResult<T> {
         self.write(|conn| {
-            let ctx = self.confirmed(conn, ctx)?;
+            let ctx = self.confirmed(conn, ctx, &SharedCheck::default())?;
             f(conn, &ctx)
         })
     }
 
     /// `ctx` with its caller as the database has it now: one statement for a caller taken from
-    /// the cache and not yet confirmed in this request, none otherwise.
-    fn confirmed<'c>(&self, conn: &mut DbConn, ctx: &'c Ctx) -> StoreResult<Cow<'c, Ctx>> {
+    /// the cache and not yet confirmed in this request, none otherwise. On Postgres, a caller
+    /// the statement finds unchanged is current at the generation of `check`, if it was taken.
+    fn confirmed<'c>(
+        &self,
+        conn: &mut DbConn,
+        ctx: &'c Ctx,
+        check: &SharedCheck,
+    ) -> StoreResult<Cow<'c, Ctx>> {
         let Some(pending) = unconfirmed(ctx) else { return Ok(Cow::Borrowed(ctx)) };
         if self.unchanged_since_cached(self.read_epoch(), ctx, pending) {
             return Ok(Cow::Borrowed(ctx));
         }
         let (current, version) = identity::authenticate(conn, &pending.key_hash)?;
-        self.settle(ctx, pending, current, version)
+        let settled = self.settle(ctx, pending, current, version)?;
+        self.confirm_current(Some(pending), &settled.actor, check.taken().flatten(), &[]);
+        Ok(settled)
     }
 
     /// Confirms a cached caller without a statement where that can be done strictly: on SQLite,

@@ -41,14 +41,12 @@ fn reads_cost(backend: Backend) {
         assert!(db.store.cache_hits().0 > hits.0 && db.store.cache_hits().1 > hits.1);
         // Both are now known current at the shared check's generation: while nothing commits,
         // a read waits for one shared check and sends nothing of its own.
-        assert_eq!(
-            warm_reads_sending_nothing(|| {
-                let remembered = db.store.remembered_caller(&key, "test").unwrap();
-                db.store.get_model(&remembered, &model).unwrap();
-                assert!(remembered.unconfirmed.as_ref().unwrap().is_confirmed());
-            }),
-            0
-        );
+        let read = || {
+            let remembered = db.store.remembered_caller(&key, "test").unwrap();
+            db.store.get_model(&remembered, &model).unwrap();
+            assert!(remembered.unconfirmed.as_ref().unwrap().is_confirmed());
+        };
+        assert_eq!(sent_when_warm(0, read), 0);
     }
     if backend == Backend::Sqlite {
         // The look at `data_version` before each cached read is a statement kept prepared.
@@ -85,7 +83,7 @@ fn reads_cost(backend: Backend) {
         Backend::Postgres => {
             assert_eq!(sent, 1);
             let call = || db.store.upstream(&admin, "routed").unwrap();
-            assert_eq!(warm_reads_sending_nothing(call), 0);
+            assert_eq!(sent_when_warm(0, call), 0);
         }
     }
     // A catalog model costs the same, through the org's scope.
@@ -133,24 +131,36 @@ fn reads_cost(backend: Backend) {
         ..ModelQuery::custom_only()
     };
     assert_eq!(statements_of(|| db.store.list_models(&admin, &page).unwrap()), 3, "{backend:?}");
+    if backend == Backend::Postgres {
+        // A remembered caller: one statement more to confirm it, which also makes it current at
+        // the shared check's generation; then none while nothing commits.
+        let list = || {
+            let remembered = db.store.remembered_caller(&key, "test").unwrap();
+            db.store.list_models(&remembered, &page).unwrap();
+            assert!(remembered.unconfirmed.as_ref().unwrap().is_confirmed());
+        };
+        assert_eq!(statements_of(list), 4);
+        assert_eq!(sent_when_warm(3, list), 3);
+    }
     let scan = || db.store.scan_models(&admin, &ModelQuery::custom_only(), None, 100).unwrap();
     assert_eq!(statements_of(scan), 1, "{backend:?}");
 }
 
-/// Postgres: repeats `read` until one of its runs sends no statement of its own, and returns
-/// what that run sent (0), or what the last one sent. Each run waits for one shared snapshot
-/// check; the tests running beside this one commit in the same server, and a commit between two
-/// checks rightly costs the next run its own light statement, so a few runs may be needed.
-fn warm_reads_sending_nothing<T>(read: impl Fn() -> T) -> usize {
+/// Postgres: repeats `read` until one of its runs sends no more than `warm` statements of its
+/// own, and returns what that run sent, or what the last one sent. Each run waits for one
+/// shared snapshot check; the tests running beside this one commit in the same server, and a
+/// commit between two checks rightly costs the next run one light statement more, so a few runs
+/// may be needed.
+fn sent_when_warm<T>(warm: usize, read: impl Fn() -> T) -> usize {
     let mut sent = usize::MAX;
     for _ in 0..200 {
         let mut checks = 0;
         sent = statements_of(|| checks = statements::snapshot_checks_by(&read));
         assert_eq!(checks, 1, "one shared check per read");
-        if sent == 0 {
+        if sent <= warm {
             break;
         }
-        assert_eq!(sent, 1, "a changed snapshot costs one light statement");
+        assert_eq!(sent, warm + 1, "a changed snapshot costs one light statement");
     }
     sent
 }
