@@ -188,7 +188,10 @@ impl<S: Snapshots> Rounds<S> {
         };
         state.started += 1;
         drop(state);
-        let read = source.read();
+        // A panic here must not leave the source taken, or every later caller would wait for
+        // a check that never ends: it counts as a failed check.
+        let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| source.read()))
+            .unwrap_or(None);
         let mut state = self.lock();
         state.source = Some(source);
         state.finished = state.started;
@@ -255,7 +258,7 @@ impl Query for DataVersion {
 impl RunQueryDsl<SqliteConnection> for DataVersion {}
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
     use std::sync::mpsc::{Receiver, Sender, channel};
     use std::sync::{Arc, Mutex};
@@ -345,6 +348,22 @@ mod tests {
         let answers: Vec<_> = waiting.into_iter().map(|w| w.join().unwrap()).collect();
         assert_eq!(answers, vec![Some(1); 4], "nothing committed: the same generation");
         assert_eq!(*db.reads.lock().unwrap(), 2, "one check for the four that waited");
+    }
+
+    #[test]
+    fn a_check_that_panics_counts_as_failed_and_the_next_one_runs() {
+        struct Panicking(bool);
+        impl Snapshots for Panicking {
+            fn read(&mut self) -> Option<String> {
+                if std::mem::replace(&mut self.0, false) {
+                    panic!("the driver failed");
+                }
+                Some("10:12:".to_owned())
+            }
+        }
+        let rounds = Rounds::new(Panicking(true));
+        assert_eq!(rounds.generation(), None);
+        assert_eq!(rounds.generation(), Some(2));
     }
 
     #[test]
