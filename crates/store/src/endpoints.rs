@@ -182,7 +182,7 @@ impl Store {
                     let endpoints = self.list_endpoints_in(conn, ctx, Some(&[seq]))?;
                     Ok(Served { endpoints, stamp: Some(stamp) })
                 })?;
-                let known_at = check.taken().flatten().unwrap_or(0);
+                let known_at = check.taken().unwrap_or(0);
                 let now = self.fresh.seen();
                 self.served.put_at_generation(read_at, now, key, served.clone(), known_at);
                 Some(served)
@@ -210,20 +210,20 @@ impl Store {
         else {
             return Ok(None);
         };
-        let pending = crate::unconfirmed(ctx);
-        let generation = check.generation(&self.fresh);
-        let current = self.current_at(ctx, generation, &[model.known_at, served_known_at]) || {
-            let (identity, row_stamp, served_stamp) =
-                self.read(|conn| crate::models::stamps_with_endpoints(conn, org, named))?;
-            let unchanged = row_stamp == model.looked.stamp && served_stamp == served.stamp;
-            let holds = crate::still_holds(ctx, identity, unchanged);
-            if let Some(generation) = generation.filter(|_| holds) {
-                let confirmed = [(&model.key, &model.looked.stamp)];
-                self.confirm_current(pending, &ctx.actor, Some(generation), &confirmed);
+        let current = self.cached_still_current(
+            check,
+            ctx,
+            &[model.known_at, served_known_at],
+            |conn| {
+                let (identity, row_stamp, served_stamp) =
+                    crate::models::stamps_with_endpoints(conn, org, named)?;
+                Ok((identity, row_stamp == model.looked.stamp && served_stamp == served.stamp))
+            },
+            |generation| {
+                self.confirm_model(&model.key, &model.looked.stamp, generation);
                 self.served.confirm(&served_key, generation, |s| s.stamp == served.stamp);
-            }
-            holds
-        };
+            },
+        )?;
         if !current {
             return Ok(None);
         }

@@ -178,19 +178,20 @@ impl Store {
         else {
             return Ok(None);
         };
-        let pending = crate::unconfirmed(ctx);
-        let generation = check.generation(&self.fresh);
-        let current = self.current_at(ctx, generation, &[model.known_at, base_known_at]) || {
-            let (identity, [model_stamp, base_stamp]) =
-                self.read(|conn| crate::models::stamps_of_pair(conn, org, named, &base_key.1))?;
-            let unchanged = model_stamp == model.looked.stamp && base_stamp == base.stamp;
-            let holds = crate::still_holds(ctx, identity, unchanged);
-            if holds {
-                let confirmed = [(&model.key, &model.looked.stamp), (&base_key, &base.stamp)];
-                self.confirm_current(pending, &ctx.actor, generation, &confirmed);
-            }
-            holds
-        };
+        let current = self.cached_still_current(
+            check,
+            ctx,
+            &[model.known_at, base_known_at],
+            |conn| {
+                let (identity, [model_stamp, base_stamp]) =
+                    crate::models::stamps_of_pair(conn, org, named, &base_key.1)?;
+                Ok((identity, model_stamp == model.looked.stamp && base_stamp == base.stamp))
+            },
+            |generation| {
+                self.confirm_model(&model.key, &model.looked.stamp, generation);
+                self.confirm_model(&base_key, &base.stamp, generation);
+            },
+        )?;
         if !current {
             return Ok(None);
         }

@@ -281,7 +281,7 @@ impl Store {
         }
         let (current, version) = identity::authenticate(conn, &pending.key_hash)?;
         let settled = self.settle(ctx, pending, current, version)?;
-        self.confirm_current(Some(pending), &settled.actor, check.taken().flatten(), &[]);
+        self.confirm_caller(Some(pending), &settled.actor, check.taken());
         Ok(settled)
     }
 
@@ -383,18 +383,19 @@ impl Store {
         let cache_key = (org.clone(), model.clone());
         let pending = unconfirmed(ctx);
         let epoch = self.fresh.seen();
-        let mut generation = None;
         if let Some((cached, known_at)) = self.models.lookup_with_generation(epoch, &cache_key) {
-            generation = check.generation(&self.fresh);
-            if self.current_at(ctx, generation, &[known_at]) {
+            let current = self.cached_still_current(
+                check,
+                ctx,
+                &[known_at],
+                |conn| {
+                    let (identity, stamp) = models::stamps_of(conn, org, model)?;
+                    Ok((identity, stamp == cached.stamp))
+                },
+                |generation| self.confirm_model(&cache_key, &cached.stamp, generation),
+            )?;
+            if current {
                 self.models.count_hit();
-                return models::readable(&ctx.actor, cached.found);
-            }
-            let (identity, stamp) = self.read(|conn| models::stamps_of(conn, org, model))?;
-            if still_holds(ctx, identity, stamp == cached.stamp) {
-                self.models.count_hit();
-                let confirmed = [(&cache_key, &cached.stamp)];
-                self.confirm_current(pending, &ctx.actor, generation, &confirmed);
                 return models::readable(&ctx.actor, cached.found);
             }
         }
@@ -402,6 +403,7 @@ impl Store {
             Some(pending) => self.load_settling(conn, ctx, pending, model),
             None => Ok((models::load_by_ref(conn, org, model)?, Cow::Borrowed(ctx))),
         })?;
+        let generation = check.taken();
         let known_at = generation.unwrap_or(0);
         self.models.put_at_generation(
             epoch,
@@ -410,7 +412,7 @@ impl Store {
             looked.clone(),
             known_at,
         );
-        self.confirm_current(pending, &ctx.actor, generation, &[]);
+        self.confirm_caller(pending, &ctx.actor, generation);
         models::readable(&ctx.actor, looked.found)
     }
 
@@ -431,21 +433,56 @@ impl Store {
         current
     }
 
-    /// Postgres: records that what a statement begun after the shared check of `generation`
-    /// found unchanged is current at that generation: cached models (each with the stamp it was
-    /// found at) and the caller, when this statement is what confirmed it (`pending`, as it was
-    /// before the statement: a caller confirmed earlier in the request may predate the check).
-    fn confirm_current(
+    /// Postgres: whether cached entries, last known current at `known_at`, may be served to
+    /// `ctx`: with no statement when the shared check finds nothing committed since, else when
+    /// `light` — one statement reading the identity version and whether every cached stamp is
+    /// unchanged — finds them and the caller so. What that statement found is then current at
+    /// the check's generation: `confirm` records it for the entries, and this for the caller.
+    fn cached_still_current(
+        &self,
+        check: &SharedCheck,
+        ctx: &Ctx,
+        known_at: &[u64],
+        light: impl FnOnce(&mut DbConn) -> StoreResult<(Option<i64>, bool)>,
+        confirm: impl FnOnce(u64),
+    ) -> DomainResult<bool> {
+        // As it is before the statement: a caller confirmed earlier may predate the check.
+        let pending = unconfirmed(ctx);
+        let generation = check.generation(&self.fresh);
+        if self.current_at(ctx, generation, known_at) {
+            return Ok(true);
+        }
+        let (identity, unchanged) = self.read(light)?;
+        if !still_holds(ctx, identity, unchanged) {
+            return Ok(false);
+        }
+        if let Some(generation) = generation {
+            confirm(generation);
+        }
+        self.confirm_caller(pending, &ctx.actor, generation);
+        Ok(true)
+    }
+
+    /// Postgres: the cached model under `key` is current at `generation`, if it is still the
+    /// one found with `stamp` by a statement begun after that generation's check.
+    fn confirm_model(
+        &self,
+        key: &(String, ModelRef),
+        stamp: &Option<String>,
+        generation: u64,
+    ) {
+        self.models.confirm(key, generation, |found| found.stamp == *stamp);
+    }
+
+    /// Postgres: a remembered caller that a statement begun after the shared check of
+    /// `generation` confirmed (`pending`, as it was before that statement) is current at it.
+    fn confirm_caller(
         &self,
         pending: Option<&Unconfirmed>,
         actor: &Actor,
         generation: Option<u64>,
-        models: &[(&(String, ModelRef), &Option<String>)],
     ) {
         let Some(generation) = generation else { return };
-        for (key, stamp) in models {
-            self.models.confirm(key, generation, |found| found.stamp == **stamp);
-        }
         if let Some(pending) = pending.filter(|p| p.is_confirmed()) {
             self.callers.confirm(&pending.key_hash, generation, |cached| cached == actor);
         }
@@ -961,9 +998,9 @@ impl SharedCheck {
         answer
     }
 
-    /// The answer, if it was asked for.
-    fn taken(&self) -> Option<Option<u64>> {
-        self.0.get()
+    /// The generation, if it was asked for and found.
+    fn taken(&self) -> Option<u64> {
+        self.0.get().flatten()
     }
 }
 
