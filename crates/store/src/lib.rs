@@ -465,12 +465,7 @@ impl Store {
 
     /// Postgres: the cached model under `key` is current at `generation`, if it is still the
     /// one found with `stamp` by a statement begun after that generation's check.
-    fn confirm_model(
-        &self,
-        key: &(String, ModelRef),
-        stamp: &Option<String>,
-        generation: u64,
-    ) {
+    fn confirm_model(&self, key: &(String, ModelRef), stamp: &Option<String>, generation: u64) {
         self.models.confirm(key, generation, |found| found.stamp == *stamp);
     }
 
