@@ -30,5 +30,6 @@ pub use query::{
 };
 pub use registry::{
     Bootstrapped, CatalogModel, CatalogSync, IssuedKey, ModelCount, ModelUpdate, NewGroup,
-    NewModel, NewUser, PoolTelemetry, Registry, Telemetry, UpsertModel, Upserted, UserChange,
+    NewModel, NewUser, PoolTelemetry, Registry, SharedCheckWait, Telemetry, UpsertModel, Upserted,
+    UserChange,
 };

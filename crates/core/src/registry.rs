@@ -2,7 +2,8 @@
 //!
 //! Implemented by the store. Every operation authorizes through [`crate::policy`] and every
 //! change runs in one transaction that locks what it changes, bumps `version` and `updated_at`
-//! and appends an audit row. Methods block: call them from a blocking pool.
+//! and appends an audit row. Methods block: call them from a blocking pool, except inside
+//! [`Registry::read_prechecked`] with `memory_only`.
 
 use uuid::Uuid;
 
@@ -140,6 +141,10 @@ pub struct PoolTelemetry {
     pub timeouts: u64,
 }
 
+/// See [`Registry::shared_check`].
+pub type SharedCheckWait =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Option<u64>> + Send + 'static>>;
+
 /// Models of one org, or of the built-in catalog (`org_id` `None`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ModelCount {
@@ -152,6 +157,27 @@ pub trait Registry: Send + Sync + 'static {
 
     /// Succeeds when the database answers.
     fn ping(&self) -> DomainResult<()>;
+
+    // ---- reads answered from memory ----
+
+    /// Where the requests of this replica share one freshness check (Postgres), a wait for
+    /// the answer of a check that begins after this call, which holds no thread: an async
+    /// worker awaits it, then hands it to [`Registry::read_prechecked`]. `None` where there is
+    /// no such check: reads then run on the blocking pool as usual.
+    fn shared_check(&self) -> Option<SharedCheckWait>;
+
+    /// Runs `read` against this registry with the request's shared check already answered
+    /// (`answer`, from [`Registry::shared_check`]), so that nothing in it waits for another.
+    /// With `memory_only`, nothing in it waits for the database either — an async worker may
+    /// run it: what would need the database fails instead, and this returns `false`, for the
+    /// caller to run `read` again without `memory_only` on the blocking pool and to ignore what
+    /// it answered. Otherwise this returns `true`.
+    fn read_prechecked(
+        &self,
+        answer: Option<u64>,
+        memory_only: bool,
+        read: &mut dyn FnMut(&dyn Registry),
+    ) -> bool;
 
     // ---- the inference gateway ----
 

@@ -76,6 +76,42 @@ impl Services {
             () = health.down() => Err(DatabaseHealth::unavailable()),
         }
     }
+
+    /// A read that may be answered from memory. Where the registry's requests share a
+    /// freshness check (Postgres), the check is awaited here without holding a thread, and `f`
+    /// then runs on this worker from memory alone; only when it needs the database does it run
+    /// again on the blocking pool (see [`Registry::read_prechecked`]), with the same answer.
+    /// Elsewhere the same as [`Services::call`]. `f` may run twice: it must only read.
+    pub async fn read<T, F>(&self, f: F) -> DomainResult<T>
+    where
+        F: Fn(&dyn Registry) -> DomainResult<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let check = match self.is_up() {
+            true => self.registry.shared_check(),
+            false => None,
+        };
+        let Some(check) = check else { return self.call(f).await };
+        let answer = match &self.health {
+            Some(health) => tokio::select! {
+                answer = check => answer,
+                () = health.down() => return Err(DatabaseHealth::unavailable()),
+            },
+            None => check.await,
+        };
+        let mut answered = None;
+        if self.registry.read_prechecked(answer, true, &mut |r| answered = Some(f(r)))
+            && let Some(answered) = answered
+        {
+            return answered;
+        }
+        self.call(move |registry| {
+            let mut answered = None;
+            registry.read_prechecked(answer, false, &mut |r| answered = Some(f(r)));
+            answered.unwrap_or_else(|| Err(DomainError::internal("read", "no answer")))
+        })
+        .await
+    }
 }
 
 /// One wire dialect: its name (recorded in the audit trail) and how it renders the failures that

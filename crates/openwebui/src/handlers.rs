@@ -242,8 +242,8 @@ pub async fn get(
     let id = query_id(&req)?;
     let ctx = me.ctx;
     let found = svc
-        .call(move |r| {
-            let reference = ModelRef::Key(id);
+        .read(move |r| {
+            let reference = ModelRef::Key(id.clone());
             match r.get_model(&ctx, &reference) {
                 Err(DomainError::NotFound(Entity::Model))
                     if r.model_exists(&ctx, &reference)? =>

@@ -291,8 +291,8 @@ pub(crate) async fn retrieve(
     let name = name.into_inner();
     let ctx = caller.ctx;
     let result = services
-        .call(move |r| {
-            let read = r.get_model_with_base(&ctx, &ModelRef::Key(name))?;
+        .read(move |r| {
+            let read = r.get_model_with_base(&ctx, &ModelRef::Key(name.clone()))?;
             render_with_base(r, &ctx, read)
         })
         .await;

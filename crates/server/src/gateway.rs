@@ -674,7 +674,7 @@ async fn forward(
     };
     let lookup_ctx = ctx.clone();
     let lookup_model = model.clone();
-    let upstream = match services.call(move |r| r.upstream(&lookup_ctx, &lookup_model)).await {
+    let upstream = match services.read(move |r| r.upstream(&lookup_ctx, &lookup_model)).await {
         Ok(upstream) => upstream,
         Err(e) => return unroutable(&model, &e),
     };

@@ -141,7 +141,7 @@ async fn retrieve(
 ) -> HttpResponse {
     let key = id.into_inner();
     let reference = ModelRef::Key(key.clone());
-    match services.call(move |registry| registry.get_model(&caller.ctx, &reference)).await {
+    match services.read(move |registry| registry.get_model(&caller.ctx, &reference)).await {
         Ok(view) if view.model.fields.is_active => {
             HttpResponse::Ok().json(ModelObject::of_model(&view.model))
         }

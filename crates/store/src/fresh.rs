@@ -22,7 +22,9 @@
 //! its way, and a generation counts the snapshots seen: an entry known current at the
 //! generation that is still current is served with no statement of its request's own.
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+
+use tokio::sync::watch;
 
 use diesel::pg::Pg;
 use diesel::prelude::*;
@@ -37,7 +39,7 @@ pub(crate) struct Freshness {
     watch: Mutex<Watch>,
     url: String,
     /// Postgres: the shared check; `None` on SQLite.
-    rounds: Option<Rounds>,
+    shared: Option<SharedChecks>,
 }
 
 enum Watch {
@@ -58,16 +60,24 @@ impl Freshness {
             }
             _ => Watch::Blind,
         };
-        let rounds = (backend == Backend::Postgres)
-            .then(|| Rounds::new(PgSnapshots { url: pg_url_with_defaults(url), conn: None }));
-        Self { epoch: AtomicU64::new(0), watch: Mutex::new(watch), url: url.to_owned(), rounds }
+        let shared = (backend == Backend::Postgres)
+            .then(|| SharedChecks::new(PgSnapshots { url: pg_url_with_defaults(url), conn: None }));
+        Self { epoch: AtomicU64::new(0), watch: Mutex::new(watch), url: url.to_owned(), shared }
     }
 
     /// Postgres: the generation of a snapshot read by a statement that began after this call,
     /// shared with the requests that asked meanwhile (see the module's comment); `None` on
     /// SQLite, or when the statement failed.
     pub(crate) fn generation(&self) -> Option<u64> {
-        self.rounds.as_ref()?.generation()
+        self.shared.as_ref()?.generation()
+    }
+
+    /// Postgres: [`Freshness::generation`], awaited on an async worker without holding it;
+    /// `None` on SQLite, which has no shared check.
+    pub(crate) fn generation_async(
+        &self,
+    ) -> Option<impl Future<Output = Option<u64>> + Send + 'static> {
+        Some(self.shared.as_ref()?.generation_async())
     }
 
     /// The epoch caches may be trusted at, after taking in every commit made so far; `None`
@@ -99,14 +109,14 @@ impl Freshness {
 
 /// What a shared check reads: a value that is the same in two reads only if nothing committed
 /// between them.
-trait Snapshots: Send {
+pub(crate) trait Snapshots: Send {
     /// The value now; `None` when it cannot be read.
     fn read(&mut self) -> Option<String>;
 }
 
 /// Postgres's current snapshot as text, on a connection of its own (made when needed, dropped
 /// after a failure so that the next check connects again).
-struct PgSnapshots {
+pub(crate) struct PgSnapshots {
     url: String,
     conn: Option<PgConnection>,
 }
@@ -124,18 +134,32 @@ impl Snapshots for PgSnapshots {
     }
 }
 
-/// One snapshot check at a time, each serving every request that asked while the one before
-/// was running. A request never uses a check that began before it asked: that one may have
-/// read the snapshot before a commit the request already knows of.
-struct Rounds<S = PgSnapshots> {
+/// The shared check of a replica (see the module's comment): one snapshot check at a time, run
+/// by a thread of its own whenever a caller waits for one, each serving every caller that asked
+/// while the one before was running. A caller never uses a check that began before it asked:
+/// that one may have read the snapshot before a commit the caller already knows of. Callers wait
+/// on a blocking thread ([`SharedChecks::generation`]) or on an async worker without holding it
+/// ([`SharedChecks::generation_async`]).
+pub(crate) struct SharedChecks<S: Snapshots = PgSnapshots> {
+    rounds: Arc<Rounds<S>>,
+}
+
+struct Rounds<S> {
     state: Mutex<RoundState<S>>,
+    /// Wakes the checker when a caller wants a check.
+    wanted: Condvar,
+    /// Wakes blocking callers when a check finished.
     finished: Condvar,
+    /// (checks finished, the last one's answer), for callers waiting on an async worker.
+    answers: watch::Sender<(u64, Option<u64>)>,
 }
 
 struct RoundState<S> {
     started: u64,
     finished: u64,
-    /// Where checks read, taken by the running one (`None` while it runs).
+    /// The newest check a caller waits for.
+    wanted: u64,
+    /// Where checks read, until the checker's thread takes it with the first call.
     source: Option<S>,
     /// The snapshot the last check read (`None` after a failure: the next one counts as new).
     snapshot: Option<String>,
@@ -143,65 +167,139 @@ struct RoundState<S> {
     generation: u64,
     /// The answer of the last finished check.
     answer: Option<u64>,
+    /// No check will run any more (the store is gone, or its thread could not start): callers
+    /// get no answer.
+    closed: bool,
     /// Calls so far, for tests to know that a caller is waiting.
     #[cfg(test)]
     asked: u64,
 }
 
-impl<S: Snapshots> Rounds<S> {
+impl<S: Snapshots + 'static> SharedChecks<S> {
     fn new(source: S) -> Self {
         let state = RoundState {
             started: 0,
             finished: 0,
+            wanted: 0,
             source: Some(source),
             snapshot: None,
             generation: 0,
             answer: None,
+            closed: false,
             #[cfg(test)]
             asked: 0,
         };
-        Self { state: Mutex::new(state), finished: Condvar::new() }
+        let rounds = Rounds {
+            state: Mutex::new(state),
+            wanted: Condvar::new(),
+            finished: Condvar::new(),
+            answers: watch::Sender::new((0, None)),
+        };
+        Self { rounds: Arc::new(rounds) }
     }
 
-    fn lock(&self) -> MutexGuard<'_, RoundState<S>> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    /// The generation a check that began after this call found, waiting on this thread.
+    pub(crate) fn generation(&self) -> Option<u64> {
+        let (mut state, needed) = self.ask();
+        while state.finished < needed && !state.closed {
+            state = self.rounds.finished.wait(state).unwrap_or_else(|p| p.into_inner());
+        }
+        if state.finished < needed { None } else { state.answer }
     }
 
-    /// The generation a check that began after this call found.
-    fn generation(&self) -> Option<u64> {
-        let mut state = self.lock();
+    /// [`SharedChecks::generation`], awaited without holding a thread.
+    pub(crate) fn generation_async(&self) -> impl Future<Output = Option<u64>> + Send + 'static {
+        let (state, needed) = self.ask();
+        let closed = state.closed;
+        let mut answers = self.rounds.answers.subscribe();
+        drop(state);
+        async move {
+            if closed {
+                return None;
+            }
+            match answers.wait_for(|(finished, _)| *finished >= needed).await {
+                Ok(answer) => answer.1,
+                Err(_) => None,
+            }
+        }
+    }
+
+    /// Asks for a check that begins from now on: the one a caller must wait for.
+    fn ask(&self) -> (MutexGuard<'_, RoundState<S>>, u64) {
+        let mut state = self.rounds.lock();
         #[cfg(test)]
         {
             state.asked += 1;
         }
-        // The first check to begin from now on; its answer, or any later one's, will do.
         let needed = state.started + 1;
-        let mut source = loop {
-            if state.finished >= needed {
-                return state.answer;
+        if state.wanted < needed {
+            state.wanted = needed;
+            match state.source.take() {
+                Some(source) => self.start(&mut state, source),
+                None => self.rounds.wanted.notify_one(),
             }
-            // None running, and none begun since this call (it would have finished): lead one.
-            if let Some(source) = state.source.take() {
-                break source;
-            }
-            state = self.finished.wait(state).unwrap_or_else(|p| p.into_inner());
-        };
-        state.started += 1;
-        drop(state);
-        // A panic here must not leave the source taken, or every later caller would wait for
-        // a check that never ends: it counts as a failed check.
-        let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| source.read()))
-            .unwrap_or(None);
-        let mut state = self.lock();
-        state.source = Some(source);
-        state.finished = state.started;
-        if read.is_none() || read != state.snapshot {
-            state.generation += 1;
         }
-        state.answer = read.is_some().then_some(state.generation);
-        state.snapshot = read;
-        self.finished.notify_all();
-        state.answer
+        (state, needed)
+    }
+
+    /// Starts the checker's thread, at the first call (a store that is never asked has none).
+    fn start(&self, state: &mut RoundState<S>, source: S) {
+        let rounds = Arc::clone(&self.rounds);
+        let started = std::thread::Builder::new()
+            .name("snapshot-check".to_owned())
+            .spawn(move || rounds.run(source));
+        if let Err(error) = started {
+            tracing::error!(%error, "the shared snapshot check cannot start: caches are checked one by one");
+            state.closed = true;
+        }
+    }
+}
+
+impl<S: Snapshots> Drop for SharedChecks<S> {
+    fn drop(&mut self) {
+        self.rounds.lock().closed = true;
+        self.rounds.wanted.notify_all();
+        self.rounds.finished.notify_all();
+        // Async waiters see the channel's sender live on in the thread: answer them now.
+        self.rounds.answers.send_replace((u64::MAX, None));
+    }
+}
+
+impl<S: Snapshots> Rounds<S> {
+    fn lock(&self) -> MutexGuard<'_, RoundState<S>> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The checker: one check whenever a caller waits for one that has not begun.
+    fn run(&self, mut source: S) {
+        loop {
+            let mut state = self.lock();
+            while state.wanted <= state.started && !state.closed {
+                state = self.wanted.wait(state).unwrap_or_else(|p| p.into_inner());
+            }
+            if state.closed {
+                return;
+            }
+            state.started += 1;
+            drop(state);
+            // A panic must not end the checker, or every later caller would wait for a check
+            // that never comes: it counts as a failed check.
+            let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| source.read()))
+                .unwrap_or(None);
+            let mut state = self.lock();
+            state.finished = state.started;
+            if read.is_none() || read != state.snapshot {
+                state.generation += 1;
+            }
+            state.answer = read.is_some().then_some(state.generation);
+            state.snapshot = read;
+            let answered = (state.finished, state.answer);
+            if !state.closed {
+                self.answers.send_replace(answered);
+            }
+            drop(state);
+            self.finished.notify_all();
+        }
     }
 }
 
@@ -264,7 +362,7 @@ mod tests {
     use std::sync::{Arc, Mutex};
     use std::thread;
 
-    use super::{Rounds, Snapshots};
+    use super::{SharedChecks, Snapshots};
 
     /// A database whose snapshot a test sets; a check reads it when it begins and, for the
     /// first check only, then waits for the test to let it finish.
@@ -292,7 +390,7 @@ mod tests {
         reads: Arc<Mutex<usize>>,
         began: Receiver<()>,
         finish: Sender<()>,
-        rounds: Arc<Rounds<Scripted>>,
+        checks: Arc<SharedChecks<Scripted>>,
     }
 
     fn db() -> Db {
@@ -305,16 +403,16 @@ mod tests {
             reads: Arc::clone(&reads),
             first: Some((began_tx, finish_rx)),
         };
-        Db { now, reads, began, finish, rounds: Arc::new(Rounds::new(source)) }
+        Db { now, reads, began, finish, checks: Arc::new(SharedChecks::new(source)) }
     }
 
-    fn ask(rounds: &Arc<Rounds<Scripted>>) -> thread::JoinHandle<Option<u64>> {
-        let rounds = Arc::clone(rounds);
-        thread::spawn(move || rounds.generation())
+    fn ask(checks: &Arc<SharedChecks<Scripted>>) -> thread::JoinHandle<Option<u64>> {
+        let checks = Arc::clone(checks);
+        thread::spawn(move || checks.generation())
     }
 
-    fn wait_for_callers(rounds: &Rounds<Scripted>, asked: u64) {
-        while rounds.lock().asked < asked {
+    fn wait_for_callers(checks: &SharedChecks<Scripted>, asked: u64) {
+        while checks.rounds.lock().asked < asked {
             thread::yield_now();
         }
     }
@@ -322,16 +420,17 @@ mod tests {
     #[test]
     fn a_caller_never_takes_the_answer_of_a_check_begun_before_it_asked() {
         let db = db();
-        let first = ask(&db.rounds);
+        let first = ask(&db.checks);
         db.began.recv().unwrap();
         // A commit, acknowledged before the second caller asks, while the first check (which
         // read the snapshot before it) is still on its way.
         *db.now.lock().unwrap() = Some("10:13:".to_owned());
-        let second = ask(&db.rounds);
-        wait_for_callers(&db.rounds, 2);
+        let second = ask(&db.checks);
+        wait_for_callers(&db.checks, 2);
         db.finish.send(()).unwrap();
         let (first, second) = (first.join().unwrap(), second.join().unwrap());
-        assert_eq!(first, Some(1));
+        // The first caller may wake after the second check too: any later answer will do.
+        assert!(matches!(first, Some(1 | 2)), "{first:?}");
         assert_eq!(second, Some(2), "the second caller saw the commit");
         assert_eq!(*db.reads.lock().unwrap(), 2);
     }
@@ -339,10 +438,10 @@ mod tests {
     #[test]
     fn callers_waiting_during_a_check_share_the_next_one() {
         let db = db();
-        let first = ask(&db.rounds);
+        let first = ask(&db.checks);
         db.began.recv().unwrap();
-        let waiting: Vec<_> = (0..4).map(|_| ask(&db.rounds)).collect();
-        wait_for_callers(&db.rounds, 5);
+        let waiting: Vec<_> = (0..4).map(|_| ask(&db.checks)).collect();
+        wait_for_callers(&db.checks, 5);
         db.finish.send(()).unwrap();
         assert_eq!(first.join().unwrap(), Some(1));
         let answers: Vec<_> = waiting.into_iter().map(|w| w.join().unwrap()).collect();
@@ -361,16 +460,16 @@ mod tests {
                 Some("10:12:".to_owned())
             }
         }
-        let rounds = Rounds::new(Panicking(true));
-        assert_eq!(rounds.generation(), None);
-        assert_eq!(rounds.generation(), Some(2));
+        let checks = SharedChecks::new(Panicking(true));
+        assert_eq!(checks.generation(), None);
+        assert_eq!(checks.generation(), Some(2));
     }
 
     #[test]
     fn the_generation_moves_with_the_snapshot_and_after_a_failure() {
         let db = db();
         drop(db.finish);
-        let generation = || db.rounds.generation();
+        let generation = || db.checks.generation();
         assert_eq!(generation(), Some(1));
         assert_eq!(generation(), Some(1));
         *db.now.lock().unwrap() = Some("10:14:".to_owned());
@@ -379,5 +478,39 @@ mod tests {
         assert_eq!(generation(), None, "a failed check answers nothing");
         *db.now.lock().unwrap() = Some("10:14:".to_owned());
         assert_eq!(generation(), Some(4), "after a failure the same snapshot counts as new");
+    }
+
+    #[test]
+    fn a_caller_waiting_on_a_worker_gets_the_next_check_and_holds_no_thread() {
+        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let db = db();
+        let first = ask(&db.checks);
+        db.began.recv().unwrap();
+        *db.now.lock().unwrap() = Some("10:13:".to_owned());
+        // Asked from the runtime's only thread while the first check runs: the wait must
+        // leave that thread free, and take the next check's answer, which saw the commit.
+        let waiting = db.checks.generation_async();
+        let answered = runtime.block_on(async {
+            let waiting = tokio::spawn(waiting);
+            tokio::task::yield_now().await;
+            db.finish.send(()).unwrap();
+            waiting.await.unwrap()
+        });
+        assert!(first.join().unwrap().is_some());
+        assert_eq!(answered, Some(2));
+        assert_eq!(*db.reads.lock().unwrap(), 2);
+    }
+
+    #[test]
+    fn callers_still_waiting_when_the_store_goes_get_no_answer() {
+        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let db = db();
+        let during = db.checks.generation_async();
+        db.began.recv().unwrap();
+        let next = db.checks.generation_async();
+        drop(Arc::into_inner(db.checks).unwrap());
+        assert_eq!(runtime.block_on(during), None);
+        assert_eq!(runtime.block_on(next), None);
+        db.finish.send(()).unwrap();
     }
 }

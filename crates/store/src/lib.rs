@@ -598,14 +598,23 @@ impl Store {
         Ok((looked, self.settle(ctx, pending, current, version)?))
     }
 
+    /// A connection for a registry call; refused inside a read answered from memory alone
+    /// ([`Registry::read_prechecked`]), which then runs again on the blocking pool.
+    fn pooled(&self) -> DomainResult<conn::PooledConn> {
+        if Prechecked::needs_database() {
+            return Err(DomainError::internal("read from memory", "needs the database"));
+        }
+        Ok(self.pool.get().map_err(StoreError::from)?)
+    }
+
     fn read<T>(&self, f: impl FnOnce(&mut DbConn) -> StoreResult<T>) -> DomainResult<T> {
-        let mut conn = self.pool.get().map_err(StoreError::from)?;
+        let mut conn = self.pooled()?;
         f(&mut conn).map_err(Into::into)
     }
 
     fn write<T>(&self, f: impl FnOnce(&mut DbConn) -> StoreResult<T>) -> DomainResult<T> {
         let _guard = self.write_guard();
-        let mut conn = self.pool.get().map_err(StoreError::from)?;
+        let mut conn = self.pooled()?;
         let written = write_tx(&mut conn, f);
         // After the commit (or rollback): a reader that starts now must not trust older entries.
         self.fresh.moved();
@@ -675,6 +684,25 @@ impl Registry for Store {
         })
     }
 
+    fn shared_check(&self) -> Option<modelgate_core::SharedCheckWait> {
+        Some(Box::pin(self.fresh.generation_async()?))
+    }
+
+    fn read_prechecked(
+        &self,
+        answer: Option<u64>,
+        memory_only: bool,
+        read: &mut dyn FnMut(&dyn Registry),
+    ) -> bool {
+        // SQLite's look at its commits takes a connection's lock: never on a worker.
+        if memory_only && self.backend == Backend::Sqlite {
+            return false;
+        }
+        let scope = Prechecked::enter(answer, memory_only);
+        read(self);
+        !scope.needed_database()
+    }
+
     fn upstream(&self, ctx: &Ctx, model: &str) -> DomainResult<Upstream> {
         self.upstream_of(ctx, model)
     }
@@ -682,7 +710,7 @@ impl Registry for Store {
     fn record_usage(&self, calls: Vec<(Ctx, UsageRecord)>) -> DomainResult<()> {
         // Not a change of the registry: the read caches stay valid.
         let _guard = self.write_guard();
-        let mut conn = self.pool.get().map_err(StoreError::from)?;
+        let mut conn = self.pooled()?;
         write_tx(&mut conn, |conn| self.record_usage_in(conn, calls)).map_err(Into::into)
     }
 
@@ -988,14 +1016,66 @@ impl SharedCheck {
         if let Some(answer) = self.0.get() {
             return answer;
         }
-        let answer = fresh.generation();
+        let answer = Prechecked::answer().unwrap_or_else(|| fresh.generation());
         self.0.set(Some(answer));
         answer
     }
 
-    /// The generation, if it was asked for and found.
+    /// The generation, if it was asked for (or awaited before the call) and found.
     fn taken(&self) -> Option<u64> {
-        self.0.get().flatten()
+        self.0.get().unwrap_or_else(|| Prechecked::answer().flatten())
+    }
+}
+
+/// A registry call made through [`Registry::read_prechecked`], on this thread: the shared
+/// check its request awaited before, and whether it must be answered from memory alone. Kept
+/// for the thread rather than passed down, so that every way to the database — through
+/// [`Store::pooled`] — refuses inside such a call, and every [`SharedCheck`] takes the answer.
+#[derive(Clone, Copy)]
+struct Prechecked {
+    answer: Option<u64>,
+    memory_only: bool,
+    /// Something in the call asked for a connection while `memory_only`.
+    needed_database: bool,
+}
+
+thread_local! {
+    static PRECHECKED: std::cell::Cell<Option<Prechecked>> = const { std::cell::Cell::new(None) };
+}
+
+/// Ends a [`Prechecked`] call, whatever way it leaves, restoring what came before it.
+struct PrecheckedScope(Option<Prechecked>);
+
+impl Prechecked {
+    fn enter(answer: Option<u64>, memory_only: bool) -> PrecheckedScope {
+        let call = Prechecked { answer, memory_only, needed_database: false };
+        PrecheckedScope(PRECHECKED.replace(Some(call)))
+    }
+
+    /// The answer awaited before the call running on this thread, if any.
+    fn answer() -> Option<Option<u64>> {
+        PRECHECKED.get().map(|call| call.answer)
+    }
+
+    /// Whether the call running on this thread must not take a connection (it is then
+    /// marked as having needed one).
+    fn needs_database() -> bool {
+        let Some(mut call) = PRECHECKED.get().filter(|call| call.memory_only) else { return false };
+        call.needed_database = true;
+        PRECHECKED.set(Some(call));
+        true
+    }
+}
+
+impl PrecheckedScope {
+    fn needed_database(&self) -> bool {
+        PRECHECKED.get().is_some_and(|call| call.needed_database)
+    }
+}
+
+impl Drop for PrecheckedScope {
+    fn drop(&mut self) {
+        PRECHECKED.set(self.0);
     }
 }
 

@@ -6,7 +6,8 @@
 use modelgate_core::gateway::{Tokens, UsageGroup, UsageQuery, UsageRecord};
 use modelgate_core::identity::hash_api_key;
 use modelgate_core::{
-    Ctx, ModelChange, ModelQuery, ModelRef, ModelUpdate, NewModel, PageRequest, Registry,
+    Ctx, DomainResult, ModelChange, ModelQuery, ModelRef, ModelUpdate, NewModel, PageRequest,
+    Registry,
 };
 use modelgate_store::Backend;
 use modelgate_testkit::TestDb;
@@ -47,8 +48,36 @@ fn reads_cost(backend: Backend) {
             assert!(remembered.unconfirmed.as_ref().unwrap().is_confirmed());
         };
         assert_eq!(sent_when_warm(0, read), 0);
+        // The same read on an async worker: the shared check awaited, then answered from
+        // memory alone.
+        let read = |r: &dyn Registry| {
+            let remembered = r.remembered_caller(&key, "test").unwrap();
+            r.get_model(&remembered, &model)?;
+            Ok(remembered.unconfirmed.as_ref().unwrap().is_confirmed())
+        };
+        assert_eq!(from_memory(&db, read), Some(true));
+        // A model never read here is not in memory: the try sends nothing and gives up, and
+        // the read then runs on a blocking thread, with the check already answered.
+        db.store
+            .create_model(&admin, NewModel { key: "cold".into(), change: ModelChange::default() })
+            .unwrap();
+        let cold = |r: &dyn Registry| r.get_model(&admin, &ModelRef::Key("cold".into()));
+        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let answer = runtime.block_on(db.store.shared_check().unwrap());
+        let tried = tried_from_memory(&db, answer, true, cold);
+        assert_eq!((tried.answered, tried.sent, tried.checks), (false, 0, 0));
+        let blocking = tried_from_memory(&db, answer, false, cold);
+        assert!(blocking.answered && blocking.result.unwrap().is_ok());
+        assert_eq!((blocking.sent, blocking.checks), (1, 0), "no second check");
+        // What that read found is known current at the awaited check: next time, from memory.
+        assert!(from_memory(&db, cold).is_some());
     }
     if backend == Backend::Sqlite {
+        // No shared check, and a try from memory gives up at once: SQLite's look at its
+        // commits takes a lock, never taken on an async worker.
+        assert!(db.store.shared_check().is_none());
+        let tried = tried_from_memory(&db, None, true, |r| r.get_model(&admin, &model));
+        assert_eq!((tried.answered, tried.sent, tried.result.is_none()), (false, 0, true));
         // The look at `data_version` before each cached read is a statement kept prepared.
         let prepared = statements::data_version_prepared();
         assert!(prepared >= 1, "data_version is parsed anew on every read");
@@ -84,6 +113,8 @@ fn reads_cost(backend: Backend) {
             assert_eq!(sent, 1);
             let call = || db.store.upstream(&admin, "routed").unwrap();
             assert_eq!(sent_when_warm(0, call), 0);
+            let routed = |r: &dyn Registry| r.upstream(&admin, "routed").map(|u| u.upstream_model);
+            assert_eq!(from_memory(&db, routed).as_deref(), Some("served-name"));
         }
     }
     // A catalog model costs the same, through the org's scope.
@@ -163,6 +194,51 @@ fn sent_when_warm<T>(warm: usize, read: impl Fn() -> T) -> usize {
         assert_eq!(sent, warm + 1, "a changed snapshot costs one light statement");
     }
     sent
+}
+
+/// What a read given to [`Registry::read_prechecked`] did.
+struct Tried<T> {
+    answered: bool,
+    result: Option<DomainResult<T>>,
+    /// Statements it sent, and shared checks it waited for.
+    sent: usize,
+    checks: usize,
+}
+
+fn tried_from_memory<T>(
+    db: &TestDb,
+    answer: Option<u64>,
+    memory_only: bool,
+    read: impl Fn(&dyn Registry) -> DomainResult<T>,
+) -> Tried<T> {
+    let (mut answered, mut result, mut checks) = (false, None, 0);
+    let sent = statements_of(|| {
+        checks = statements::snapshot_checks_by(|| {
+            answered =
+                db.store.read_prechecked(answer, memory_only, &mut |r| result = Some(read(r)));
+        })
+    });
+    Tried { answered, result, sent, checks }
+}
+
+/// Postgres: `read` as an async worker makes it — the shared check awaited, then the read tried
+/// from memory alone — repeated until a try is answered (see [`sent_when_warm`] for why a few
+/// may be needed); no try may send a statement or wait for another check. What the answered try
+/// read, or `None` when none was.
+fn from_memory<T: std::fmt::Debug>(
+    db: &TestDb,
+    read: impl Fn(&dyn Registry) -> DomainResult<T>,
+) -> Option<T> {
+    let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    for _ in 0..200 {
+        let answer = runtime.block_on(db.store.shared_check().unwrap());
+        let tried = tried_from_memory(db, answer, true, &read);
+        assert_eq!((tried.sent, tried.checks), (0, 0), "a try from memory used the database");
+        if tried.answered {
+            return Some(tried.result.unwrap().unwrap());
+        }
+    }
+    None
 }
 
 /// A batch of metered calls costs the same few statements however many calls it holds (one

@@ -113,8 +113,8 @@ pub async fn get(
     let name = name.into_inner();
     let key = name.clone();
     let result = services
-        .call(move |r| {
-            let (view, served) = r.get_model_with_endpoints(&ctx, &ModelRef::Key(key))?;
+        .read(move |r| {
+            let (view, served) = r.get_model_with_endpoints(&ctx, &ModelRef::Key(key.clone()))?;
             Ok((syft_model(view)?, served))
         })
         .await;

@@ -119,7 +119,7 @@ pub async fn get_model(
 ) -> HttpResponse {
     let reference = path_ref(&req);
     let ctx = caller.ctx;
-    match services.call(move |r| r.get_model(&ctx, &reference)).await {
+    match services.read(move |r| r.get_model(&ctx, &reference)).await {
         Ok(view) => model_response(&view),
         Err(e) => domain(&e, Doing::Read, None),
     }
