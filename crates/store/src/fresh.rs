@@ -20,7 +20,8 @@
 //! that wrote anything committed between them, in any database of the server. One statement on
 //! a connection of its own reads it for every request that asked while the one before was on
 //! its way, and a generation counts the snapshots seen: an entry known current at the
-//! generation that is still current is served with no statement of its request's own.
+//! generation that is still current is served with no statement of its request's own. A thread
+//! of its own runs the checks, so that a request can wait for one on an async worker.
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
