@@ -63,7 +63,11 @@ fn reads_cost(backend: Backend) {
             .unwrap();
         let cold = |r: &dyn Registry| r.get_model(&admin, &ModelRef::Key("cold".into()));
         let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
-        let answer = runtime.block_on(db.store.shared_check().unwrap());
+        let mut answer = None;
+        keep_trying(|| {
+            answer = runtime.block_on(db.store.shared_check().unwrap());
+            answer.is_some()
+        });
         let tried = tried_from_memory(&db, answer, true, cold);
         assert_eq!((tried.answered, tried.sent, tried.checks), (false, 0, 0));
         let blocking = tried_from_memory(&db, answer, false, cold);
@@ -181,19 +185,30 @@ fn reads_cost(backend: Backend) {
 /// own, and returns what that run sent, or what the last one sent. Each run waits for one
 /// shared snapshot check; the tests running beside this one commit in the same server, and a
 /// commit between two checks rightly costs the next run one light statement more, so a few runs
-/// may be needed.
+/// may be needed (see [`keep_trying`]).
 fn sent_when_warm<T>(warm: usize, read: impl Fn() -> T) -> usize {
     let mut sent = usize::MAX;
-    for _ in 0..200 {
+    keep_trying(|| {
         let mut checks = 0;
         sent = statements_of(|| checks = statements::snapshot_checks_by(&read));
         assert_eq!(checks, 1, "one shared check per read");
         if sent <= warm {
-            break;
+            return true;
         }
         assert_eq!(sent, warm + 1, "a changed snapshot costs one light statement");
-    }
+        false
+    });
     sent
+}
+
+/// Runs `attempt` until it succeeds, for up to 30 seconds: the Postgres server is shared with
+/// the other tests, whose commits can keep the shared check finding something committed for a
+/// while, so tries are spaced rather than counted.
+fn keep_trying(mut attempt: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !attempt() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
 }
 
 /// What a read given to [`Registry::read_prechecked`] did.
@@ -222,23 +237,29 @@ fn tried_from_memory<T>(
 }
 
 /// Postgres: `read` as an async worker makes it — the shared check awaited, then the read tried
-/// from memory alone — repeated until a try is answered (see [`sent_when_warm`] for why a few
-/// may be needed); no try may send a statement or wait for another check. What the answered try
+/// from memory alone — repeated until a try is answered (see [`keep_trying`] for why a few may
+/// be needed); no try may send a statement or wait for another check. What the answered try
 /// read, or `None` when none was.
 fn from_memory<T: std::fmt::Debug>(
     db: &TestDb,
     read: impl Fn(&dyn Registry) -> DomainResult<T>,
 ) -> Option<T> {
     let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
-    for _ in 0..200 {
+    let mut answered = None;
+    keep_trying(|| {
         let answer = runtime.block_on(db.store.shared_check().unwrap());
+        if answer.is_none() {
+            // The check failed: nothing can be served from memory.
+            return false;
+        }
         let tried = tried_from_memory(db, answer, true, &read);
         assert_eq!((tried.sent, tried.checks), (0, 0), "a try from memory used the database");
         if tried.answered {
-            return Some(tried.result.unwrap().unwrap());
+            answered = Some(tried.result.unwrap().unwrap());
         }
-    }
-    None
+        answered.is_some()
+    });
+    answered
 }
 
 /// A batch of metered calls costs the same few statements however many calls it holds (one
