@@ -24,7 +24,10 @@ const UNAVAILABLE: &str = "Service temporarily unavailable";
 
 async fn timed(what: &str, call: impl std::future::Future<Output = TestResponse>) -> TestResponse {
     let started = Instant::now();
-    let response = call.await;
+    // Bounded here too, so that a request that hangs fails the test instead of stalling it.
+    let response = actix_web::rt::time::timeout(FAIL_FAST, call)
+        .await
+        .unwrap_or_else(|_| panic!("{what} did not answer within {FAIL_FAST:?}"));
     let took = started.elapsed();
     eprintln!("{what}: {} in {} ms", response.status, took.as_millis());
     assert!(took < FAIL_FAST, "{what} took {took:?}: {response:?}");
@@ -102,6 +105,23 @@ async fn a_hanging_postgres_fails_fast_and_recovers() {
     recovers(&app, key).await;
     let missing = app.get("/xagent/api/models/hang-test", key).await;
     assert_eq!(missing.status, 404, "the refused create wrote nothing: {missing:?}");
+
+    // A warm GET by key is answered from memory after the replica's shared snapshot check,
+    // awaited on the worker; that check is stuck too once the database stops answering, so the
+    // GET answers 503 when the monitor notices, and is served again after.
+    let model = json!({"model_id": "warm", "category": "llm", "model_provider": "openai", "model_name": "gpt-4o"});
+    let created = app.post("/xagent/api/models", key, model).await;
+    assert!(created.status < 300, "{created:?}");
+    let warm = "/xagent/api/models/by-id/warm";
+    assert_eq!(app.get(warm, key).await.status, 200);
+    assert_eq!(app.get(warm, key).await.status, 200);
+    proxy.freeze();
+    let stuck = timed("warm xagent GET", app.get(warm, key)).await;
+    assert_eq!((stuck.status, &stuck.json), (503, &json!({"detail": UNAVAILABLE})));
+    proxy.thaw();
+    recovers(&app, key).await;
+    let again = app.get(warm, key).await;
+    assert_eq!((again.status, again.json["model_id"].as_str()), (200, Some("warm")), "{again:?}");
 
     // Readiness asked first runs its own probe, bounded by the same timeout; requests then fail
     // at once from the flag.
