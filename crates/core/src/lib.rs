@@ -29,7 +29,7 @@ pub use query::{
     Value,
 };
 pub use registry::{
-    Bootstrapped, CatalogModel, CatalogSync, IssuedKey, ModelCount, ModelUpdate, NewGroup,
-    NewModel, NewUser, PoolTelemetry, Registry, SharedCheckWait, Telemetry, UpsertModel, Upserted,
-    UserChange,
+    Bootstrapped, CatalogModel, CatalogSync, FromMemory, IssuedKey, ModelCount, ModelUpdate,
+    NewGroup, NewModel, NewUser, PoolTelemetry, Registry, SharedCheckWait, Telemetry, UpsertModel,
+    Upserted, UserChange,
 };

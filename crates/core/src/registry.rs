@@ -141,6 +141,18 @@ pub struct PoolTelemetry {
     pub timeouts: u64,
 }
 
+/// What a read given to [`Registry::read_prechecked`] came to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FromMemory {
+    /// `read` ran to its end and its answer stands.
+    Answered,
+    /// `read` found something cached that the shared check could let it serve: wait for the
+    /// check and try again.
+    NeedsCheck,
+    /// `read` needs the database: run it on the blocking pool.
+    NeedsDatabase,
+}
+
 /// See [`Registry::shared_check`].
 pub type SharedCheckWait =
     std::pin::Pin<Box<dyn std::future::Future<Output = Option<u64>> + Send + 'static>>;
@@ -167,17 +179,17 @@ pub trait Registry: Send + Sync + 'static {
     fn shared_check(&self) -> Option<SharedCheckWait>;
 
     /// Runs `read` against this registry with the request's shared check already answered
-    /// (`answer`, from [`Registry::shared_check`]), so that nothing in it waits for another.
-    /// With `memory_only`, nothing in it waits for the database either — an async worker may
-    /// run it: what would need the database fails instead, and this returns `false`, for the
-    /// caller to run `read` again without `memory_only` on the blocking pool and to ignore what
-    /// it answered. Otherwise this returns `true`.
+    /// (`answer`, from [`Registry::shared_check`]; `None` when it was not waited for), so that
+    /// nothing in it waits for another. With `memory_only`, nothing in it waits for the database
+    /// or for a check either — an async worker may run it: what would fails instead, and the
+    /// answer says why, for the caller to wait for the check and try again, or to run `read`
+    /// again without `memory_only` on the blocking pool, ignoring what it answered.
     fn read_prechecked(
         &self,
-        answer: Option<u64>,
+        answer: Option<Option<u64>>,
         memory_only: bool,
         read: &mut dyn FnMut(&dyn Registry),
-    ) -> bool;
+    ) -> FromMemory;
 
     // ---- the inference gateway ----
 

@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
-use modelgate_core::{DomainError, DomainResult, Registry};
+use modelgate_core::{DomainError, DomainResult, FromMemory, Registry};
 use serde_json::json;
 
 pub use auth::{AuthFailure, Caller, Checked, Deferred};
@@ -77,30 +77,38 @@ impl Services {
         }
     }
 
-    /// A read that may be answered from memory. Where the registry's requests share a
-    /// freshness check (Postgres), the check is awaited here without holding a thread, and `f`
-    /// then runs on this worker from memory alone; only when it needs the database does it run
-    /// again on the blocking pool (see [`Registry::read_prechecked`]), with the same answer.
-    /// Elsewhere the same as [`Services::call`]. `f` may run twice: it must only read.
+    /// A read that may be answered from memory. It is first tried on this worker from memory
+    /// alone; where the registry's requests share a freshness check (Postgres) and the read
+    /// found something cached, the check is awaited here without holding a thread and the read
+    /// tried again with its answer. Only a read that needs the database runs again on the
+    /// blocking pool (see [`Registry::read_prechecked`]), with the answer if there was one.
+    /// Otherwise the same as [`Services::call`]. `f` may run three times: it must only read.
     pub async fn read<T, F>(&self, f: F) -> DomainResult<T>
     where
         F: Fn(&dyn Registry) -> DomainResult<T> + Send + 'static,
         T: Send + 'static,
     {
-        let check = match self.is_up() {
-            true => self.registry.shared_check(),
-            false => None,
-        };
-        let Some(check) = check else { return self.call(f).await };
-        let answer = match &self.health {
-            Some(health) => tokio::select! {
-                answer = check => answer,
-                () = health.down() => return Err(DatabaseHealth::unavailable()),
-            },
-            None => check.await,
-        };
+        if !self.is_up() {
+            return self.call(f).await;
+        }
+        let registry = &self.registry;
         let mut answered = None;
-        if self.registry.read_prechecked(answer, true, &mut |r| answered = Some(f(r)))
+        let mut outcome = registry.read_prechecked(None, true, &mut |r| answered = Some(f(r)));
+        let mut answer = None;
+        if outcome == FromMemory::NeedsCheck
+            && let Some(check) = registry.shared_check()
+        {
+            let awaited = match &self.health {
+                Some(health) => tokio::select! {
+                    awaited = check => awaited,
+                    () = health.down() => return Err(DatabaseHealth::unavailable()),
+                },
+                None => check.await,
+            };
+            answer = Some(awaited);
+            outcome = registry.read_prechecked(answer, true, &mut |r| answered = Some(f(r)));
+        }
+        if outcome == FromMemory::Answered
             && let Some(answered) = answered
         {
             return answered;

@@ -33,10 +33,10 @@ use modelgate_core::identity::hash_api_key;
 use modelgate_core::policy::{self, Action};
 use modelgate_core::{
     Actor, ApiKey, AuditEvent, Bootstrapped, CatalogModel, CatalogSync, Ctx, DomainError,
-    DomainResult, Endpoint, EndpointChange, Entity, Group, IssuedKey, ModelEntry, ModelQuery,
-    ModelRef, ModelUpdate, ModelView, NewEndpoint, NewGroup, NewModel, NewProvider, NewUser, Org,
-    Page, Provider, ProviderChange, ProviderRef, Registry, ScanCursor, SealedSecret, Secret,
-    Telemetry, Unconfirmed, UpsertModel, Upserted, User, UserChange, UserDefault,
+    DomainResult, Endpoint, EndpointChange, Entity, FromMemory, Group, IssuedKey, ModelEntry,
+    ModelQuery, ModelRef, ModelUpdate, ModelView, NewEndpoint, NewGroup, NewModel, NewProvider,
+    NewUser, Org, Page, Provider, ProviderChange, ProviderRef, Registry, ScanCursor, SealedSecret,
+    Secret, Telemetry, Unconfirmed, UpsertModel, Upserted, User, UserChange, UserDefault,
 };
 use uuid::Uuid;
 
@@ -690,17 +690,17 @@ impl Registry for Store {
 
     fn read_prechecked(
         &self,
-        answer: Option<u64>,
+        answer: Option<Option<u64>>,
         memory_only: bool,
         read: &mut dyn FnMut(&dyn Registry),
-    ) -> bool {
+    ) -> FromMemory {
         // SQLite's look at its commits takes a connection's lock: never on a worker.
         if memory_only && self.backend == Backend::Sqlite {
-            return false;
+            return FromMemory::NeedsDatabase;
         }
         let scope = Prechecked::enter(answer, memory_only);
         read(self);
-        !scope.needed_database()
+        scope.outcome()
     }
 
     fn upstream(&self, ctx: &Ctx, model: &str) -> DomainResult<Upstream> {
@@ -1016,6 +1016,9 @@ impl SharedCheck {
         if let Some(answer) = self.0.get() {
             return answer;
         }
+        if Prechecked::wants_check() {
+            return None;
+        }
         let answer = Prechecked::answer().unwrap_or_else(|| fresh.generation());
         self.0.set(Some(answer));
         answer
@@ -1033,10 +1036,13 @@ impl SharedCheck {
 /// [`Store::pooled`] — refuses inside such a call, and every [`SharedCheck`] takes the answer.
 #[derive(Clone, Copy)]
 struct Prechecked {
-    answer: Option<u64>,
+    /// `None`: the check was not waited for.
+    answer: Option<Option<u64>>,
     memory_only: bool,
     /// Something in the call asked for a connection while `memory_only`.
     needed_database: bool,
+    /// Something in the call asked for the check's answer while `memory_only`, without one.
+    needed_check: bool,
 }
 
 thread_local! {
@@ -1047,14 +1053,26 @@ thread_local! {
 struct PrecheckedScope(Option<Prechecked>);
 
 impl Prechecked {
-    fn enter(answer: Option<u64>, memory_only: bool) -> PrecheckedScope {
-        let call = Prechecked { answer, memory_only, needed_database: false };
+    fn enter(answer: Option<Option<u64>>, memory_only: bool) -> PrecheckedScope {
+        let call = Prechecked { answer, memory_only, needed_database: false, needed_check: false };
         PrecheckedScope(PRECHECKED.replace(Some(call)))
     }
 
     /// The answer awaited before the call running on this thread, if any.
     fn answer() -> Option<Option<u64>> {
-        PRECHECKED.get().map(|call| call.answer)
+        PRECHECKED.get().and_then(|call| call.answer)
+    }
+
+    /// Whether the call running on this thread must not wait for the check (it is then marked
+    /// as having needed it): from memory alone, with no answer awaited before.
+    fn wants_check() -> bool {
+        let Some(mut call) = PRECHECKED.get().filter(|c| c.memory_only && c.answer.is_none())
+        else {
+            return false;
+        };
+        call.needed_check = true;
+        PRECHECKED.set(Some(call));
+        true
     }
 
     /// Whether the call running on this thread must not take a connection (it is then
@@ -1068,8 +1086,13 @@ impl Prechecked {
 }
 
 impl PrecheckedScope {
-    fn needed_database(&self) -> bool {
-        PRECHECKED.get().is_some_and(|call| call.needed_database)
+    fn outcome(&self) -> FromMemory {
+        match PRECHECKED.get() {
+            // Served once the check answers, perhaps; the database would not be needed then.
+            Some(call) if call.needed_check => FromMemory::NeedsCheck,
+            Some(call) if call.needed_database => FromMemory::NeedsDatabase,
+            _ => FromMemory::Answered,
+        }
     }
 }
 

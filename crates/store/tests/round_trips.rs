@@ -6,8 +6,8 @@
 use modelgate_core::gateway::{Tokens, UsageGroup, UsageQuery, UsageRecord};
 use modelgate_core::identity::hash_api_key;
 use modelgate_core::{
-    Ctx, DomainResult, ModelChange, ModelQuery, ModelRef, ModelUpdate, NewModel, PageRequest,
-    Registry,
+    Ctx, DomainResult, FromMemory, ModelChange, ModelQuery, ModelRef, ModelUpdate, NewModel,
+    PageRequest, Registry,
 };
 use modelgate_store::Backend;
 use modelgate_testkit::TestDb;
@@ -56,22 +56,31 @@ fn reads_cost(backend: Backend) {
             Ok(remembered.unconfirmed.as_ref().unwrap().is_confirmed())
         };
         assert_eq!(from_memory(&db, read), Some(true));
-        // A model never read here is not in memory: the try sends nothing and gives up, and
-        // the read then runs on a blocking thread, with the check already answered.
+        // Tried before any check: what it found cached needs the check's answer, and it gives
+        // up without waiting for one or sending anything.
+        let tried = tried_from_memory(&db, None, true, read);
+        assert_eq!((tried.outcome, tried.sent, tried.checks), (FromMemory::NeedsCheck, 0, 0));
+        // A model never read here is not in memory: tried first, it needs the database, not the
+        // check, so the read goes to a blocking thread without waiting for one.
         db.store
             .create_model(&admin, NewModel { key: "cold".into(), change: ModelChange::default() })
             .unwrap();
         let cold = |r: &dyn Registry| r.get_model(&admin, &ModelRef::Key("cold".into()));
+        let tried = tried_from_memory(&db, None, true, cold);
+        assert_eq!((tried.outcome, tried.sent, tried.checks), (FromMemory::NeedsDatabase, 0, 0));
+        // With a check answered before (a model the read found cached, gone from the cache
+        // since), the blocking run takes that answer instead of waiting for another.
         let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
         let mut answer = None;
         keep_trying(|| {
             answer = runtime.block_on(db.store.shared_check().unwrap());
             answer.is_some()
         });
-        let tried = tried_from_memory(&db, answer, true, cold);
-        assert_eq!((tried.answered, tried.sent, tried.checks), (false, 0, 0));
-        let blocking = tried_from_memory(&db, answer, false, cold);
-        assert!(blocking.answered && blocking.result.unwrap().is_ok());
+        let tried = tried_from_memory(&db, Some(answer), true, cold);
+        assert_eq!((tried.outcome, tried.sent, tried.checks), (FromMemory::NeedsDatabase, 0, 0));
+        let blocking = tried_from_memory(&db, Some(answer), false, cold);
+        assert_eq!(blocking.outcome, FromMemory::Answered);
+        assert!(blocking.result.unwrap().is_ok());
         assert_eq!((blocking.sent, blocking.checks), (1, 0), "no second check");
         // What that read found is known current at the awaited check: next time, from memory.
         assert!(from_memory(&db, cold).is_some());
@@ -81,7 +90,8 @@ fn reads_cost(backend: Backend) {
         // commits takes a lock, never taken on an async worker.
         assert!(db.store.shared_check().is_none());
         let tried = tried_from_memory(&db, None, true, |r| r.get_model(&admin, &model));
-        assert_eq!((tried.answered, tried.sent, tried.result.is_none()), (false, 0, true));
+        let gave_up = (tried.outcome, tried.sent, tried.result.is_none());
+        assert_eq!(gave_up, (FromMemory::NeedsDatabase, 0, true));
         // The look at `data_version` before each cached read is a statement kept prepared.
         let prepared = statements::data_version_prepared();
         assert!(prepared >= 1, "data_version is parsed anew on every read");
@@ -213,7 +223,7 @@ fn keep_trying(mut attempt: impl FnMut() -> bool) {
 
 /// What a read given to [`Registry::read_prechecked`] did.
 struct Tried<T> {
-    answered: bool,
+    outcome: FromMemory,
     result: Option<DomainResult<T>>,
     /// Statements it sent, and shared checks it waited for.
     sent: usize,
@@ -222,18 +232,18 @@ struct Tried<T> {
 
 fn tried_from_memory<T>(
     db: &TestDb,
-    answer: Option<u64>,
+    answer: Option<Option<u64>>,
     memory_only: bool,
     read: impl Fn(&dyn Registry) -> DomainResult<T>,
 ) -> Tried<T> {
-    let (mut answered, mut result, mut checks) = (false, None, 0);
+    let (mut outcome, mut result, mut checks) = (FromMemory::NeedsDatabase, None, 0);
     let sent = statements_of(|| {
         checks = statements::snapshot_checks_by(|| {
-            answered =
+            outcome =
                 db.store.read_prechecked(answer, memory_only, &mut |r| result = Some(read(r)));
         })
     });
-    Tried { answered, result, sent, checks }
+    Tried { outcome, result, sent, checks }
 }
 
 /// Postgres: `read` as an async worker makes it — the shared check awaited, then the read tried
@@ -252,9 +262,9 @@ fn from_memory<T: std::fmt::Debug>(
             // The check failed: nothing can be served from memory.
             return false;
         }
-        let tried = tried_from_memory(db, answer, true, &read);
+        let tried = tried_from_memory(db, Some(answer), true, &read);
         assert_eq!((tried.sent, tried.checks), (0, 0), "a try from memory used the database");
-        if tried.answered {
+        if tried.outcome == FromMemory::Answered {
             answered = Some(tried.result.unwrap().unwrap());
         }
         answered.is_some()
