@@ -64,16 +64,25 @@ impl Services {
         F: FnOnce(&dyn Registry) -> DomainResult<T> + Send + 'static,
         T: Send + 'static,
     {
-        let registry = self.registry.clone();
-        let Some(health) = &self.health else {
-            return blocking(move || f(registry.as_ref())).await;
-        };
-        if !health.is_up() {
+        if !self.is_up() {
             return Err(DatabaseHealth::unavailable());
         }
-        tokio::select! {
-            result = blocking(move || f(registry.as_ref())) => result,
-            () = health.down() => Err(DatabaseHealth::unavailable()),
+        let registry = self.registry.clone();
+        self.until_down(blocking(move || f(registry.as_ref()))).await?
+    }
+
+    /// `waiting`, unless the database monitor (if any) sees the database go down first: then
+    /// `Unavailable` at that moment.
+    async fn until_down<T>(
+        &self,
+        waiting: impl std::future::Future<Output = T>,
+    ) -> DomainResult<T> {
+        match &self.health {
+            Some(health) => tokio::select! {
+                done = waiting => Ok(done),
+                () = health.down() => Err(DatabaseHealth::unavailable()),
+            },
+            None => Ok(waiting.await),
         }
     }
 
@@ -98,14 +107,7 @@ impl Services {
         if outcome == FromMemory::NeedsCheck
             && let Some(check) = registry.shared_check()
         {
-            let awaited = match &self.health {
-                Some(health) => tokio::select! {
-                    awaited = check => awaited,
-                    () = health.down() => return Err(DatabaseHealth::unavailable()),
-                },
-                None => check.await,
-            };
-            answer = Some(awaited);
+            answer = Some(self.until_down(check).await?);
             outcome = registry.read_prechecked(answer, true, &mut |r| answered = Some(f(r)));
         }
         if outcome == FromMemory::Answered

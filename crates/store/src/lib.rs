@@ -1039,10 +1039,8 @@ struct Prechecked {
     /// `None`: the check was not waited for.
     answer: Option<Option<u64>>,
     memory_only: bool,
-    /// Something in the call asked for a connection while `memory_only`.
-    needed_database: bool,
-    /// Something in the call asked for the check's answer while `memory_only`, without one.
-    needed_check: bool,
+    /// What the call came to so far: what it was refused, if anything.
+    outcome: FromMemory,
 }
 
 thread_local! {
@@ -1054,7 +1052,7 @@ struct PrecheckedScope(Option<Prechecked>);
 
 impl Prechecked {
     fn enter(answer: Option<Option<u64>>, memory_only: bool) -> PrecheckedScope {
-        let call = Prechecked { answer, memory_only, needed_database: false, needed_check: false };
+        let call = Prechecked { answer, memory_only, outcome: FromMemory::Answered };
         PrecheckedScope(PRECHECKED.replace(Some(call)))
     }
 
@@ -1066,20 +1064,26 @@ impl Prechecked {
     /// Whether the call running on this thread must not wait for the check (it is then marked
     /// as having needed it): from memory alone, with no answer awaited before.
     fn wants_check() -> bool {
-        let Some(mut call) = PRECHECKED.get().filter(|c| c.memory_only && c.answer.is_none())
-        else {
-            return false;
-        };
-        call.needed_check = true;
-        PRECHECKED.set(Some(call));
-        true
+        Self::refuse(FromMemory::NeedsCheck, |call| call.answer.is_none())
     }
 
     /// Whether the call running on this thread must not take a connection (it is then
     /// marked as having needed one).
     fn needs_database() -> bool {
-        let Some(mut call) = PRECHECKED.get().filter(|call| call.memory_only) else { return false };
-        call.needed_database = true;
+        Self::refuse(FromMemory::NeedsDatabase, |_| true)
+    }
+
+    /// Refuses `what` to the call running on this thread when it runs from memory alone and
+    /// `applies`, recording it. Needing the check outranks needing the database: a read that
+    /// found something cached may be served once the check answers.
+    fn refuse(what: FromMemory, applies: impl Fn(&Prechecked) -> bool) -> bool {
+        let Some(mut call) = PRECHECKED.get().filter(|call| call.memory_only && applies(call))
+        else {
+            return false;
+        };
+        if call.outcome != FromMemory::NeedsCheck {
+            call.outcome = what;
+        }
         PRECHECKED.set(Some(call));
         true
     }
@@ -1087,12 +1091,7 @@ impl Prechecked {
 
 impl PrecheckedScope {
     fn outcome(&self) -> FromMemory {
-        match PRECHECKED.get() {
-            // Served once the check answers, perhaps; the database would not be needed then.
-            Some(call) if call.needed_check => FromMemory::NeedsCheck,
-            Some(call) if call.needed_database => FromMemory::NeedsDatabase,
-            _ => FromMemory::Answered,
-        }
+        PRECHECKED.get().map_or(FromMemory::Answered, |call| call.outcome)
     }
 }
 
