@@ -175,7 +175,8 @@ pub trait Registry: Send + Sync + 'static {
     /// Where the requests of this replica share one freshness check (Postgres), a wait for
     /// the answer of a check that begins after this call, which holds no thread: an async
     /// worker awaits it, then hands it to [`Registry::read_prechecked`]. `None` where there is
-    /// no such check: reads then run on the blocking pool as usual.
+    /// no such check (SQLite, whose look at its commits is a read of shared memory that a
+    /// memory-only read makes itself).
     fn shared_check(&self) -> Option<SharedCheckWait>;
 
     /// Runs `read` against this registry with the request's shared check already answered

@@ -35,6 +35,10 @@ use diesel::sqlite::Sqlite;
 
 use crate::conn::{Backend, pg_url_with_defaults, sqlite_path};
 
+/// [`Freshness::current_at_once`] could not look without waiting.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct NotAtOnce;
+
 pub(crate) struct Freshness {
     epoch: AtomicU64,
     watch: Mutex<Watch>,
@@ -85,7 +89,28 @@ impl Freshness {
     /// when changes cannot be seen (caches must be bypassed then).
     pub(crate) fn current(&self) -> Option<u64> {
         let mut watch = self.watch.lock().unwrap_or_else(|p| p.into_inner());
-        let Watch::Sqlite { conn, seen } = &mut *watch else { return None };
+        self.look(&mut watch)
+    }
+
+    /// [`Freshness::current`] for a caller that must not wait (an async worker): `Err` when
+    /// the look cannot be had at once, because another thread is looking or the connection is
+    /// not open yet (opening a database file is left to a blocking thread). The look itself is
+    /// a read of SQLite's shared WAL index: microseconds, and no busy wait on this connection,
+    /// which has no busy timeout (a busy database reads as "cannot be told").
+    pub(crate) fn current_at_once(&self) -> Result<Option<u64>, NotAtOnce> {
+        let mut watch = match self.watch.try_lock() {
+            Ok(watch) => watch,
+            Err(std::sync::TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return Err(NotAtOnce),
+        };
+        if let Watch::Sqlite { conn: None, .. } = &*watch {
+            return Err(NotAtOnce);
+        }
+        Ok(self.look(&mut watch))
+    }
+
+    fn look(&self, watch: &mut Watch) -> Option<u64> {
+        let Watch::Sqlite { conn, seen } = watch else { return None };
         match sqlite_changed(conn, seen, &self.url) {
             Some(false) => {}
             Some(true) => self.moved(),
@@ -363,7 +388,11 @@ mod tests {
     use std::sync::{Arc, Mutex};
     use std::thread;
 
-    use super::{SharedChecks, Snapshots};
+    use diesel::connection::SimpleConnection;
+    use diesel::{Connection, SqliteConnection};
+
+    use super::{Freshness, NotAtOnce, SharedChecks, Snapshots};
+    use crate::conn::Backend;
 
     /// A database whose snapshot a test sets; a check reads it when it begins and, for the
     /// first check only, then waits for the test to let it finish.
@@ -513,5 +542,25 @@ mod tests {
         assert_eq!(runtime.block_on(during), None);
         assert_eq!(runtime.block_on(next), None);
         db.finish.send(()).unwrap();
+    }
+
+    /// SQLite's look at its commits, as an async worker makes it: never waiting, for another
+    /// thread's look or for opening the database, yet seeing other connections' commits.
+    #[test]
+    fn a_look_at_once_never_waits() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("fresh.db");
+        let url = path.to_str().unwrap();
+        let fresh = Freshness::new(Backend::Sqlite, url);
+        assert_eq!(fresh.current_at_once(), Err(NotAtOnce), "opened a file on a worker");
+        let epoch = fresh.current().unwrap();
+        assert_eq!(fresh.current_at_once(), Ok(Some(epoch)));
+        let looking = fresh.watch.lock().unwrap();
+        assert_eq!(fresh.current_at_once(), Err(NotAtOnce), "waited for another look");
+        drop(looking);
+        let mut other = SqliteConnection::establish(url).unwrap();
+        other.batch_execute("CREATE TABLE t (x INTEGER); INSERT INTO t VALUES (1)").unwrap();
+        let after = fresh.current_at_once().unwrap().unwrap();
+        assert!(after > epoch, "a commit by another connection went unseen");
     }
 }

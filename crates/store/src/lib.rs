@@ -333,9 +333,21 @@ impl Store {
     /// on Postgres, whose entries are checked one by one.
     fn read_epoch(&self) -> Option<u64> {
         match self.backend {
-            Backend::Sqlite => self.fresh.current(),
+            Backend::Sqlite => self.commits_seen(),
             Backend::Postgres => None,
         }
+    }
+
+    /// SQLite's epoch ([`Freshness::current`]). Inside a read from memory alone, only a look
+    /// had at once: otherwise the read needs a blocking thread, as one needing the database.
+    fn commits_seen(&self) -> Option<u64> {
+        if !Prechecked::memory_only() {
+            return self.fresh.current();
+        }
+        self.fresh.current_at_once().unwrap_or_else(|fresh::NotAtOnce| {
+            Prechecked::needs_database();
+            None
+        })
     }
 
     /// [`Registry::get_model`] at an epoch the request already took: one look at SQLite's
@@ -628,7 +640,7 @@ impl Store {
         key: K,
         load: impl FnOnce(&mut DbConn) -> StoreResult<Option<V>>,
     ) -> DomainResult<Option<V>> {
-        self.cached_at(self.fresh.current(), cache, key, load)
+        self.cached_at(self.commits_seen(), cache, key, load)
     }
 
     /// [`Store::cached`] at an epoch the caller already took, so that one look at the database's
@@ -694,10 +706,6 @@ impl Registry for Store {
         memory_only: bool,
         read: &mut dyn FnMut(&dyn Registry),
     ) -> FromMemory {
-        // SQLite's look at its commits takes a connection's lock: never on a worker.
-        if memory_only && self.backend == Backend::Sqlite {
-            return FromMemory::NeedsDatabase;
-        }
         let scope = Prechecked::enter(answer, memory_only);
         read(self);
         scope.outcome()
@@ -1059,6 +1067,11 @@ impl Prechecked {
     /// The answer awaited before the call running on this thread, if any.
     fn answer() -> Option<Option<u64>> {
         PRECHECKED.get().and_then(|call| call.answer)
+    }
+
+    /// Whether the call running on this thread is answered from memory alone.
+    fn memory_only() -> bool {
+        PRECHECKED.get().is_some_and(|call| call.memory_only)
     }
 
     /// Whether the call running on this thread must not wait for the check (it is then marked

@@ -86,12 +86,13 @@ fn reads_cost(backend: Backend) {
         assert!(from_memory(&db, cold).is_some());
     }
     if backend == Backend::Sqlite {
-        // No shared check, and a try from memory gives up at once: SQLite's look at its
-        // commits takes a lock, never taken on an async worker.
+        // No shared check: a try from memory alone looks at SQLite's commits itself (a read of
+        // shared memory, fit for an async worker) and serves a cached model with no statement.
         assert!(db.store.shared_check().is_none());
-        let tried = tried_from_memory(&db, None, true, |r| r.get_model(&admin, &model));
-        let gave_up = (tried.outcome, tried.sent, tried.result.is_none());
-        assert_eq!(gave_up, (FromMemory::NeedsDatabase, 0, true));
+        let get = |r: &dyn Registry| r.get_model(&admin, &model).map(|v| v.model.version);
+        let (tried, looks) = sqlite_from_memory(&db, get);
+        assert_eq!((tried.outcome, tried.sent, looks), (FromMemory::Answered, 0, 1));
+        let version = tried.result.unwrap().unwrap();
         // The look at `data_version` before each cached read is a statement kept prepared.
         let prepared = statements::data_version_prepared();
         assert!(prepared >= 1, "data_version is parsed anew on every read");
@@ -106,6 +107,21 @@ fn reads_cost(backend: Backend) {
         });
         assert_eq!(looks, 1);
         assert!(remembered.unconfirmed.unwrap().is_confirmed());
+        // A commit by another connection, unknown to this store's caches: the look sees it,
+        // and the try gives up having sent nothing; the blocking run reads the new row.
+        let mut conn = db.store.connection().unwrap();
+        let bumped = "UPDATE models SET version = version + 1 WHERE key = 'm'";
+        diesel::RunQueryDsl::execute(diesel::sql_query(bumped), &mut *conn).unwrap();
+        let (tried, _) = sqlite_from_memory(&db, get);
+        assert_eq!((tried.outcome, tried.sent), (FromMemory::NeedsDatabase, 0));
+        let blocking = tried_from_memory(&db, None, false, get);
+        assert_eq!(blocking.outcome, FromMemory::Answered);
+        assert_eq!(blocking.result.unwrap().unwrap(), version + 1);
+        let (tried, _) = sqlite_from_memory(&db, get);
+        assert_eq!(
+            (tried.outcome, tried.result.unwrap().unwrap()),
+            (FromMemory::Answered, version + 1)
+        );
     }
     // A gateway call's route: the model and its base (not a registry model here, which is
     // remembered too). Once cached, SQLite serves both after one look at its commits, Postgres
@@ -244,6 +260,19 @@ fn tried_from_memory<T>(
         })
     });
     Tried { outcome, result, sent, checks }
+}
+
+/// SQLite: `read` tried from memory alone, as an async worker tries it, with the looks at the
+/// database's commits it made.
+fn sqlite_from_memory<T>(
+    db: &TestDb,
+    read: impl Fn(&dyn Registry) -> DomainResult<T>,
+) -> (Tried<T>, usize) {
+    let mut tried = None;
+    let looks = statements::data_version_looks_by(|| {
+        tried = Some(tried_from_memory(db, None, true, read));
+    });
+    (tried.unwrap(), looks)
 }
 
 /// Postgres: `read` as an async worker makes it — the shared check awaited, then the read tried
