@@ -41,33 +41,36 @@ pub(crate) struct NotAtOnce;
 
 pub(crate) struct Freshness {
     epoch: AtomicU64,
-    watch: Mutex<Watch>,
+    /// SQLite: connections that look at `PRAGMA data_version`, one per CPU, so that requests
+    /// looking at once on different threads do not wait for each other. Empty when nothing
+    /// tells this store about changes strictly (Postgres; an in-memory SQLite database, which
+    /// is per connection): caches are then never used.
+    looks: Vec<Mutex<Look>>,
     url: String,
     /// Postgres: the shared check; `None` on SQLite.
     shared: Option<SharedChecks>,
 }
 
-enum Watch {
-    Sqlite {
-        conn: Option<SqliteConnection>,
-        seen: i64,
-    },
-    /// Nothing tells this store about changes strictly (Postgres; an in-memory SQLite database,
-    /// which is per connection): caches are never used.
-    Blind,
+/// One connection looking at SQLite's commits, and the `data_version` it saw last: each sees
+/// every commit of every other connection, so any of them tells whether something committed.
+#[derive(Default)]
+struct Look {
+    conn: Option<SqliteConnection>,
+    seen: i64,
 }
 
 impl Freshness {
     pub(crate) fn new(backend: Backend, url: &str) -> Self {
-        let watch = match backend {
+        let lookers = match backend {
             Backend::Sqlite if sqlite_path(url) != ":memory:" => {
-                Watch::Sqlite { conn: None, seen: 0 }
+                std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(2, 16)
             }
-            _ => Watch::Blind,
+            _ => 0,
         };
+        let looks = (0..lookers).map(|_| Mutex::default()).collect();
         let shared = (backend == Backend::Postgres)
             .then(|| SharedChecks::new(PgSnapshots { url: pg_url_with_defaults(url), conn: None }));
-        Self { epoch: AtomicU64::new(0), watch: Mutex::new(watch), url: url.to_owned(), shared }
+        Self { epoch: AtomicU64::new(0), looks, url: url.to_owned(), shared }
     }
 
     /// Postgres: the generation of a snapshot read by a statement that began after this call,
@@ -86,32 +89,44 @@ impl Freshness {
     }
 
     /// The epoch caches may be trusted at, after taking in every commit made so far; `None`
-    /// when changes cannot be seen (caches must be bypassed then).
+    /// when changes cannot be seen (caches must be bypassed then). Opens the connections not
+    /// open yet that it finds free, for [`Freshness::current_at_once`].
     pub(crate) fn current(&self) -> Option<u64> {
-        let mut watch = self.watch.lock().unwrap_or_else(|p| p.into_inner());
-        self.look(&mut watch)
+        let mut free = self.free_looks();
+        let Some(mut look) = free.next() else {
+            let mut look = self.looks.first()?.lock().unwrap_or_else(|p| p.into_inner());
+            return self.look(&mut look);
+        };
+        for mut other in free.filter(|other| other.conn.is_none()) {
+            other.conn = SqliteConnection::establish(sqlite_path(&self.url)).ok();
+        }
+        self.look(&mut look)
     }
 
     /// [`Freshness::current`] for a caller that must not wait (an async worker): `Err` when
-    /// the look cannot be had at once, because another thread is looking or the connection is
-    /// not open yet (opening a database file is left to a blocking thread). The look itself is
-    /// a read of SQLite's shared WAL index: microseconds, and no busy wait on this connection,
-    /// which has no busy timeout (a busy database reads as "cannot be told").
+    /// the look cannot be had at once, because every connection is busy looking or not open
+    /// yet (opening a database file is left to a blocking thread). The look itself is a read of
+    /// SQLite's shared WAL index: microseconds, and no busy wait, as these connections have no
+    /// busy timeout (a busy database reads as "cannot be told").
     pub(crate) fn current_at_once(&self) -> Result<Option<u64>, NotAtOnce> {
-        let mut watch = match self.watch.try_lock() {
-            Ok(watch) => watch,
-            Err(std::sync::TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
-            Err(std::sync::TryLockError::WouldBlock) => return Err(NotAtOnce),
-        };
-        if let Watch::Sqlite { conn: None, .. } = &*watch {
-            return Err(NotAtOnce);
+        if self.looks.is_empty() {
+            return Ok(None);
         }
-        Ok(self.look(&mut watch))
+        let mut look = self.free_looks().find(|look| look.conn.is_some()).ok_or(NotAtOnce)?;
+        Ok(self.look(&mut look))
     }
 
-    fn look(&self, watch: &mut Watch) -> Option<u64> {
-        let Watch::Sqlite { conn, seen } = watch else { return None };
-        match sqlite_changed(conn, seen, &self.url) {
+    /// The looking connections no other thread holds, each taken.
+    fn free_looks(&self) -> impl Iterator<Item = MutexGuard<'_, Look>> {
+        self.looks.iter().filter_map(|look| match look.try_lock() {
+            Ok(look) => Some(look),
+            Err(std::sync::TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        })
+    }
+
+    fn look(&self, look: &mut Look) -> Option<u64> {
+        match sqlite_changed(&mut look.conn, &mut look.seen, &self.url) {
             Some(false) => {}
             Some(true) => self.moved(),
             None => {
@@ -555,9 +570,15 @@ mod tests {
         assert_eq!(fresh.current_at_once(), Err(NotAtOnce), "opened a file on a worker");
         let epoch = fresh.current().unwrap();
         assert_eq!(fresh.current_at_once(), Ok(Some(epoch)));
-        let looking = fresh.watch.lock().unwrap();
+        // Another thread looking: the next connection serves; every one busy: no wait.
+        let first = fresh.looks[0].lock().unwrap();
+        // (A connection's first look counts as news: the epoch may move once more.)
+        assert!(matches!(fresh.current_at_once(), Ok(Some(_))), "waited for another look");
+        let rest: Vec<_> = fresh.looks[1..].iter().map(|look| look.lock().unwrap()).collect();
         assert_eq!(fresh.current_at_once(), Err(NotAtOnce), "waited for another look");
-        drop(looking);
+        drop((first, rest));
+        let epoch = fresh.current_at_once().unwrap().unwrap();
+        assert_eq!(fresh.current_at_once(), Ok(Some(epoch)), "moved with nothing committed");
         let mut other = SqliteConnection::establish(url).unwrap();
         other.batch_execute("CREATE TABLE t (x INTEGER); INSERT INTO t VALUES (1)").unwrap();
         let after = fresh.current_at_once().unwrap().unwrap();
