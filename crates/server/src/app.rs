@@ -102,13 +102,14 @@ pub fn configure_main(cfg: &mut web::ServiceConfig) {
 pub fn configure_apis(cfg: &mut web::ServiceConfig) {
     health(cfg);
     provider_client(cfg);
-    crate::docs::configure(cfg);
     cfg.service(mount::<Admin>("/admin/v1", admin::configure))
         .service(mount::<OpenAi>("/v1", openai::configure))
         .service(mount::<OpenWebUi>("/openwebui", modelgate_openwebui::configure))
         .service(mount::<Xagent>("/xagent", modelgate_xagent::configure))
         .service(mount::<Syft>("/syft", modelgate_syft::configure))
         .service(mount::<Respan>("/respan", modelgate_respan::configure));
+    // After the APIs: `/docs/{api}` is a pattern, which actix would try on every API request.
+    crate::docs::configure(cfg);
 }
 
 /// A dialect's own listener: its routes at the documented root paths, plus health.
