@@ -7,5 +7,6 @@ pub mod catalog;
 pub mod config;
 pub mod docs;
 pub mod gateway;
+pub mod log_output;
 pub mod openai;
 pub mod startup;

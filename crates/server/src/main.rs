@@ -394,8 +394,11 @@ fn hide_settings(command: &mut clap::Command, settings: &[String], read: &[&str]
 fn main() -> ExitCode {
     let matches = command().get_matches();
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
-    startup::init_tracing(cli.config.log_format);
-    match run(cli) {
+    let serving = matches!(cli.command, None | Some(Command::Serve));
+    startup::init_tracing(cli.config.log_format, serving);
+    let result = run(cli);
+    modelgate_server::log_output::flush();
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("modelgate: {error}");

@@ -9,6 +9,7 @@ use modelgate_http::cors::CorsOrigins;
 use modelgate_http::{DatabaseHealth, Services};
 use modelgate_store::{Backend, Cipher, Store, StoreError, StoreOptions};
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::writer::BoxMakeWriter;
 
 use crate::app::{self, DialectListener};
 use crate::catalog::{self, CatalogError};
@@ -74,15 +75,20 @@ fn registry_error(context: &'static str) -> impl FnOnce(DomainError) -> StartErr
     move |error| StartError::Registry { context, error }
 }
 
-/// Logs to stderr; `MODELGATE_LOG` (or `RUST_LOG`) sets the filter, default `info`.
-pub fn init_tracing(format: LogFormat) {
+/// Logs to stderr; `MODELGATE_LOG` (or `RUST_LOG`) sets the filter, default `info`. A serving
+/// process writes its lines in batches ([`crate::log_output`]); a command, as they come.
+pub fn init_tracing(format: LogFormat, serving: bool) {
     let filter = EnvFilter::try_from_env("MODELGATE_LOG")
         .or_else(|_| EnvFilter::try_from_default_env())
         .unwrap_or_else(|_| EnvFilter::new("info"));
+    let writer = match serving {
+        true => BoxMakeWriter::new(crate::log_output::BatchedStderr),
+        false => BoxMakeWriter::new(std::io::stderr),
+    };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr);
+        .with_writer(writer);
     // A second initialisation (tests) keeps the first subscriber.
     let _ = match format {
         LogFormat::Text => builder.try_init(),

@@ -173,9 +173,11 @@ fn first_run_cli_dialect_listener_and_graceful_shutdown() {
     let output = modelgate(dir.path(), &["migrate"], &[]).output().unwrap();
     assert!(output.status.success());
     assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "modelgate: database is up to date");
+    let log_path = dir.path().join("again.log");
+    let log = std::fs::File::create(&log_path).unwrap();
     let mut again = modelgate(dir.path(), &[], &[("MODELGATE_LISTEN", &main_listen)])
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(log)
         .spawn()
         .unwrap();
     wait_until_listening(main_port, &mut again);
@@ -184,6 +186,12 @@ fn first_run_cli_dialect_listener_and_graceful_shutdown() {
         200
     );
     assert!(terminate(&mut again).success());
+    // Log lines are written in batches: every one is out by the time the process has exited,
+    // the last line of a graceful stop included.
+    let logged = std::fs::read_to_string(&log_path).unwrap();
+    let request = logged.lines().find(|l| l.contains("path=/xagent/api/models/root-path"));
+    assert!(request.is_some_and(|l| l.contains("request finished")), "{logged}");
+    assert!(logged.lines().last().is_some_and(|l| l.ends_with("stopped")), "{logged}");
     let mut rest = String::new();
     again.stdout.take().unwrap().read_to_string(&mut rest).unwrap();
     assert!(!rest.contains("mg_"), "a second start printed a key: {rest}");
