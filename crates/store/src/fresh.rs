@@ -24,6 +24,7 @@
 //! of its own runs the checks, so that a request can wait for one on an async worker.
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
@@ -191,6 +192,8 @@ struct Rounds<S> {
     wanted: Condvar,
     /// Wakes blocking callers when a check finished.
     finished: Condvar,
+    /// How long a caller waits for a check before taking it as failed (see [`CHECK_PATIENCE`]).
+    patience: Duration,
     /// (checks finished, the last one's answer), for callers waiting on an async worker.
     answers: watch::Sender<(u64, Option<u64>)>,
 }
@@ -208,6 +211,8 @@ struct RoundState<S> {
     generation: u64,
     /// The answer of the last finished check.
     answer: Option<u64>,
+    /// When the running check began.
+    running_since: Option<Instant>,
     /// No check will run any more (the store is gone, or its thread could not start): callers
     /// get no answer.
     closed: bool,
@@ -216,8 +221,19 @@ struct RoundState<S> {
     asked: u64,
 }
 
+/// How long a check may take before callers take it as failed and read without it (their
+/// entries are then checked by statements of their own on a pooled connection): the checker's
+/// connection can hang while the database still answers others, and would keep every cached
+/// read waiting until the connection's TCP timeout (15 s) drops it. A caller that asks while
+/// the running check is older than this does not wait at all.
+const CHECK_PATIENCE: Duration = Duration::from_secs(2);
+
 impl<S: Snapshots + 'static> SharedChecks<S> {
     fn new(source: S) -> Self {
+        Self::with_patience(source, CHECK_PATIENCE)
+    }
+
+    fn with_patience(source: S, patience: Duration) -> Self {
         let state = RoundState {
             started: 0,
             finished: 0,
@@ -226,6 +242,7 @@ impl<S: Snapshots + 'static> SharedChecks<S> {
             snapshot: None,
             generation: 0,
             answer: None,
+            running_since: None,
             closed: false,
             #[cfg(test)]
             asked: 0,
@@ -234,6 +251,7 @@ impl<S: Snapshots + 'static> SharedChecks<S> {
             state: Mutex::new(state),
             wanted: Condvar::new(),
             finished: Condvar::new(),
+            patience,
             answers: watch::Sender::new((0, None)),
         };
         Self { rounds: Arc::new(rounds) }
@@ -242,8 +260,19 @@ impl<S: Snapshots + 'static> SharedChecks<S> {
     /// The generation a check that began after this call found, waiting on this thread.
     pub(crate) fn generation(&self) -> Option<u64> {
         let (mut state, needed) = self.ask();
+        if self.rounds.stuck(&state) {
+            return None;
+        }
+        let deadline = Instant::now() + self.rounds.patience;
         while state.finished < needed && !state.closed {
-            state = self.rounds.finished.wait(state).unwrap_or_else(|p| p.into_inner());
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return None;
+            }
+            state = match self.rounds.finished.wait_timeout(state, left) {
+                Ok((state, _)) => state,
+                Err(poisoned) => poisoned.into_inner().0,
+            };
         }
         if state.finished < needed { None } else { state.answer }
     }
@@ -251,16 +280,19 @@ impl<S: Snapshots + 'static> SharedChecks<S> {
     /// [`SharedChecks::generation`], awaited without holding a thread.
     pub(crate) fn generation_async(&self) -> impl Future<Output = Option<u64>> + Send + 'static {
         let (state, needed) = self.ask();
-        let closed = state.closed;
+        let gives_up = state.closed || self.rounds.stuck(&state);
         let mut answers = self.rounds.answers.subscribe();
+        let patience = self.rounds.patience;
         drop(state);
         async move {
-            if closed {
+            if gives_up {
                 return None;
             }
-            match answers.wait_for(|(finished, _)| *finished >= needed).await {
-                Ok(answer) => answer.1,
-                Err(_) => None,
+            let answered = answers.wait_for(|(finished, _)| *finished >= needed);
+            match tokio::time::timeout(patience, answered).await {
+                Ok(Ok(answer)) => answer.1,
+                // Taking too long, or the store is gone.
+                Ok(Err(_)) | Err(_) => None,
             }
         }
     }
@@ -311,6 +343,11 @@ impl<S: Snapshots> Rounds<S> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Whether the running check has taken longer than callers wait for one.
+    fn stuck(&self, state: &RoundState<S>) -> bool {
+        state.running_since.is_some_and(|since| since.elapsed() > self.patience)
+    }
+
     /// The checker: one check whenever a caller waits for one that has not begun.
     fn run(&self, mut source: S) {
         loop {
@@ -322,6 +359,7 @@ impl<S: Snapshots> Rounds<S> {
                 return;
             }
             state.started += 1;
+            state.running_since = Some(Instant::now());
             drop(state);
             // A panic must not end the checker, or every later caller would wait for a check
             // that never comes: it counts as a failed check.
@@ -329,6 +367,7 @@ impl<S: Snapshots> Rounds<S> {
                 .unwrap_or(None);
             let mut state = self.lock();
             state.finished = state.started;
+            state.running_since = None;
             if read.is_none() || read != state.snapshot {
                 state.generation += 1;
             }
@@ -402,6 +441,7 @@ mod tests {
     use std::sync::mpsc::{Receiver, Sender, channel};
     use std::sync::{Arc, Mutex};
     use std::thread;
+    use std::time::{Duration, Instant};
 
     use diesel::connection::SimpleConnection;
     use diesel::{Connection, SqliteConnection};
@@ -439,6 +479,10 @@ mod tests {
     }
 
     fn db() -> Db {
+        db_with_patience(super::CHECK_PATIENCE)
+    }
+
+    fn db_with_patience(patience: Duration) -> Db {
         let now = Arc::new(Mutex::new(Some("10:12:".to_owned())));
         let reads = Arc::new(Mutex::new(0));
         let (began_tx, began) = channel();
@@ -448,7 +492,8 @@ mod tests {
             reads: Arc::clone(&reads),
             first: Some((began_tx, finish_rx)),
         };
-        Db { now, reads, began, finish, checks: Arc::new(SharedChecks::new(source)) }
+        let checks = Arc::new(SharedChecks::with_patience(source, patience));
+        Db { now, reads, began, finish, checks }
     }
 
     fn ask(checks: &Arc<SharedChecks<Scripted>>) -> thread::JoinHandle<Option<u64>> {
@@ -527,7 +572,7 @@ mod tests {
 
     #[test]
     fn a_caller_waiting_on_a_worker_gets_the_next_check_and_holds_no_thread() {
-        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
         let db = db();
         let first = ask(&db.checks);
         db.began.recv().unwrap();
@@ -548,7 +593,7 @@ mod tests {
 
     #[test]
     fn callers_still_waiting_when_the_store_goes_get_no_answer() {
-        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
         let db = db();
         let during = db.checks.generation_async();
         db.began.recv().unwrap();
@@ -557,6 +602,40 @@ mod tests {
         assert_eq!(runtime.block_on(during), None);
         assert_eq!(runtime.block_on(next), None);
         db.finish.send(()).unwrap();
+    }
+
+    /// A check that hangs (its connection stuck while the database answers others) is taken as
+    /// failed: callers waiting for it give up after the patience, and one asking once it is
+    /// older than that does not wait at all; when it ends, checks answer again.
+    #[test]
+    fn a_stuck_check_is_taken_as_failed() {
+        let patience = Duration::from_millis(300);
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+        let db = db_with_patience(patience);
+        let (gave_up, blocking) = channel();
+        let checks = Arc::clone(&db.checks);
+        thread::spawn(move || gave_up.send(checks.generation()).unwrap());
+        db.began.recv().unwrap();
+        // Bounded, so that a wait that never gives up fails the test instead of hanging it.
+        let bound = Duration::from_secs(30);
+        let answer = |wait: Duration| {
+            let asked = db.checks.generation_async();
+            runtime.block_on(async { tokio::time::timeout(wait, asked).await })
+        };
+        assert_eq!(answer(bound), Ok(None));
+        assert_eq!(blocking.recv_timeout(bound), Ok(None));
+        // The check is now older than the patience: no wait, on a worker or a blocking thread.
+        assert_eq!(answer(Duration::ZERO), Ok(None), "waited for a stuck check");
+        let asked = Instant::now();
+        assert_eq!(db.checks.generation(), None);
+        assert!(asked.elapsed() < patience, "waited for a stuck check");
+        db.finish.send(()).unwrap();
+        // (A caller asking before the checker has taken in its end still finds it stuck.)
+        let deadline = Instant::now() + bound;
+        while answer(bound) == Ok(None) && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(5));
+        }
+        assert!(matches!(answer(bound), Ok(Some(_))), "checks do not answer again");
     }
 
     /// SQLite's look at its commits, as an async worker makes it: never waiting, for another

@@ -70,7 +70,7 @@ fn reads_cost(backend: Backend) {
         assert_eq!((tried.outcome, tried.sent, tried.checks), (FromMemory::NeedsDatabase, 0, 0));
         // With a check answered before (a model the read found cached, gone from the cache
         // since), the blocking run takes that answer instead of waiting for another.
-        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
         let mut answer = None;
         keep_trying(|| {
             answer = runtime.block_on(db.store.shared_check().unwrap());
@@ -283,7 +283,7 @@ fn from_memory<T: std::fmt::Debug>(
     db: &TestDb,
     read: impl Fn(&dyn Registry) -> DomainResult<T>,
 ) -> Option<T> {
-    let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
     let mut answered = None;
     keep_trying(|| {
         let answer = runtime.block_on(db.store.shared_check().unwrap());
