@@ -779,8 +779,11 @@ async fn forward(
         }
     };
     let ttfb = call.started.elapsed();
+    if !anthropic {
+        return openai_answer(call, status, &content_type, body, ttfb);
+    }
     let parsed: Option<Value> = serde_json::from_slice(&body).ok();
-    if anthropic && let Some(answer) = &parsed {
+    if let Some(answer) = &parsed {
         if status.is_success()
             && let Some(completion) = crate::anthropic::chat_completion(answer, unix_now())
         {
@@ -795,10 +798,47 @@ async fn forward(
             return upstream_error(status, &message, Some(&kind));
         }
     }
-    let tokens = parsed.as_ref().and_then(|v| tokens_of(&v["usage"])).unwrap_or_default();
+    let usage = parsed.filter(Value::is_object).map(|mut answer| answer["usage"].take());
+    pass_on(call, status, &content_type, body, ttfb, usage)
+}
+
+/// What the gateway reads of an OpenAI-compatible answer: its usage. The rest passes through
+/// as it came, skipped rather than built into a tree (a long completion is mostly text).
+#[derive(serde::Deserialize)]
+struct UsageOf {
+    #[serde(default)]
+    usage: Value,
+}
+
+/// A whole (non-streamed) answer of an OpenAI-compatible upstream, metered and passed on.
+fn openai_answer(
+    call: Call,
+    status: StatusCode,
+    content_type: &str,
+    body: Bytes,
+    ttfb: Duration,
+) -> HttpResponse {
+    let object = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+    let usage = object
+        .then(|| serde_json::from_slice::<UsageOf>(&body).map(|answer| answer.usage).ok())
+        .flatten();
+    pass_on(call, status, content_type, body, ttfb, usage)
+}
+
+/// An upstream's answer passed on as it came, metered with its `usage` (`None`: not a JSON
+/// object; an error then is wrapped in OpenAI's shape, which clients parse errors as).
+fn pass_on(
+    call: Call,
+    status: StatusCode,
+    content_type: &str,
+    body: Bytes,
+    ttfb: Duration,
+    usage: Option<Value>,
+) -> HttpResponse {
+    let tokens = usage.as_ref().and_then(tokens_of).unwrap_or_default();
     call.meter(tokens, status.as_u16(), Some(ttfb));
-    if parsed.is_none() && !status.is_success() {
-        // Not JSON: wrapped so the caller still gets OpenAI's shape.
+    if usage.is_none() && !status.is_success() {
+        // Not a JSON object: wrapped so the caller still gets OpenAI's shape.
         let message: String = String::from_utf8_lossy(&body).chars().take(1000).collect();
         return upstream_error(status, &message, None);
     }

@@ -482,9 +482,20 @@ backend_app_tests! {
         xagent_model(&app, &key, "gone", &unreachable_base_url(), "m").await;
         openai_error(&chat(&app, &key, hello("gone")).await, 502, "upstream_unreachable");
 
-        let rows = usage_of(&app, &key, "model", 3).await;
+        // An error that is not a JSON object — text, or JSON of another kind — is wrapped in
+        // OpenAI's shape, its status kept.
+        xagent_model(&app, &key, "plain", &fake.base_url, "error-text").await;
+        let plain = chat(&app, &key, hello("plain")).await;
+        assert_eq!(plain.status, 503, "{plain:?}");
+        assert_eq!(plain.json["error"]["message"], "the upstream is overloaded", "{plain:?}");
+        xagent_model(&app, &key, "quoted", &fake.base_url, "error-json-string").await;
+        let quoted = chat(&app, &key, hello("quoted")).await;
+        assert_eq!(quoted.status, 500, "{quoted:?}");
+        assert_eq!(quoted.json["error"]["message"], r#""overloaded""#, "{quoted:?}");
+
+        let rows = usage_of(&app, &key, "model", 5).await;
         let errors: i64 = rows.iter().map(|r| r["errors"].as_i64().unwrap()).sum();
-        assert_eq!(errors, 3, "{rows:?}");
+        assert_eq!(errors, 5, "{rows:?}");
     }
 }
 

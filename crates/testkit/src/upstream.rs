@@ -1,7 +1,8 @@
 //! A fake OpenAI-compatible upstream for the gateway's tests: its own port and runtime, answers
 //! chosen by the requested model's name, and a record of everything it received.
 //!
-//! Model names: `error-429` answers a rate-limit error; `slow` answers after 3 s; `slow-stream`
+//! Model names: `error-429` answers a rate-limit error, `error-text` a 503 in plain text,
+//! `error-json-string` a 500 whose JSON is a string; `slow` answers after 3 s; `slow-stream`
 //! streams a chunk every 200 ms for a minute (cancellation); anything else answers at once.
 //! `POST /v1/messages` answers as Anthropic's Messages API does: `anthropic-error` answers
 //! Anthropic's 404, a request with tools is answered with a call of the first one.
@@ -179,6 +180,14 @@ async fn chat(req: HttpRequest, state: web::Data<State>, body: Bytes) -> HttpRes
             return HttpResponse::TooManyRequests().json(json!({
                 "error": { "message": "Rate limit reached", "type": "requests", "param": null, "code": "rate_limit_exceeded" }
             }));
+        }
+        "error-text" => {
+            return HttpResponse::ServiceUnavailable()
+                .content_type("text/plain")
+                .body("the upstream is overloaded");
+        }
+        "error-json-string" => {
+            return HttpResponse::InternalServerError().json("overloaded");
         }
         "slow" => actix_web::rt::time::sleep(Duration::from_secs(3)).await,
         _ => {}
