@@ -7,11 +7,11 @@
 //! for by a request, and the count is written with the next batch.
 
 use std::io::Write;
-use std::sync::{Arc, Condvar, LazyLock, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 /// The most log output held in memory.
-pub const LIMIT: usize = 4 << 20;
+const LIMIT: usize = 4 << 20;
 
 /// How long the writer waits after the first line of a batch for more.
 const PAUSE: Duration = Duration::from_millis(5);
@@ -24,7 +24,7 @@ struct Gathered {
 }
 
 /// Log output gathered for `W`, written by [`Batched::write_batch`].
-pub struct Batched<W> {
+struct Batched<W> {
     gathered: Mutex<Gathered>,
     arrived: Condvar,
     /// Held while a batch is taken and written, so that batches reach `W` in order.
@@ -32,7 +32,7 @@ pub struct Batched<W> {
 }
 
 impl<W: Write> Batched<W> {
-    pub fn new(out: W) -> Self {
+    fn new(out: W) -> Self {
         let gathered = Gathered { lines: Vec::new(), dropped: 0, idle: false };
         Self { gathered: Mutex::new(gathered), arrived: Condvar::new(), out: Mutex::new(out) }
     }
@@ -42,7 +42,7 @@ impl<W: Write> Batched<W> {
     }
 
     /// Keeps `line` for the next batch, or counts it as dropped when [`LIMIT`] is reached.
-    pub fn gather(&self, line: &[u8]) {
+    fn gather(&self, line: &[u8]) {
         let mut gathered = self.gathered();
         if gathered.lines.len() + line.len() > LIMIT {
             gathered.dropped += 1;
@@ -67,7 +67,7 @@ impl<W: Write> Batched<W> {
     }
 
     /// Writes what was gathered so far, as one write (a note of dropped lines after it).
-    pub fn write_batch(&self) {
+    fn write_batch(&self) {
         let mut out = self.out.lock().unwrap_or_else(|p| p.into_inner());
         let (lines, dropped) = {
             let mut gathered = self.gathered();
@@ -92,36 +92,41 @@ impl<W: Write> Batched<W> {
     }
 }
 
-static STDERR: LazyLock<Arc<Batched<std::io::Stderr>>> = LazyLock::new(|| {
-    let batched = Arc::new(Batched::new(std::io::stderr()));
-    let writer = Arc::clone(&batched);
-    let started =
-        std::thread::Builder::new().name("modelgate-log".into()).spawn(move || writer.run());
-    if let Err(e) = started {
-        // Start-up: without the thread, nothing gathered would ever be written.
-        eprintln!("modelgate: cannot start the log writer: {e}");
-        std::process::exit(1);
-    }
-    batched
-});
+/// The log of this process, once [`start`]ed.
+static STDERR: OnceLock<Arc<Batched<std::io::Stderr>>> = OnceLock::new();
 
-/// Writes what is gathered now (at exit; a no-op when nothing was ever gathered).
+/// Starts the thread that writes this process's log in batches (at start-up), and gives the
+/// writer to log through; a second call keeps the first thread.
+pub fn start() -> std::io::Result<BatchedStderr> {
+    if STDERR.get().is_none() {
+        let batched = Arc::new(Batched::new(std::io::stderr()));
+        let writer = Arc::clone(&batched);
+        std::thread::Builder::new().name("modelgate-log".into()).spawn(move || writer.run())?;
+        let _ = STDERR.set(batched);
+    }
+    Ok(BatchedStderr(()))
+}
+
+/// Writes what is gathered now (at exit; a no-op when the log is not batched).
 pub fn flush() {
-    if let Some(batched) = LazyLock::get(&STDERR) {
+    if let Some(batched) = STDERR.get() {
         batched.write_batch();
     }
 }
 
-/// The `MakeWriter` of a serving process's log: stderr, in batches.
+/// The `MakeWriter` of a serving process's log: stderr, in batches (see [`start`]).
 #[derive(Clone, Copy)]
-pub struct BatchedStderr;
+pub struct BatchedStderr(());
 
-/// A handle gathering into [`STDERR`].
+/// A handle gathering into [`STDERR`] (written directly when it was never started).
 pub struct Line;
 
 impl Write for Line {
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        STDERR.gather(bytes);
+        match STDERR.get() {
+            Some(batched) => batched.gather(bytes),
+            None => std::io::stderr().write_all(bytes)?,
+        }
         Ok(bytes.len())
     }
 

@@ -81,9 +81,13 @@ pub fn init_tracing(format: LogFormat, serving: bool) {
     let filter = EnvFilter::try_from_env("MODELGATE_LOG")
         .or_else(|_| EnvFilter::try_from_default_env())
         .unwrap_or_else(|_| EnvFilter::new("info"));
-    let writer = match serving {
-        true => BoxMakeWriter::new(crate::log_output::BatchedStderr),
-        false => BoxMakeWriter::new(std::io::stderr),
+    let writer = match serving.then(crate::log_output::start) {
+        Some(Ok(batched)) => BoxMakeWriter::new(batched),
+        Some(Err(e)) => {
+            eprintln!("modelgate: cannot start the log writer, logging line by line: {e}");
+            BoxMakeWriter::new(std::io::stderr)
+        }
+        None => BoxMakeWriter::new(std::io::stderr),
     };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

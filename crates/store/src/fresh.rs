@@ -1,7 +1,7 @@
 //! Knowing when cached reads may be served: an epoch that moves whenever the database may have
 //! changed, in this process or in any other on the same database.
 //!
-//! SQLite: `PRAGMA data_version`, read on a connection of its own, changes as soon as another
+//! SQLite: `PRAGMA data_version`, read on connections of their own, changes as soon as another
 //! connection — of this process or another one, such as the CLI beside a server — has committed.
 //! Reading it is a look at the shared WAL index, not a query of the tables, so every cached read
 //! checks it first and a cache never outlives a commit.
