@@ -20,8 +20,10 @@
 //! that wrote anything committed between them, in any database of the server. One statement on
 //! a connection of its own reads it for every request that asked while the one before was on
 //! its way, and a generation counts the snapshots seen: an entry known current at the
-//! generation that is still current is served with no statement of its request's own. A thread
-//! of its own runs the checks, so that a request can wait for one on an async worker.
+//! generation that is still current is served with no statement of its request's own. Requests
+//! on an async worker wait for checks made on that worker, on a non-blocking connection of its
+//! own ([`crate::worker_checks`]); a thread of its own runs the checks of blocking callers, and
+//! of workers that cannot connect that way. All count in one series of [`Generations`].
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -34,7 +36,10 @@ use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::sql_types::{BigInt, Text};
 use diesel::sqlite::Sqlite;
 
+use modelgate_core::SharedCheckWait;
+
 use crate::conn::{Backend, pg_url_with_defaults, sqlite_path};
+use crate::worker_checks::{PgAsync, WorkerChecks};
 
 /// [`Freshness::current_at_once`] could not look without waiting.
 #[derive(Debug, PartialEq, Eq)]
@@ -50,6 +55,8 @@ pub(crate) struct Freshness {
     url: String,
     /// Postgres: the shared check; `None` on SQLite.
     shared: Option<SharedChecks>,
+    /// Postgres: the shared check made on async workers, where the URL allows it.
+    workers: Option<WorkerChecks<PgAsync>>,
 }
 
 /// One connection looking at SQLite's commits, and the `data_version` it saw last: each sees
@@ -69,9 +76,17 @@ impl Freshness {
             _ => 0,
         };
         let looks = (0..lookers).map(|_| Mutex::default()).collect();
-        let shared = (backend == Backend::Postgres)
-            .then(|| SharedChecks::new(PgSnapshots { url: pg_url_with_defaults(url), conn: None }));
-        Self { epoch: AtomicU64::new(0), looks, url: url.to_owned(), shared }
+        let postgres = backend == Backend::Postgres;
+        let generations = Arc::new(Generations::default());
+        let shared = postgres.then(|| {
+            let source = PgSnapshots { url: pg_url_with_defaults(url), conn: None };
+            SharedChecks::sharing(source, CHECK_PATIENCE, Arc::clone(&generations))
+        });
+        let workers = postgres
+            .then(|| PgAsync::from_url(url))
+            .flatten()
+            .map(|source| WorkerChecks::new(source, generations, CHECK_PATIENCE));
+        Self { epoch: AtomicU64::new(0), looks, url: url.to_owned(), shared, workers }
     }
 
     /// Postgres: the generation of a snapshot read by a statement that began after this call,
@@ -81,12 +96,14 @@ impl Freshness {
         self.shared.as_ref()?.generation()
     }
 
-    /// Postgres: [`Freshness::generation`], awaited on an async worker without holding it;
-    /// `None` on SQLite, which has no shared check.
-    pub(crate) fn generation_async(
-        &self,
-    ) -> Option<impl Future<Output = Option<u64>> + Send + 'static> {
-        Some(self.shared.as_ref()?.generation_async())
+    /// Postgres: [`Freshness::generation`], awaited on an async worker without holding it —
+    /// checked on the worker itself where it can be ([`crate::worker_checks`]), by the check
+    /// thread otherwise; `None` on SQLite, which has no shared check.
+    pub(crate) fn generation_async(&self) -> Option<SharedCheckWait> {
+        if let Some(wait) = self.workers.as_ref().and_then(WorkerChecks::wait) {
+            return Some(Box::pin(wait));
+        }
+        Some(Box::pin(self.shared.as_ref()?.generation_async()))
     }
 
     /// The epoch caches may be trusted at, after taking in every commit made so far; `None`
@@ -149,6 +166,23 @@ impl Freshness {
     }
 }
 
+/// (checks finished, the last one's answer), as checkers publish them to async callers.
+pub(crate) type Answers = watch::Receiver<(u64, Option<u64>)>;
+
+/// The answer of check `needed` or a later one, waited for at most `patience` (`None`: the
+/// caller gives up at once); `None` when it failed, took too long, or the store is gone.
+pub(crate) async fn answer_of(
+    mut answers: Answers,
+    needed: u64,
+    patience: Option<Duration>,
+) -> Option<u64> {
+    let answered = answers.wait_for(|(finished, _)| *finished >= needed);
+    match tokio::time::timeout(patience?, answered).await {
+        Ok(Ok(answer)) => answer.1,
+        Ok(Err(_)) | Err(_) => None,
+    }
+}
+
 /// What a shared check reads: a value that is the same in two reads only if nothing committed
 /// between them.
 pub(crate) trait Snapshots: Send {
@@ -188,6 +222,8 @@ pub(crate) struct SharedChecks<S: Snapshots = PgSnapshots> {
 
 struct Rounds<S> {
     state: Mutex<RoundState<S>>,
+    /// Shared with the checks made on async workers ([`crate::worker_checks`]).
+    generations: Arc<Generations>,
     /// Wakes the checker when a caller wants a check.
     wanted: Condvar,
     /// Wakes blocking callers when a check finished.
@@ -205,10 +241,6 @@ struct RoundState<S> {
     wanted: u64,
     /// Where checks read, until the checker's thread takes it with the first call.
     source: Option<S>,
-    /// The snapshot the last check read (`None` after a failure: the next one counts as new).
-    snapshot: Option<String>,
-    /// Moves with every snapshot unlike the one before; 0 is never a check's answer.
-    generation: u64,
     /// The answer of the last finished check.
     answer: Option<u64>,
     /// When the running check began.
@@ -229,18 +261,23 @@ struct RoundState<S> {
 const CHECK_PATIENCE: Duration = Duration::from_secs(2);
 
 impl<S: Snapshots + 'static> SharedChecks<S> {
+    #[cfg(test)]
     fn new(source: S) -> Self {
         Self::with_patience(source, CHECK_PATIENCE)
     }
 
+    #[cfg(test)]
     fn with_patience(source: S, patience: Duration) -> Self {
+        Self::sharing(source, patience, Arc::default())
+    }
+
+    /// Checks whose answers count in `generations` with those of other checkers.
+    fn sharing(source: S, patience: Duration, generations: Arc<Generations>) -> Self {
         let state = RoundState {
             started: 0,
             finished: 0,
             wanted: 0,
             source: Some(source),
-            snapshot: None,
-            generation: 0,
             answer: None,
             running_since: None,
             closed: false,
@@ -249,6 +286,7 @@ impl<S: Snapshots + 'static> SharedChecks<S> {
         };
         let rounds = Rounds {
             state: Mutex::new(state),
+            generations,
             wanted: Condvar::new(),
             finished: Condvar::new(),
             patience,
@@ -281,20 +319,9 @@ impl<S: Snapshots + 'static> SharedChecks<S> {
     pub(crate) fn generation_async(&self) -> impl Future<Output = Option<u64>> + Send + 'static {
         let (state, needed) = self.ask();
         let gives_up = state.closed || self.rounds.stuck(&state);
-        let mut answers = self.rounds.answers.subscribe();
-        let patience = self.rounds.patience;
+        let answers = self.rounds.answers.subscribe();
         drop(state);
-        async move {
-            if gives_up {
-                return None;
-            }
-            let answered = answers.wait_for(|(finished, _)| *finished >= needed);
-            match tokio::time::timeout(patience, answered).await {
-                Ok(Ok(answer)) => answer.1,
-                // Taking too long, or the store is gone.
-                Ok(Err(_)) | Err(_) => None,
-            }
-        }
+        answer_of(answers, needed, (!gives_up).then_some(self.rounds.patience))
     }
 
     /// Asks for a check that begins from now on: the one a caller must wait for.
@@ -368,11 +395,7 @@ impl<S: Snapshots> Rounds<S> {
             let mut state = self.lock();
             state.finished = state.started;
             state.running_since = None;
-            if read.is_none() || read != state.snapshot {
-                state.generation += 1;
-            }
-            state.answer = read.is_some().then_some(state.generation);
-            state.snapshot = read;
+            state.answer = self.generations.count(read);
             let answered = (state.finished, state.answer);
             if !state.closed {
                 self.answers.send_replace(answered);
@@ -380,6 +403,36 @@ impl<S: Snapshots> Rounds<S> {
             drop(state);
             self.finished.notify_all();
         }
+    }
+}
+
+/// The generations of a replica's snapshot checks, wherever they are made: a check's answer is
+/// the generation of the snapshot it read. Two answers are the same only if their checks read the
+/// same snapshot with no other snapshot counted between them, so nothing committed between the
+/// two reads, whichever came first (a commit changes the snapshot for good: the committed
+/// transaction leaves the running ones, and the next transaction id only grows). Checks that
+/// overlap may be counted out of order; an older snapshot counted after a newer one only makes
+/// a new generation, which serves fewer cached entries, never a stale one.
+#[derive(Default)]
+pub(crate) struct Generations(Mutex<Counted>);
+
+#[derive(Default)]
+struct Counted {
+    /// The snapshot counted last (`None` after a failure: the next one counts as new).
+    snapshot: Option<String>,
+    /// Moves with every snapshot unlike the one counted before; 0 is never an answer.
+    generation: u64,
+}
+
+impl Generations {
+    /// The answer of a check that read `read` (`None`: it failed).
+    pub(crate) fn count(&self, read: Option<String>) -> Option<u64> {
+        let mut counted = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if read.is_none() || read != counted.snapshot {
+            counted.generation += 1;
+        }
+        counted.snapshot = read;
+        counted.snapshot.is_some().then_some(counted.generation)
     }
 }
 

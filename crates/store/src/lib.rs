@@ -22,6 +22,7 @@ pub mod rows;
 pub mod schema;
 mod subquery;
 mod telemetry;
+mod worker_checks;
 
 use std::borrow::Cow;
 use std::sync::Mutex;
@@ -697,7 +698,7 @@ impl Registry for Store {
     }
 
     fn shared_check(&self) -> Option<modelgate_core::SharedCheckWait> {
-        Some(Box::pin(self.fresh.generation_async()?))
+        self.fresh.generation_async()
     }
 
     fn read_prechecked(

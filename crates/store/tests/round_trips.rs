@@ -70,12 +70,20 @@ fn reads_cost(backend: Backend) {
         assert_eq!((tried.outcome, tried.sent, tried.checks), (FromMemory::NeedsDatabase, 0, 0));
         // With a check answered before (a model the read found cached, gone from the cache
         // since), the blocking run takes that answer instead of waiting for another.
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         let mut answer = None;
         keep_trying(|| {
             answer = runtime.block_on(db.store.shared_check().unwrap());
             answer.is_some()
         });
+        // Awaited on an async worker, the check is made there, on a connection of the worker's
+        // own (crates/store/src/worker_checks.rs), not by the check thread through diesel.
+        let by_thread = statements::snapshot_checks_by(|| {
+            // Asked on the runtime, as a worker asks (asked outside one, above, the check
+            // thread answers).
+            assert!(runtime.block_on(async { db.store.shared_check().unwrap().await }).is_some());
+        });
+        assert_eq!(by_thread, 0, "a worker's check was made by the check thread");
         let tried = tried_from_memory(&db, Some(answer), true, cold);
         assert_eq!((tried.outcome, tried.sent, tried.checks), (FromMemory::NeedsDatabase, 0, 0));
         let blocking = tried_from_memory(&db, Some(answer), false, cold);
