@@ -47,9 +47,12 @@ pub fn build(
 /// A dialect's routes under `prefix`; paths under it that the dialect does not serve get the
 /// dialect's own 404. With an empty prefix this is a dialect at the root of its own listener
 /// (`MODELGATE_<DIALECT>_LISTEN`).
-pub fn mount<D: Dialect>(prefix: &str, configure: impl FnOnce(&mut web::ServiceConfig)) -> Scope {
+pub fn mount<D: Dialect>(
+    prefix: &'static str,
+    configure: impl FnOnce(&mut web::ServiceConfig),
+) -> Scope {
     web::scope(prefix)
-        .app_data(DialectLabel(D::NAME))
+        .app_data(DialectLabel { name: D::NAME, prefix })
         .configure(configure)
         .default_service(web::to(|| async { D::unknown_path() }))
 }

@@ -3,12 +3,15 @@
 //!
 //! Names and labels are a contract with dashboards and alerts: a test pins them.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use actix_web::http::Method;
 use actix_web::http::header::{CONTENT_TYPE, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
-use metrics::{counter, gauge, histogram};
+use metrics::{Counter, Histogram, counter, gauge, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use modelgate_core::Telemetry;
 
@@ -34,9 +37,40 @@ const NO_DIALECT: &str = "none";
 /// The route label of a request no route matched: its path would make a label per URL.
 const UNMATCHED: &str = "unmatched";
 
-/// Which dialect a scope serves, for the `dialect` label (see [`crate::app::mount`]).
+/// Which dialect a scope serves, for the `dialect` label, and where it is mounted (see
+/// [`crate::app::mount`]).
 #[derive(Clone, Copy, Debug)]
-pub struct DialectLabel(pub &'static str);
+pub struct DialectLabel {
+    pub name: &'static str,
+    pub prefix: &'static str,
+}
+
+/// The path a resource of a [`crate::routes::Routes`] table was mounted at: with its scope's
+/// prefix, the `route` label, known without walking the routing table again as
+/// `HttpRequest::match_pattern` does (regular expressions for every dynamic path tried).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RouteLabel(pub &'static str);
+
+/// A request's labels but its status, for the handles kept per thread ([`HANDLES`]).
+#[derive(PartialEq, Eq, Hash)]
+struct RouteKey {
+    dialect: &'static str,
+    prefix: &'static str,
+    path: &'static str,
+    method: Method,
+}
+
+/// The duration histogram of a route, and its counters by status.
+struct RouteHandles {
+    seconds: Histogram,
+    answered: HashMap<u16, Counter>,
+}
+
+thread_local! {
+    /// Metric handles by route: registering a labelled metric looks it up in the recorder's
+    /// registry (building, hashing and comparing its labels) on every call.
+    static HANDLES: RefCell<HashMap<RouteKey, RouteHandles>> = RefCell::new(HashMap::new());
+}
 
 /// The process's recorder, installed on first use. `None` when another recorder was installed
 /// first (an embedding program's own): requests are then recorded there and not served here.
@@ -78,7 +112,30 @@ pub fn record_request(request: &HttpRequest, status: u16, elapsed: Duration) {
     if handle().is_none() {
         return;
     }
-    let dialect = request.app_data::<DialectLabel>().map_or(NO_DIALECT, |d| d.0);
+    let dialect = request.app_data::<DialectLabel>();
+    if let Some(RouteLabel(path)) = request.app_data::<RouteLabel>().copied() {
+        let prefix = dialect.map_or("", |d| d.prefix);
+        let dialect = dialect.map_or(NO_DIALECT, |d| d.name);
+        debug_assert_eq!(request.match_pattern(), Some(format!("{prefix}{path}")));
+        let key = RouteKey { dialect, prefix, path, method: request.method().clone() };
+        HANDLES.with_borrow_mut(|handles| {
+            let route = handles.entry(key).or_insert_with_key(|key| {
+                let route = format!("{}{}", key.prefix, key.path);
+                let method = key.method.as_str().to_owned();
+                let seconds = histogram!(REQUEST_SECONDS, "dialect" => key.dialect, "method" => method, "route" => route);
+                RouteHandles { seconds, answered: HashMap::new() }
+            });
+            route.seconds.record(elapsed.as_secs_f64());
+            let answered = route.answered.entry(status).or_insert_with(|| {
+                let route = format!("{prefix}{path}");
+                let method = request.method().as_str().to_owned();
+                counter!(REQUESTS, "dialect" => dialect, "method" => method, "route" => route, "status" => status.to_string())
+            });
+            answered.increment(1);
+        });
+        return;
+    }
+    let dialect = dialect.map_or(NO_DIALECT, |d| d.name);
     let route = request.match_pattern().unwrap_or_else(|| UNMATCHED.to_owned());
     let method = request.method().as_str().to_owned();
     histogram!(REQUEST_SECONDS, "dialect" => dialect, "method" => method.clone(), "route" => route.clone())

@@ -9,6 +9,8 @@ use actix_web::http::{Method, StatusCode};
 use actix_web::{FromRequest, Handler, HttpRequest, HttpResponse, Responder, web};
 use serde_json::Value;
 
+use crate::metrics::RouteLabel;
+
 /// Set on a request to a fixed path that also stands for a resource route (Respan's
 /// `/api/models/list/` is the model called `list`; Syft Space's `/endpoints/validate-slug` is the
 /// endpoint with that slug): the value the route's `{param}` would have had.
@@ -223,7 +225,7 @@ impl Routes {
 impl Resource {
     fn service_at(&self, path: &'static str) -> impl HttpServiceFactory + use<> {
         let allow = HeaderValue::from_str(&self.allow_header()).ok();
-        let mut resource = web::resource(path);
+        let mut resource = web::resource(path).app_data(RouteLabel(path));
         for (_, route) in &self.routes {
             resource = resource.route(route());
         }

@@ -24,12 +24,11 @@ async fn openapi_document_matches_the_mounted_routes() {
     .await;
 }
 
-async fn serve(prefix: &str) -> (TestApp, String) {
+async fn serve(prefix: &'static str) -> (TestApp, String) {
     let db = TestDb::sqlite();
     let (_, key) = db.bootstrap();
-    let prefix = prefix.to_owned();
     let app = TestApp::new(db, move |cfg| {
-        cfg.service(mount::<Xagent>(&prefix, configure));
+        cfg.service(mount::<Xagent>(prefix, configure));
     })
     .await;
     (app, key)
