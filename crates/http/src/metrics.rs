@@ -113,35 +113,40 @@ pub fn record_request(request: &HttpRequest, status: u16, elapsed: Duration) {
         return;
     }
     let dialect = request.app_data::<DialectLabel>();
-    if let Some(RouteLabel(path)) = request.app_data::<RouteLabel>().copied() {
-        let prefix = dialect.map_or("", |d| d.prefix);
+    let method = request.method();
+    let Some(RouteLabel(path)) = request.app_data::<RouteLabel>().copied() else {
         let dialect = dialect.map_or(NO_DIALECT, |d| d.name);
-        debug_assert_eq!(request.match_pattern(), Some(format!("{prefix}{path}")));
-        let key = RouteKey { dialect, prefix, path, method: request.method().clone() };
-        HANDLES.with_borrow_mut(|handles| {
-            let route = handles.entry(key).or_insert_with_key(|key| {
-                let route = format!("{}{}", key.prefix, key.path);
-                let method = key.method.as_str().to_owned();
-                let seconds = histogram!(REQUEST_SECONDS, "dialect" => key.dialect, "method" => method, "route" => route);
-                RouteHandles { seconds, answered: HashMap::new() }
-            });
-            route.seconds.record(elapsed.as_secs_f64());
-            let answered = route.answered.entry(status).or_insert_with(|| {
-                let route = format!("{prefix}{path}");
-                let method = request.method().as_str().to_owned();
-                counter!(REQUESTS, "dialect" => dialect, "method" => method, "route" => route, "status" => status.to_string())
-            });
-            answered.increment(1);
-        });
+        let route = request.match_pattern().unwrap_or_else(|| UNMATCHED.to_owned());
+        request_seconds(dialect, method, route.clone()).record(elapsed.as_secs_f64());
+        requests(dialect, method, route, status).increment(1);
         return;
-    }
+    };
+    let prefix = dialect.map_or("", |d| d.prefix);
     let dialect = dialect.map_or(NO_DIALECT, |d| d.name);
-    let route = request.match_pattern().unwrap_or_else(|| UNMATCHED.to_owned());
-    let method = request.method().as_str().to_owned();
-    histogram!(REQUEST_SECONDS, "dialect" => dialect, "method" => method.clone(), "route" => route.clone())
-        .record(elapsed.as_secs_f64());
+    let route = || format!("{prefix}{path}");
+    debug_assert_eq!(request.match_pattern(), Some(route()));
+    let key = RouteKey { dialect, prefix, path, method: method.clone() };
+    HANDLES.with_borrow_mut(|handles| {
+        let handles = handles.entry(key).or_insert_with(|| RouteHandles {
+            seconds: request_seconds(dialect, method, route()),
+            answered: HashMap::new(),
+        });
+        handles.seconds.record(elapsed.as_secs_f64());
+        let answered = handles.answered.entry(status);
+        answered.or_insert_with(|| requests(dialect, method, route(), status)).increment(1);
+    });
+}
+
+/// The request duration histogram of one dialect, method and route.
+fn request_seconds(dialect: &'static str, method: &Method, route: String) -> Histogram {
+    let method = method.as_str().to_owned();
+    histogram!(REQUEST_SECONDS, "dialect" => dialect, "method" => method, "route" => route)
+}
+
+/// The request counter of one dialect, method, route and status.
+fn requests(dialect: &'static str, method: &Method, route: String, status: u16) -> Counter {
+    let method = method.as_str().to_owned();
     counter!(REQUESTS, "dialect" => dialect, "method" => method, "route" => route, "status" => status.to_string())
-        .increment(1);
 }
 
 fn record_telemetry(telemetry: &Telemetry) {

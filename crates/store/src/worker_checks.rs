@@ -169,7 +169,6 @@ impl<A: AsyncSnapshots> Shared<A> {
     fn this_thread(&self) -> Arc<ThreadChecks<A::Conn>> {
         THREADS.with(|threads| {
             let mut threads = threads.borrow_mut();
-            threads.retain(|(_, checks)| checks.strong_count() > 0);
             let mine = threads.iter().find(|(id, _)| *id == self.id);
             if let Some(mine) = mine.and_then(|(_, checks)| checks.upgrade())
                 && let Ok(mine) = mine.downcast::<ThreadChecks<A::Conn>>()
@@ -188,6 +187,8 @@ impl<A: AsyncSnapshots> Shared<A> {
             let checks = Arc::new(ThreadChecks { state: Mutex::new(state), answers });
             lock(&self.threads).push(Arc::clone(&checks));
             let any: Arc<dyn Any + Send + Sync> = checks.clone();
+            // Checkers of stores gone are dropped here, not looked past on every call.
+            threads.retain(|(_, checks)| checks.strong_count() > 0);
             threads.push((self.id, Arc::downgrade(&any)));
             checks
         })
