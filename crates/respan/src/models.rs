@@ -4,7 +4,8 @@ use std::future::{Ready, ready};
 
 use actix_web::dev::Payload;
 use actix_web::http::Method;
-use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
+use actix_web::http::header::ContentType;
+use actix_web::{FromRequest, HttpRequest, HttpResponse, HttpResponseBuilder, web};
 use modelgate_core::policy::may_share_public;
 use modelgate_core::{
     Actor, Column, Ctx, DomainError, DomainResult, Entity, Model, ModelQuery, ModelRef,
@@ -78,14 +79,28 @@ async fn named(name: &'static str, req: HttpRequest, payload: web::Payload) -> H
     }
 }
 
+/// A JSON body serialized inside the registry call, where the model and what it borrows from
+/// (its bases, its provider) still live: no owned copy and no JSON tree is built for it.
+struct Rendered(Vec<u8>);
+
+impl Rendered {
+    fn of(value: &impl Serialize) -> DomainResult<Self> {
+        serde_json::to_vec(value).map(Self).map_err(|e| DomainError::internal("render", e))
+    }
+
+    fn respond(self, mut response: HttpResponseBuilder) -> HttpResponse {
+        response.content_type(ContentType::json()).body(self.0)
+    }
+}
+
 /// Renders one model (with its bases and provider) inside a registry call.
 fn render_one(
     registry: &dyn Registry,
     ctx: &modelgate_core::Ctx,
     view: &ModelView,
-) -> DomainResult<Value> {
+) -> DomainResult<Rendered> {
     let renderer = Renderer::load(registry, ctx, &[&view.model], None)?;
-    Ok(renderer.model(&view.model))
+    Rendered::of(&renderer.model(&view.model))
 }
 
 /// A model read with its base ([`Registry::get_model_with_base`]), rendered.
@@ -93,10 +108,10 @@ fn render_with_base(
     registry: &dyn Registry,
     ctx: &modelgate_core::Ctx,
     (view, base): (ModelView, Option<ModelView>),
-) -> DomainResult<Value> {
+) -> DomainResult<Rendered> {
     let known = base.map(|base| base.model).into_iter().collect();
     let renderer = Renderer::load_knowing(registry, ctx, &[&view.model], None, known)?;
-    Ok(renderer.model(&view.model))
+    Rendered::of(&renderer.model(&view.model))
 }
 
 /// `GET /api/models/`: built-in and the caller's custom models, as a bare array.
@@ -120,11 +135,11 @@ pub(crate) async fn list(
             let page = r.list_models(&ctx, &query)?;
             let models: Vec<&Model> = page.items.iter().map(|v| &v.model).collect();
             let renderer = Renderer::load(r, &ctx, &models, None)?;
-            Ok(Value::Array(models.iter().map(|m| renderer.model(m)).collect()))
+            Rendered::of(&models.iter().map(|m| renderer.model(m)).collect::<Vec<_>>())
         })
         .await;
     match result {
-        Ok(models) => HttpResponse::Ok().json(models),
+        Ok(models) => models.respond(HttpResponse::Ok()),
         Err(e) => domain_error(&e, &Failing::modify()),
     }
 }
@@ -188,7 +203,11 @@ pub(crate) async fn filter(
             let found = r.list_models(&ctx, &query)?;
             let models: Vec<&Model> = found.items.iter().map(|v| &v.model).collect();
             let renderer = Renderer::load(r, &ctx, &models, providers)?;
-            let results = models.iter().map(|m| renderer.model(m)).collect();
+            let results = models
+                .iter()
+                .map(|m| serde_json::to_value(renderer.model(m)))
+                .collect::<Result<_, _>>()
+                .map_err(|e| DomainError::internal("render", e))?;
             Ok(Listed { page, total: found.total, results })
         })
         .await;
@@ -297,7 +316,7 @@ pub(crate) async fn retrieve(
         })
         .await;
     match result {
-        Ok(model) => HttpResponse::Ok().json(model),
+        Ok(model) => model.respond(HttpResponse::Ok()),
         Err(e) => domain_error(&e, &Failing::modify()),
     }
 }
@@ -350,7 +369,7 @@ async fn update(
         })
         .await;
     match result {
-        Ok(model) => HttpResponse::Ok().json(model),
+        Ok(model) => model.respond(HttpResponse::Ok()),
         Err(e) => domain_error(&e, &parsed.failing),
     }
 }
@@ -428,8 +447,8 @@ pub(crate) async fn create(
         })
         .await;
     match result {
-        Ok((true, model)) => HttpResponse::Created().json(model),
-        Ok((false, model)) => HttpResponse::Ok().json(model),
+        Ok((true, model)) => model.respond(HttpResponse::Created()),
+        Ok((false, model)) => model.respond(HttpResponse::Ok()),
         Err(e) => domain_error(&e, &parsed.failing),
     }
 }

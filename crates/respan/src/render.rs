@@ -11,8 +11,8 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use modelgate_core::{
-    Column, Condition, Ctx, DomainResult, Model, ModelQuery, ModelRef, Op, Provider, Registry,
-    Source, Value as QueryValue,
+    Column, Condition, Ctx, DomainResult, JsonMap, Model, ModelQuery, ModelRef, Op, Provider,
+    Registry, Source, Value as QueryValue,
 };
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -32,10 +32,10 @@ pub(crate) fn timestamp(at: DateTime<Utc>) -> String {
 }
 
 /// Canonical category → Respan `model_type`: Respan calls chat models "chat".
-pub(crate) fn model_type_of(category: &str) -> String {
+pub(crate) fn model_type_of(category: &str) -> &str {
     match category {
-        "llm" => "chat".to_owned(),
-        other => other.to_owned(),
+        "llm" => "chat",
+        other => other,
     }
 }
 
@@ -174,7 +174,7 @@ impl Renderer {
         chain
     }
 
-    pub(crate) fn model(&self, model: &Model) -> Value {
+    pub(crate) fn model<'a>(&'a self, model: &'a Model) -> ModelOut<'a> {
         let chain = self.chain(model);
         let first = |get: &dyn Fn(&Model) -> Option<f64>| chain.iter().find_map(|m| get(m));
         let flag = |name: &str| {
@@ -185,35 +185,69 @@ impl Renderer {
         };
         let provider =
             model.fields.provider_ref.and_then(|seq| self.providers.get(&seq)).map(|p| {
-                json!({
-                    "id": p.provider_id,
-                    "provider_id": p.provider_id,
-                    "provider_name": p.name,
-                    "organization_id": self.org_seq,
-                })
+                ProviderOut {
+                    id: &p.provider_id,
+                    provider_id: &p.provider_id,
+                    provider_name: &p.name,
+                    organization_id: self.org_seq,
+                }
             });
-        json!({
-            "id": model.key,
-            "model_name": model.key,
-            "display_name": model.fields.display_name,
-            "base_model_name": model.fields.base_model,
-            "affiliation_category": affiliation_of(model),
-            "model_type": chain.iter().find_map(|m| m.fields.category.as_deref()).map(model_type_of),
-            "input_cost": first(&|m| m.fields.pricing.input),
-            "output_cost": first(&|m| m.fields.pricing.output),
-            "cache_hit_input_cost": first(&|m| m.fields.pricing.cache_hit_input),
-            "cache_creation_input_cost": first(&|m| m.fields.pricing.cache_creation_input),
-            "max_context_window": chain.iter().find_map(|m| m.fields.context_window),
-            "streaming_support": flag("streaming"),
-            "function_call": flag("function_calling"),
-            "image_support": flag("vision"),
-            "supported_params_override": model.fields.supported_params_override,
-            "source": source_of(model),
-            "provider": provider,
-            "created_at": timestamp(model.created_at),
-            "updated_at": timestamp(model.updated_at),
-        })
+        ModelOut {
+            id: &model.key,
+            model_name: &model.key,
+            display_name: model.fields.display_name.as_deref(),
+            base_model_name: model.fields.base_model.as_deref(),
+            affiliation_category: affiliation_of(model),
+            model_type: chain.iter().find_map(|m| m.fields.category.as_deref()).map(model_type_of),
+            input_cost: first(&|m| m.fields.pricing.input),
+            output_cost: first(&|m| m.fields.pricing.output),
+            cache_hit_input_cost: first(&|m| m.fields.pricing.cache_hit_input),
+            cache_creation_input_cost: first(&|m| m.fields.pricing.cache_creation_input),
+            max_context_window: chain.iter().find_map(|m| m.fields.context_window),
+            streaming_support: flag("streaming"),
+            function_call: flag("function_calling"),
+            image_support: flag("vision"),
+            supported_params_override: model.fields.supported_params_override.as_ref(),
+            source: source_of(model),
+            provider,
+            created_at: timestamp(model.created_at),
+            updated_at: timestamp(model.updated_at),
+        }
     }
+}
+
+/// A model as Respan shows it, borrowed from the model and the [`Renderer`] that loaded its
+/// bases and provider: serialized straight to the response, no JSON tree in between.
+#[derive(Serialize)]
+pub(crate) struct ModelOut<'a> {
+    id: &'a str,
+    model_name: &'a str,
+    display_name: Option<&'a str>,
+    base_model_name: Option<&'a str>,
+    affiliation_category: &'static str,
+    model_type: Option<&'a str>,
+    input_cost: Option<f64>,
+    output_cost: Option<f64>,
+    cache_hit_input_cost: Option<f64>,
+    cache_creation_input_cost: Option<f64>,
+    max_context_window: Option<i64>,
+    streaming_support: i64,
+    function_call: i64,
+    image_support: i64,
+    supported_params_override: Option<&'a JsonMap>,
+    source: &'static str,
+    provider: Option<ProviderOut<'a>>,
+    created_at: String,
+    updated_at: String,
+}
+
+/// A model's custom provider, as its model shows it.
+#[derive(Serialize)]
+struct ProviderOut<'a> {
+    id: &'a str,
+    provider_id: &'a str,
+    provider_name: &'a str,
+    organization_id: Option<i64>,
 }
 
 fn base_of(model: &Model) -> Option<String> {
