@@ -22,6 +22,7 @@ pub mod rows;
 pub mod schema;
 mod subquery;
 mod telemetry;
+mod turns;
 mod worker_checks;
 
 use std::borrow::Cow;
@@ -53,6 +54,7 @@ use crate::conn::{Manager, Pool, write_tx};
 use crate::fresh::Freshness;
 use crate::rows::AuditRow;
 use crate::schema::audit_events;
+use crate::turns::{Ran, Turns};
 
 #[derive(Clone, Debug)]
 pub struct StoreOptions {
@@ -127,8 +129,8 @@ pub struct Store {
     /// Postgres: updates of one model by this replica take turns here (a model hashes to one of
     /// these), so that each finds the row as the one before left it and writes it in one
     /// statement instead of all of them queueing on the row lock (see
-    /// [`Store::update_if_unchanged`]).
-    update_turns: [Mutex<()>; UPDATE_TURNS],
+    /// [`Store::update_if_unchanged`]); one thread runs the queued ones back to back.
+    update_turns: [UpdateTurns; UPDATE_TURNS],
     pool_events: std::sync::Arc<telemetry::PoolEvents>,
 }
 
@@ -136,6 +138,18 @@ pub struct Store {
 const CACHED_CALLERS: usize = 10_000;
 const CACHED_MODELS: usize = 4_096;
 const UPDATE_TURNS: usize = 64;
+
+/// An update waiting for its model's turn, owned: the thread leading the turn may run it.
+struct TurnJob {
+    ctx: Ctx,
+    reference: ModelRef,
+    update: ModelUpdate,
+    cache_key: (String, ModelRef),
+    /// The identity version the caller was remembered at, for a cached caller.
+    identity: Option<i64>,
+}
+
+type UpdateTurns = Turns<TurnJob, DomainResult<Option<ModelView>>>;
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -184,7 +198,7 @@ impl Store {
             callers: Cache::new(CACHED_CALLERS),
             models: Cache::new(CACHED_MODELS),
             served: Cache::new(CACHED_MODELS),
-            update_turns: std::array::from_fn(|_| Mutex::new(())),
+            update_turns: std::array::from_fn(|_| Turns::default()),
             pool_events,
         })
     }
@@ -535,58 +549,82 @@ impl Store {
             return Ok(None);
         }
         let cache_key = (ctx.actor.org_id.clone(), reference.clone());
-        let _turn = self.update_turn(&cache_key);
-        let epoch = self.fresh.seen();
-        self.read(|conn| {
-            let looked = match self.models.lookup(epoch, &cache_key) {
-                Some(cached) => cached,
-                None => models::load_by_ref(conn, &ctx.actor.org_id, reference)?,
+        let turns = self.update_turns_of(&cache_key);
+        let job = TurnJob {
+            ctx: ctx.clone(),
+            reference: reference.clone(),
+            update: update.clone(),
+            cache_key,
+            identity,
+        };
+        // Taken by whichever thread leads, once, for every job it runs.
+        let mut conn = None;
+        let ran = turns.run(job, |job| {
+            let conn = match &mut conn {
+                Some(conn) => conn,
+                None => conn.insert(self.pooled()?),
             };
-            let models::Looked { found: Some(before), stamp: Some(stamp) } = looked else {
-                return Ok(None);
-            };
-            let writable = policy::authorize_model(&ctx.actor, &before, Action::Write).is_ok();
-            if !writable || !models::matches_ref(&before, reference) {
-                return Ok(None);
-            }
-            let Ok(models::Planned::Write { action, after }) =
-                self.plan_update(conn, ctx, &before, update.clone())
-            else {
-                return Ok(None);
-            };
-            let DbConn::Pg(pg) = conn else { return Ok(None) };
-            if after.fields.grants != before.fields.grants {
-                return Ok(None);
-            }
-            let auditor = Auditor::of(ctx);
-            let written = models::write_model_if_unchanged(
-                pg,
-                auditor,
-                action,
-                (&before, &stamp),
-                &after,
-                identity,
-            )?;
-            let Some(stamp) = written else {
-                self.models.remove(&cache_key);
-                return Ok(None);
-            };
-            if let Some(pending) = pending {
-                pending.confirm();
-            }
-            let looked = models::Looked { found: Some((*after).clone()), stamp: Some(stamp) };
-            self.models.put(epoch, self.fresh.seen(), cache_key.clone(), looked);
-            Ok(Some(models::view(&ctx.actor, *after)))
-        })
+            self.update_unchanged_in(conn, job).map_err(Into::into)
+        });
+        match ran {
+            Ran::Done(result) => result,
+            Ran::Lost => Err(DomainError::internal("update", "its turn's leader panicked")),
+        }
     }
 
-    fn update_turn(&self, model: &(String, ModelRef)) -> std::sync::MutexGuard<'_, ()> {
+    /// [`Store::update_if_unchanged`] of one job, in its model's turn.
+    fn update_unchanged_in(
+        &self,
+        conn: &mut DbConn,
+        job: TurnJob,
+    ) -> StoreResult<Option<ModelView>> {
+        let TurnJob { ctx, reference, update, cache_key, identity } = job;
+        let epoch = self.fresh.seen();
+        let looked = match self.models.lookup(epoch, &cache_key) {
+            Some(cached) => cached,
+            None => models::load_by_ref(conn, &ctx.actor.org_id, &reference)?,
+        };
+        let models::Looked { found: Some(before), stamp: Some(stamp) } = looked else {
+            return Ok(None);
+        };
+        let writable = policy::authorize_model(&ctx.actor, &before, Action::Write).is_ok();
+        if !writable || !models::matches_ref(&before, &reference) {
+            return Ok(None);
+        }
+        let Ok(models::Planned::Write { action, after }) =
+            self.plan_update(conn, &ctx, &before, update)
+        else {
+            return Ok(None);
+        };
+        let DbConn::Pg(pg) = conn else { return Ok(None) };
+        if after.fields.grants != before.fields.grants {
+            return Ok(None);
+        }
+        let written = models::write_model_if_unchanged(
+            pg,
+            Auditor::of(&ctx),
+            action,
+            (&before, &stamp),
+            &after,
+            identity,
+        )?;
+        let Some(stamp) = written else {
+            self.models.remove(&cache_key);
+            return Ok(None);
+        };
+        if let Some(pending) = unconfirmed(&ctx) {
+            pending.confirm();
+        }
+        let looked = models::Looked { found: Some((*after).clone()), stamp: Some(stamp) };
+        self.models.put(epoch, self.fresh.seen(), cache_key, looked);
+        Ok(Some(models::view(&ctx.actor, *after)))
+    }
+
+    fn update_turns_of(&self, model: &(String, ModelRef)) -> &UpdateTurns {
         use std::hash::{BuildHasher, RandomState};
         static HASHER: std::sync::OnceLock<RandomState> = std::sync::OnceLock::new();
         let hash = HASHER.get_or_init(RandomState::new).hash_one(model);
-        let turn = &self.update_turns[(hash % UPDATE_TURNS as u64) as usize];
-        // A poisoned turn only means an updater panicked; the database rolled it back.
-        turn.lock().unwrap_or_else(|p| p.into_inner())
+        &self.update_turns[(hash % UPDATE_TURNS as u64) as usize]
     }
 
     /// What `model` names for a cached caller, and the caller as its key authenticates now
