@@ -215,9 +215,10 @@ impl Store {
             ctx,
             &[model.known_at, served_known_at],
             |conn| {
-                let (identity, row_stamp, served_stamp) =
-                    crate::models::stamps_with_endpoints(conn, org, named)?;
-                Ok((identity, row_stamp == model.looked.stamp && served_stamp == served.stamp))
+                let read = crate::models::stamps_with_endpoints(conn, org, named)?;
+                Ok(read.compared(|[row, endpoints]| {
+                    row == model.looked.stamp && endpoints == served.stamp
+                }))
             },
             |generation| {
                 self.confirm_model(&model.key, &model.looked.stamp, generation);

@@ -57,6 +57,8 @@ pub(crate) struct Freshness {
     shared: Option<SharedChecks>,
     /// Postgres: the shared check made on async workers, where the URL allows it.
     workers: Option<WorkerChecks<PgAsync>>,
+    /// The series every check's answer counts in, and snapshots read by other statements too.
+    generations: Arc<Generations>,
 }
 
 /// One connection looking at SQLite's commits, and the `data_version` it saw last: each sees
@@ -85,8 +87,15 @@ impl Freshness {
         let workers = postgres
             .then(|| PgAsync::from_url(url))
             .flatten()
-            .map(|source| WorkerChecks::new(source, generations, CHECK_PATIENCE));
-        Self { epoch: AtomicU64::new(0), looks, url: url.to_owned(), shared, workers }
+            .map(|source| WorkerChecks::new(source, Arc::clone(&generations), CHECK_PATIENCE));
+        Self { epoch: AtomicU64::new(0), looks, url: url.to_owned(), shared, workers, generations }
+    }
+
+    /// Postgres: the generation of `snapshot` (`pg_current_snapshot()`) read by a statement of
+    /// a request's own, counted with the shared checks' answers: the statement is a check that
+    /// began after the request asked. `None` when it read none (SQLite).
+    pub(crate) fn count_snapshot(&self, snapshot: Option<String>) -> Option<u64> {
+        snapshot.and_then(|read| self.generations.count(Some(read)))
     }
 
     /// Postgres: the generation of a snapshot read by a statement that began after this call,

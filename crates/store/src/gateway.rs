@@ -183,9 +183,10 @@ impl Store {
             ctx,
             &[model.known_at, base_known_at],
             |conn| {
-                let (identity, [model_stamp, base_stamp]) =
-                    crate::models::stamps_of_pair(conn, org, named, &base_key.1)?;
-                Ok((identity, model_stamp == model.looked.stamp && base_stamp == base.stamp))
+                let read = crate::models::stamps_of_pair(conn, org, named, &base_key.1)?;
+                Ok(read.compared(|[model_stamp, base_stamp]| {
+                    model_stamp == model.looked.stamp && base_stamp == base.stamp
+                }))
             },
             |generation| {
                 self.confirm_model(&model.key, &model.looked.stamp, generation);

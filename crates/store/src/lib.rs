@@ -415,10 +415,7 @@ impl Store {
                 check,
                 ctx,
                 &[known_at],
-                |conn| {
-                    let (identity, stamp) = models::stamps_of(conn, org, model)?;
-                    Ok((identity, stamp == cached.stamp))
-                },
+                |conn| Ok(models::stamps_of(conn, org, model)?.compared(|s| s == cached.stamp)),
                 |generation| self.confirm_model(&cache_key, &cached.stamp, generation),
             )?;
             if current {
@@ -470,24 +467,50 @@ impl Store {
         check: &SharedCheck,
         ctx: &Ctx,
         known_at: &[u64],
-        light: impl FnOnce(&mut DbConn) -> StoreResult<(Option<i64>, bool)>,
+        light: impl FnOnce(&mut DbConn) -> StoreResult<models::Stamps<bool>>,
         confirm: impl FnOnce(u64),
     ) -> DomainResult<bool> {
         // As it is before the statement: a caller confirmed earlier may predate the check.
         let pending = unconfirmed(ctx);
-        let generation = check.generation(&self.fresh);
+        // A call that has no answer yet (on the blocking pool) does not wait for a shared check:
+        // after a write — what such calls mostly follow — the check would find a new generation
+        // and the light statement would be needed anyway. The light statement reads its own
+        // snapshot instead, a check of this request's own begun after it asked.
+        let generation = match check.answered() {
+            Some(answer) => answer,
+            None if Prechecked::wants_check() => None,
+            None => {
+                let light = self.read(light)?;
+                let generation = self.fresh.count_snapshot(light.snapshot.clone());
+                check.0.set(Some(generation));
+                return Ok(self.confirm_light(ctx, pending, generation, light, confirm));
+            }
+        };
         if self.current_at(ctx, generation, known_at) {
             return Ok(true);
         }
-        let (identity, unchanged) = self.read(light)?;
+        let light = self.read(light)?;
+        Ok(self.confirm_light(ctx, pending, generation, light, confirm))
+    }
+
+    /// What [`Store::cached_still_current`]'s light statement found: whether the cached
+    /// entries and the caller still hold, recorded as current at `generation` when they do.
+    fn confirm_light(
+        &self,
+        ctx: &Ctx,
+        pending: Option<&Unconfirmed>,
+        generation: Option<u64>,
+        models::Stamps { identity, stamps: unchanged, .. }: models::Stamps<bool>,
+        confirm: impl FnOnce(u64),
+    ) -> bool {
         if !still_holds(ctx, identity, unchanged) {
-            return Ok(false);
+            return false;
         }
         if let Some(generation) = generation {
             confirm(generation);
         }
         self.confirm_caller(pending, &ctx.actor, generation);
-        Ok(true)
+        true
     }
 
     /// Postgres: the cached model under `key` is current at `generation`, if it is still the
@@ -1069,6 +1092,11 @@ impl SharedCheck {
         let answer = Prechecked::answer().unwrap_or_else(|| fresh.generation());
         self.0.set(Some(answer));
         answer
+    }
+
+    /// The answer this request has without asking: taken before, or awaited before the call.
+    fn answered(&self) -> Option<Option<u64>> {
+        self.0.get().or_else(Prechecked::answer)
     }
 
     /// The generation, if it was asked for (or awaited before the call) and found.

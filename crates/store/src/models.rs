@@ -21,7 +21,9 @@ use crate::error::{StoreError, StoreResult, conflict_on_unique};
 use crate::identity::{CallerNow, caller_from_json};
 use crate::rows::{EntryRow, GrantRow, ModelRow, ModelWrite, now};
 use crate::schema::{audit_events, endpoints, model_counts, model_grants, models, providers};
-use crate::subquery::{IDENTITY_VERSION, MODEL_GRANTS, ROW_STAMP, caller_of_key, endpoints_stamp};
+use crate::subquery::{
+    CURRENT_SNAPSHOT, IDENTITY_VERSION, MODEL_GRANTS, ROW_STAMP, caller_of_key, endpoints_stamp,
+};
 
 diesel::define_sql_function!(fn lower(x: Nullable<Text>) -> Nullable<Text>);
 
@@ -111,14 +113,33 @@ pub(crate) fn load_by_ref(
 }
 
 /// What a cached caller and a cached lookup are checked against, in one light statement: the
-/// identity version, and the stamp of the row `reference` names now (`None`: it names none).
+/// identity version, the stamp of the row `reference` names now (`None`: it names none), and
+/// the snapshot the statement read them in ([`CURRENT_SNAPSHOT`]).
 pub(crate) fn stamps_of(
     conn: &mut DbConn,
     org_id: &str,
     reference: &ModelRef,
-) -> StoreResult<(Option<i64>, Option<String>)> {
+) -> StoreResult<Stamps<Option<String>>> {
     let row = named(org_id, reference).select(ROW_STAMP).single_value();
-    Ok(diesel::select((IDENTITY_VERSION, row)).get_result(conn)?)
+    let (identity, stamp, snapshot) =
+        diesel::select((IDENTITY_VERSION, row, CURRENT_SNAPSHOT)).get_result(conn)?;
+    Ok(Stamps { identity, stamps: stamp, snapshot })
+}
+
+/// What a light statement read: the identity version, the stamps it was asked for, and the
+/// snapshot it read them in.
+pub(crate) struct Stamps<T> {
+    pub identity: Option<i64>,
+    pub stamps: T,
+    pub snapshot: Option<String>,
+}
+
+impl<T> Stamps<T> {
+    /// Whether the stamps read are the ones cached, with what else the statement read.
+    pub(crate) fn compared(self, unchanged: impl FnOnce(T) -> bool) -> Stamps<bool> {
+        let Self { identity, stamps, snapshot } = self;
+        Stamps { identity, stamps: unchanged(stamps), snapshot }
+    }
 }
 
 /// [`stamps_of`] with the stamp of the endpoints that serve the model ([`endpoints_stamp`]), in
@@ -129,10 +150,12 @@ pub(crate) fn stamps_with_endpoints(
     conn: &mut DbConn,
     org_id: &str,
     reference: &ModelRef,
-) -> StoreResult<(Option<i64>, Option<String>, Option<String>)> {
+) -> StoreResult<Stamps<[Option<String>; 2]>> {
     let row = named(org_id, reference).select(ROW_STAMP).single_value();
     let served = named(org_id, reference).select(endpoints_stamp(org_id)).single_value();
-    Ok(diesel::select((IDENTITY_VERSION, row, served)).get_result(conn)?)
+    let (identity, row, served, snapshot) =
+        diesel::select((IDENTITY_VERSION, row, served, CURRENT_SNAPSHOT)).get_result(conn)?;
+    Ok(Stamps { identity, stamps: [row, served], snapshot })
 }
 
 /// The stamp of the endpoints of `org_id` that serve model `seq` ([`endpoints_stamp`]).
@@ -148,12 +171,12 @@ pub(crate) fn stamps_of_pair(
     org_id: &str,
     first: &ModelRef,
     second: &ModelRef,
-) -> StoreResult<(Option<i64>, [Option<String>; 2])> {
+) -> StoreResult<Stamps<[Option<String>; 2]>> {
     let first = named(org_id, first).select(ROW_STAMP).single_value();
     let second = named(org_id, second).select(ROW_STAMP).single_value();
-    let (identity, first, second) =
-        diesel::select((IDENTITY_VERSION, first, second)).get_result(conn)?;
-    Ok((identity, [first, second]))
+    let (identity, first, second, snapshot) =
+        diesel::select((IDENTITY_VERSION, first, second, CURRENT_SNAPSHOT)).get_result(conn)?;
+    Ok(Stamps { identity, stamps: [first, second], snapshot })
 }
 
 /// [`load_by_ref`] for a caller this replica cached: the same statement also reads the caller

@@ -58,6 +58,16 @@ pub(crate) const IDENTITY_VERSION: Subquery<'static, Nullable<BigInt>> = Subquer
     sql_type: PhantomData,
 };
 
+/// Postgres: the snapshot the statement reads in, as the shared check reads it
+/// ([`crate::fresh`]): a statement that also compares cached stamps is a check of its own.
+/// SQLite has none (NULL).
+pub(crate) const CURRENT_SNAPSHOT: Subquery<'static, Nullable<Text>> = Subquery {
+    pg: ["pg_current_snapshot()::text", ""],
+    sqlite: ["NULL", ""],
+    bind: None,
+    sql_type: PhantomData,
+};
+
 /// What a cached model row is checked against, as `seq:version` text. On Postgres the version is
 /// the row's `xmin`, renewed by every update whoever makes it (a foreign key's `SET NULL`
 /// included), where the `version` column only counts the registry's own changes. A model's

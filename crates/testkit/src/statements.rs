@@ -21,7 +21,8 @@ fn counting() -> Option<Box<dyn Instrumentation>> {
             let query = query.to_string();
             let counter = if query.contains("data_version") {
                 &DATA_VERSION_LOOKS
-            } else if query.contains("pg_current_snapshot") {
+            } else if query.starts_with("SELECT pg_current_snapshot()") {
+                // The check itself; light statements that also read the snapshot are sent.
                 &SNAPSHOT_CHECKS
             } else {
                 &SENT
