@@ -476,41 +476,30 @@ impl Store {
         // after a write — what such calls mostly follow — the check would find a new generation
         // and the light statement would be needed anyway. The light statement reads its own
         // snapshot instead, a check of this request's own begun after it asked.
-        let generation = match check.answered() {
-            Some(answer) => answer,
-            None if Prechecked::wants_check() => None,
-            None => {
-                let light = self.read(light)?;
-                let generation = self.fresh.count_snapshot(light.snapshot.clone());
-                check.0.set(Some(generation));
-                return Ok(self.confirm_light(ctx, pending, generation, light, confirm));
-            }
+        let answer = match check.answered() {
+            Some(answer) => Some(answer),
+            None if Prechecked::wants_check() => Some(None),
+            None => None,
         };
-        if self.current_at(ctx, generation, known_at) {
+        if let Some(generation) = answer
+            && self.current_at(ctx, generation, known_at)
+        {
             return Ok(true);
         }
-        let light = self.read(light)?;
-        Ok(self.confirm_light(ctx, pending, generation, light, confirm))
-    }
-
-    /// What [`Store::cached_still_current`]'s light statement found: whether the cached
-    /// entries and the caller still hold, recorded as current at `generation` when they do.
-    fn confirm_light(
-        &self,
-        ctx: &Ctx,
-        pending: Option<&Unconfirmed>,
-        generation: Option<u64>,
-        models::Stamps { identity, stamps: unchanged, .. }: models::Stamps<bool>,
-        confirm: impl FnOnce(u64),
-    ) -> bool {
+        let models::Stamps { identity, stamps: unchanged, snapshot } = self.read(light)?;
+        let generation = answer.unwrap_or_else(|| {
+            let generation = self.fresh.count_snapshot(snapshot);
+            check.0.set(Some(generation));
+            generation
+        });
         if !still_holds(ctx, identity, unchanged) {
-            return false;
+            return Ok(false);
         }
         if let Some(generation) = generation {
             confirm(generation);
         }
         self.confirm_caller(pending, &ctx.actor, generation);
-        true
+        Ok(true)
     }
 
     /// Postgres: the cached model under `key` is current at `generation`, if it is still the
@@ -1083,13 +1072,13 @@ pub(crate) struct SharedCheck(std::cell::Cell<Option<Option<u64>>>);
 
 impl SharedCheck {
     fn generation(&self, fresh: &Freshness) -> Option<u64> {
-        if let Some(answer) = self.0.get() {
+        if let Some(answer) = self.answered() {
             return answer;
         }
         if Prechecked::wants_check() {
             return None;
         }
-        let answer = Prechecked::answer().unwrap_or_else(|| fresh.generation());
+        let answer = fresh.generation();
         self.0.set(Some(answer));
         answer
     }
@@ -1101,7 +1090,7 @@ impl SharedCheck {
 
     /// The generation, if it was asked for (or awaited before the call) and found.
     fn taken(&self) -> Option<u64> {
-        self.0.get().unwrap_or_else(|| Prechecked::answer().flatten())
+        self.answered().flatten()
     }
 }
 
