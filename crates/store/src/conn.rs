@@ -232,10 +232,7 @@ pub fn write_tx<T, E>(
 where
     E: From<diesel::result::Error>,
 {
-    match conn {
-        DbConn::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?,
-        DbConn::Pg(c) => AnsiTransactionManager::begin_transaction(c)?,
-    }
+    begin_write(conn)?;
     match f(conn) {
         Ok(value) => match DbConn::commit_transaction(conn) {
             Ok(()) => Ok(value),
@@ -249,6 +246,14 @@ where
             DbConn::rollback_transaction(conn)?;
             Err(error)
         }
+    }
+}
+
+/// Begins the transaction [`write_tx`] runs in, for a caller that ends it itself.
+pub fn begin_write(conn: &mut DbConn) -> QueryResult<()> {
+    match conn {
+        DbConn::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE"),
+        DbConn::Pg(c) => AnsiTransactionManager::begin_transaction(c),
     }
 }
 

@@ -29,6 +29,7 @@ use std::borrow::Cow;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use diesel::connection::TransactionManager;
 use diesel::prelude::*;
 use modelgate_core::gateway::{Upstream, UsageQuery, UsageRecord, UsageRow};
 use modelgate_core::identity::hash_api_key;
@@ -150,6 +151,40 @@ struct TurnJob {
 }
 
 type UpdateTurns = Turns<TurnJob, DomainResult<Option<ModelView>>>;
+
+/// `error`, which failed `count` jobs together, as each one's answer: unavailable or internal
+/// as it was, with its cause as text (a cause cannot be cloned).
+fn failed_together<T>(error: DomainError, count: usize) -> Vec<DomainResult<T>> {
+    let unavailable = matches!(error, DomainError::Unavailable(_));
+    let (context, cause) = match error.cause() {
+        Some(internal) => (internal.context, internal.cause.to_string()),
+        None => ("updates", error.to_string()),
+    };
+    let copy = || {
+        let internal = modelgate_core::error::Internal { context, cause: cause.clone().into() };
+        if unavailable {
+            DomainError::Unavailable(internal)
+        } else {
+            DomainError::Internal(internal)
+        }
+    };
+    (0..count).map(|_| Err(copy())).collect()
+}
+
+/// What the jobs of one batch wrote so far, in order, for the cache once they have committed.
+#[derive(Default)]
+struct Written(Vec<((String, ModelRef), models::Looked)>);
+
+impl Written {
+    fn latest(&self, key: &(String, ModelRef)) -> Option<&models::Looked> {
+        self.0.iter().rev().find(|(written, _)| written == key).map(|(_, looked)| looked)
+    }
+
+    /// Forgets what the batch wrote to `key`: the next job reads it again.
+    fn forget(&mut self, key: &(String, ModelRef)) {
+        self.0.retain(|(written, _)| written != key);
+    }
+}
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -571,12 +606,15 @@ impl Store {
         };
         // Taken by whichever thread leads, once, for every job it runs.
         let mut conn = None;
-        let ran = turns.run(job, |job| {
+        let ran = turns.run(job, |jobs| {
             let conn = match &mut conn {
                 Some(conn) => conn,
-                None => conn.insert(self.pooled()?),
+                None => match self.pooled() {
+                    Ok(pooled) => conn.insert(pooled),
+                    Err(error) => return failed_together(error, jobs.len()),
+                },
             };
-            self.update_unchanged_in(conn, job).map_err(Into::into)
+            self.update_batch(conn, jobs)
         });
         match ran {
             Ran::Done(result) => result,
@@ -584,17 +622,74 @@ impl Store {
         }
     }
 
-    /// [`Store::update_if_unchanged`] of one job, in its model's turn.
+    /// The jobs a turn's leader runs together. One job is its own statement. Several run in one
+    /// transaction, so that they share one commit (one WAL flush) instead of each waiting for
+    /// its own; nothing they wrote is cached or answered before it. If one of them fails before
+    /// the commit, none took effect and each takes the locked way (`Ok(None)`), where a failure
+    /// is answered for the job that causes it alone; a failed commit fails them all.
+    fn update_batch(
+        &self,
+        conn: &mut DbConn,
+        jobs: Vec<TurnJob>,
+    ) -> Vec<DomainResult<Option<ModelView>>> {
+        let epoch = self.fresh.seen();
+        let mut written = Written::default();
+        if jobs.len() == 1 {
+            let results = jobs
+                .into_iter()
+                .map(|job| self.update_unchanged_in(conn, job, epoch, &mut written))
+                .map(|result| result.map_err(Into::into))
+                .collect();
+            self.keep_written(epoch, written);
+            return results;
+        }
+        let count = jobs.len();
+        let none_took_effect = || (0..count).map(|_| Ok(None)).collect();
+        if conn::begin_write(conn).is_err() {
+            return none_took_effect();
+        }
+        let ran: StoreResult<Vec<_>> = jobs
+            .into_iter()
+            .map(|job| self.update_unchanged_in(conn, job, epoch, &mut written))
+            .collect();
+        let Ok(results) = ran else {
+            // A connection that cannot even roll back is broken: the pool drops it.
+            let _ = DbConn::rollback_transaction(conn);
+            return none_took_effect();
+        };
+        if let Err(error) = DbConn::commit_transaction(conn) {
+            let _ = DbConn::rollback_transaction(conn);
+            // Whether it committed is unknown (a lost connection): answered as an error, as a
+            // lone statement's would be.
+            return failed_together(StoreError::from(error).into(), count);
+        }
+        self.keep_written(epoch, written);
+        results.into_iter().map(Ok).collect()
+    }
+
+    /// Caches what a turn's jobs wrote, once it has committed.
+    fn keep_written(&self, epoch: u64, written: Written) {
+        for (key, looked) in written.0 {
+            self.models.put(epoch, self.fresh.seen(), key, looked);
+        }
+    }
+
+    /// [`Store::update_if_unchanged`] of one job, in its model's turn: the model as an earlier
+    /// job of the same batch wrote it (`written`), else as cached at `epoch`, else as read now.
     fn update_unchanged_in(
         &self,
         conn: &mut DbConn,
         job: TurnJob,
+        epoch: u64,
+        written: &mut Written,
     ) -> StoreResult<Option<ModelView>> {
         let TurnJob { ctx, reference, update, cache_key, identity } = job;
-        let epoch = self.fresh.seen();
-        let looked = match self.models.lookup(epoch, &cache_key) {
-            Some(cached) => cached,
-            None => models::load_by_ref(conn, &ctx.actor.org_id, &reference)?,
+        let looked = match written.latest(&cache_key) {
+            Some(written) => written.clone(),
+            None => match self.models.lookup(epoch, &cache_key) {
+                Some(cached) => cached,
+                None => models::load_by_ref(conn, &ctx.actor.org_id, &reference)?,
+            },
         };
         let models::Looked { found: Some(before), stamp: Some(stamp) } = looked else {
             return Ok(None);
@@ -612,7 +707,7 @@ impl Store {
         if after.fields.grants != before.fields.grants {
             return Ok(None);
         }
-        let written = models::write_model_if_unchanged(
+        let stamp_now = models::write_model_if_unchanged(
             pg,
             Auditor::of(&ctx),
             action,
@@ -620,15 +715,16 @@ impl Store {
             &after,
             identity,
         )?;
-        let Some(stamp) = written else {
+        let Some(stamp) = stamp_now else {
             self.models.remove(&cache_key);
+            written.forget(&cache_key);
             return Ok(None);
         };
         if let Some(pending) = unconfirmed(&ctx) {
             pending.confirm();
         }
         let looked = models::Looked { found: Some((*after).clone()), stamp: Some(stamp) };
-        self.models.put(epoch, self.fresh.seen(), cache_key, looked);
+        written.0.push((cache_key, looked));
         Ok(Some(models::view(&ctx.actor, *after)))
     }
 
@@ -1204,4 +1300,31 @@ fn still_holds(ctx: &Ctx, identity: Option<i64>, unchanged: bool) -> bool {
 /// The caller of `ctx` if it came from a cache and is not yet confirmed in this request.
 fn unconfirmed(ctx: &Ctx) -> Option<&Unconfirmed> {
     ctx.unconfirmed.as_ref().filter(|pending| !pending.is_confirmed())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failure_shared_by_a_batch_keeps_its_kind_and_cause_for_each_job() {
+        let unavailable = DomainError::Unavailable(modelgate_core::error::Internal {
+            context: "database pool",
+            cause: "timed out".into(),
+        });
+        let copies = failed_together::<()>(unavailable, 3);
+        assert_eq!(copies.len(), 3);
+        for copy in copies {
+            let Err(DomainError::Unavailable(internal)) = copy else { panic!("{copy:?}") };
+            assert_eq!(
+                (internal.context, internal.cause.to_string().as_str()),
+                ("database pool", "timed out")
+            );
+        }
+        let internal = failed_together::<()>(DomainError::internal("store", "broken"), 2);
+        assert!(matches!(
+            &internal[..],
+            [Err(DomainError::Internal(_)), Err(DomainError::Internal(_))]
+        ));
+    }
 }

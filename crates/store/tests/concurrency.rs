@@ -108,3 +108,125 @@ backend_tests! {
         sixteen_writers_fifty_rounds(&db, &[Arc::clone(&db.store), replica]);
     }
 }
+
+/// Postgres: updates of one model queued behind a running one commit together, and one of them
+/// failing loses none of the others. A trigger holds the update that sets description `hold`
+/// long enough for the others to queue, and refuses any update that sets description `boom`.
+mod batches {
+    use std::time::Duration;
+
+    use diesel::connection::SimpleConnection;
+    use diesel::prelude::*;
+    use diesel::sql_types::BigInt;
+    use modelgate_core::Ctx;
+
+    use super::*;
+
+    const QUEUED: usize = 14;
+
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+
+    fn with_trigger() -> (TestDb, Ctx, PgConnection) {
+        let db = TestDb::postgres();
+        let (admin, _) = db.bootstrap();
+        db.store
+            .create_model(&admin, NewModel { key: "hot".into(), change: ModelChange::default() })
+            .unwrap();
+        let mut pg = PgConnection::establish(&db.url).unwrap();
+        pg.batch_execute(
+            "CREATE FUNCTION test_hold_or_refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN
+               IF NEW.description = 'hold' AND OLD.description IS DISTINCT FROM 'hold' THEN
+                 PERFORM pg_sleep(1);
+               END IF;
+               IF NEW.description = 'boom' THEN RAISE EXCEPTION 'refused by the test'; END IF;
+               RETURN NEW;
+             END $$;
+             CREATE TRIGGER test_hold_or_refuse BEFORE UPDATE ON models
+               FOR EACH ROW EXECUTE FUNCTION test_hold_or_refuse();",
+        )
+        .unwrap();
+        (db, admin, pg)
+    }
+
+    /// The held update, then (once it is running) one thread per change; each thread's result.
+    fn held_then(
+        db: &TestDb,
+        admin: &Ctx,
+        changes: Vec<ModelChange>,
+    ) -> Vec<Result<(), modelgate_core::DomainError>> {
+        let update = |change: ModelChange| {
+            let (store, ctx) = (Arc::clone(&db.store), admin.clone());
+            std::thread::spawn(move || {
+                let hot = ModelRef::Key("hot".into());
+                store.update_model(&ctx, &hot, ModelUpdate::patch(change)).map(|_| ())
+            })
+        };
+        let held = update(described("hold"));
+        std::thread::sleep(Duration::from_millis(300));
+        let queued: Vec<_> = changes.into_iter().map(update).collect();
+        held.join().unwrap().unwrap();
+        queued.into_iter().map(|t| t.join().unwrap()).collect()
+    }
+
+    fn described(description: &str) -> ModelChange {
+        ModelChange { description: Some(Some(description.into())), ..ModelChange::default() }
+    }
+
+    /// Changes of fields other than the description, one per queued thread.
+    fn changes() -> Vec<ModelChange> {
+        (2..2 + QUEUED).map(|t| change(t, 7)).collect()
+    }
+
+    #[test]
+    fn queued_updates_share_one_commit() {
+        let (db, admin, mut pg) = with_trigger();
+        for result in held_then(&db, &admin, changes()) {
+            result.unwrap();
+        }
+        // Rows written by one transaction carry its id: the held update's, then the queued
+        // ones' (one batch, or two if one thread queued late).
+        let transactions: Count = diesel::sql_query(
+            "SELECT count(DISTINCT xmin::text)::bigint AS n FROM audit_events
+             WHERE action = 'update'",
+        )
+        .get_result(&mut pg)
+        .unwrap();
+        assert!(transactions.n <= 3, "{QUEUED} queued updates took {} commits", transactions.n - 1);
+        let model = db.store.get_model(&admin, &ModelRef::Key("hot".into())).unwrap().model;
+        assert_eq!(model.fields.pricing.input, Some(7.0));
+        assert_eq!(
+            model.fields.supported_params_override.map(|o| o["round"].clone()),
+            Some(7.into())
+        );
+        let history = db.store.model_history(&admin, model.uuid).unwrap();
+        assert_eq!(history.iter().filter(|e| e.action == "update").count(), 1 + QUEUED);
+    }
+
+    #[test]
+    fn a_failing_update_in_a_batch_loses_none_of_the_others() {
+        let (db, admin, _pg) = with_trigger();
+        let mut changes = changes();
+        changes.insert(QUEUED / 2, described("boom"));
+        let results = held_then(&db, &admin, changes);
+        for (i, result) in results.iter().enumerate() {
+            assert_eq!(result.is_err(), i == QUEUED / 2, "update {i}: {result:?}");
+        }
+        let model = db.store.get_model(&admin, &ModelRef::Key("hot".into())).unwrap().model;
+        let f = &model.fields;
+        assert_eq!(f.description.as_deref(), Some("hold"));
+        assert_eq!(f.tags, vec!["v7".to_string()]);
+        assert_eq!(f.pricing.output, Some(7.0));
+        assert_eq!(f.context_window, Some(7));
+        assert_eq!(
+            f.supported_params_override.as_ref().map(|o| o["round"].clone()),
+            Some(7.into())
+        );
+        let history = db.store.model_history(&admin, model.uuid).unwrap();
+        assert_eq!(history.iter().filter(|e| e.action == "update").count(), 1 + QUEUED);
+    }
+}
