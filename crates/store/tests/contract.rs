@@ -828,7 +828,7 @@ backend_tests! {
     }
 
     fn migrations_go_up_down_and_up(db) {
-        const MIGRATIONS: usize = 8;
+        const MIGRATIONS: usize = 9;
         let fresh = TestDb::empty(db.backend());
         assert_eq!(fresh.store.migrate().unwrap(), MIGRATIONS);
         assert_eq!(fresh.store.migrate().unwrap(), 0);

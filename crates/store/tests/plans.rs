@@ -204,3 +204,49 @@ fn a_listing_page_is_read_in_index_order_not_sorted() {
     assert!(plan.iter().any(|l| l.contains("models_org_newest")), "{plan:#?}");
     assert!(!plan.iter().any(|l| l.trim_start().starts_with("Sort")), "{plan:#?}");
 }
+
+/// An unpaged list in key order (`/v1/models`) reads the org's custom models in batches after
+/// the last key read. On a table grown by 50,000 models that nothing analyzed, the batch's
+/// shape must still be an ordered index range, not a read of every model after the cursor and
+/// a sort (which made 100,000 models take 14 s).
+#[test]
+fn a_key_ordered_batch_on_a_table_grown_without_statistics_is_an_index_range() {
+    let (db, store) = one_connection();
+    let (admin, _) = db.bootstrap();
+    let mut pooled = store.connection().unwrap();
+    let conn = pg(&mut pooled);
+    diesel::sql_query("ALTER TABLE models SET (autovacuum_enabled = off)").execute(conn).unwrap();
+    diesel::sql_query(
+        "INSERT INTO models (uuid, org_id, key, source, tags, params, extra, is_active, \
+         public_read, created_at, updated_at, version) \
+         SELECT gen_random_uuid()::text, 'default', 'bulk-' || n, 'custom', '[]', '{}', '{}', \
+         TRUE, FALSE, now(), now(), 1 FROM generate_series(1, 50000) AS n",
+    )
+    .execute(conn)
+    .unwrap();
+    // The store has one connection.
+    drop(pooled);
+    let batch = store
+        .scan_model_entries(
+            &admin,
+            &ModelQuery { sort: vec![Sort::asc(Column::Key)], ..Default::default() },
+            None,
+            1000,
+        )
+        .unwrap();
+    assert_eq!(batch.len(), 1000);
+    let mut pooled = store.connection().unwrap();
+    let conn = pg(&mut pooled);
+    // The batch after the cursor `bulk-5000`, as the store's scan writes it.
+    let plan: Vec<Line> = diesel::sql_query(
+        "EXPLAIN SELECT key, seq FROM models \
+         WHERE org_id = 'default' AND source = 'custom' AND key >= 'bulk-5000' \
+         AND (key > 'bulk-5000' OR (key = 'bulk-5000' AND seq > 0)) \
+         ORDER BY key, seq LIMIT 1000",
+    )
+    .load(conn)
+    .unwrap();
+    let plan: Vec<String> = plan.into_iter().map(|l| l.text).collect();
+    assert!(plan.iter().any(|l| l.contains("models_org_source_key")), "{plan:#?}");
+    assert!(!plan.iter().any(|l| l.contains("Sort")), "{plan:#?}");
+}

@@ -1,0 +1,1 @@
+DROP INDEX models_org_source_key;
