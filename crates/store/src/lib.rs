@@ -171,13 +171,20 @@ fn failed_together<T>(error: DomainError, count: usize) -> Vec<DomainResult<T>> 
     (0..count).map(|_| Err(copy())).collect()
 }
 
-/// What the jobs of one batch wrote so far, in order, for the cache once they have committed.
+/// What the jobs of one batch wrote so far, the latest for each model, for the cache once they
+/// have committed.
 #[derive(Default)]
 struct Written(Vec<((String, ModelRef), models::Looked)>);
 
 impl Written {
     fn latest(&self, key: &(String, ModelRef)) -> Option<&models::Looked> {
-        self.0.iter().rev().find(|(written, _)| written == key).map(|(_, looked)| looked)
+        self.0.iter().find(|(written, _)| written == key).map(|(_, looked)| looked)
+    }
+
+    /// Keeps `looked` as what the batch wrote to `key`, in place of what it wrote before.
+    fn record(&mut self, key: (String, ModelRef), looked: models::Looked) {
+        self.forget(&key);
+        self.0.push((key, looked));
     }
 
     /// Forgets what the batch wrote to `key`: the next job reads it again.
@@ -724,7 +731,7 @@ impl Store {
             pending.confirm();
         }
         let looked = models::Looked { found: Some((*after).clone()), stamp: Some(stamp) };
-        written.0.push((cache_key, looked));
+        written.record(cache_key, looked);
         Ok(Some(models::view(&ctx.actor, *after)))
     }
 

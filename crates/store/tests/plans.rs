@@ -61,6 +61,19 @@ fn prepared_where(store: &Store, condition: &str) -> Vec<String> {
     prepared.into_iter().map(|p| p.name).collect()
 }
 
+/// Custom models `{prefix}1` … `{prefix}{count}` of org `default` straight into the table (no
+/// audit, no statistics refreshed); `created_at` is an SQL expression of the row's number `n`.
+fn add_custom_models(conn: &mut PgConnection, prefix: &str, count: u32, created_at: &str) {
+    diesel::sql_query(format!(
+        "INSERT INTO models (uuid, org_id, key, source, tags, params, extra, is_active, \
+         public_read, created_at, updated_at, version) \
+         SELECT gen_random_uuid()::text, 'default', '{prefix}' || n, 'custom', '[]', '{{}}', \
+         '{{}}', TRUE, FALSE, {created_at}, now(), 1 FROM generate_series(1, {count}) AS n"
+    ))
+    .execute(conn)
+    .unwrap();
+}
+
 #[test]
 fn a_statement_prepared_on_a_small_table_uses_an_index_once_it_has_grown() {
     let (db, store) = one_connection();
@@ -97,14 +110,7 @@ fn a_statement_prepared_on_a_small_table_uses_an_index_once_it_has_grown() {
 
     let mut conn = store.connection().unwrap();
     let conn = pg(&mut conn);
-    diesel::sql_query(
-        "INSERT INTO models (uuid, org_id, key, source, tags, params, extra, is_active, \
-         public_read, created_at, updated_at, version) \
-         SELECT gen_random_uuid()::text, 'default', 'grown-' || n, 'custom', '[]', '{}', '{}', \
-         TRUE, FALSE, now(), now(), 1 FROM generate_series(1, 100000) AS n",
-    )
-    .execute(conn)
-    .unwrap();
+    add_custom_models(conn, "grown-", 100_000, "now()");
     // The same connection, the same prepared statement: how would it run now?
     let lookup: Prepared = diesel::sql_query(
         "SELECT name FROM pg_prepared_statements WHERE statement LIKE \
@@ -168,15 +174,7 @@ fn a_listing_page_is_read_in_index_order_not_sorted() {
     let (admin, _) = db.bootstrap();
     {
         let mut conn = store.connection().unwrap();
-        diesel::sql_query(
-            "INSERT INTO models (uuid, org_id, key, source, tags, params, extra, is_active, \
-             public_read, created_at, updated_at, version) \
-             SELECT gen_random_uuid()::text, 'default', 'bulk-' || n, 'custom', '[]', '{}', '{}', \
-             TRUE, FALSE, now() - n * interval '1 second', now(), 1 \
-             FROM generate_series(1, 50000) AS n",
-        )
-        .execute(pg(&mut conn))
-        .unwrap();
+        add_custom_models(pg(&mut conn), "bulk-", 50_000, "now() - n * interval '1 second'");
         diesel::sql_query("ANALYZE models").execute(pg(&mut conn)).unwrap();
     }
     // Open WebUI's listing: the org's custom models, newest first, the second page of 30.
@@ -216,14 +214,7 @@ fn a_key_ordered_batch_on_a_table_grown_without_statistics_is_an_index_range() {
     let mut pooled = store.connection().unwrap();
     let conn = pg(&mut pooled);
     diesel::sql_query("ALTER TABLE models SET (autovacuum_enabled = off)").execute(conn).unwrap();
-    diesel::sql_query(
-        "INSERT INTO models (uuid, org_id, key, source, tags, params, extra, is_active, \
-         public_read, created_at, updated_at, version) \
-         SELECT gen_random_uuid()::text, 'default', 'bulk-' || n, 'custom', '[]', '{}', '{}', \
-         TRUE, FALSE, now(), now(), 1 FROM generate_series(1, 50000) AS n",
-    )
-    .execute(conn)
-    .unwrap();
+    add_custom_models(conn, "bulk-", 50_000, "now()");
     // The store has one connection.
     drop(pooled);
     let batch = store
