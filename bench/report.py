@@ -76,40 +76,44 @@ def main(results, seconds, profile):
           "wrk -t2, pgbench -M prepared -j2")
     for backend, measured in rows.items():
         print(f"\n{backend} (peak RSS {rss.get(backend, '?')} MiB)")
-        head = f"{'scenario':28} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'non-2xx':>7}"
+        head = f"{'scenario':32} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'non-2xx':>7}"
         if backend == "postgres":
             head += f" | {'floor/s':>8} {'p50 ms':>7} {'p99 ms':>7} | {'× floor':>7} {'p99 ×':>6}"
         print(head)
         for scenario, (rate, p50, p99, failed) in measured:
-            line = f"{scenario:28} {rate:8.0f} {p50:7.2f} {p99:7.2f} {failed:7d}"
+            line = f"{scenario:32} {rate:8.0f} {p50:7.2f} {p99:7.2f} {failed:7d}"
             if backend == "postgres" and scenario in floors:
                 tps, f50, f99 = floors[scenario]
                 line += f" | {tps:8.0f} {f50:7.2f} {f99:7.2f} | {rate / tps:7.2f} {p99 / f99:6.1f}"
             print(line)
-    if "chat completion" in direct:
-        print("\ngateway: POST /v1/chat/completions through modelgate vs straight to the same fake "
-              "upstream (16 connections); streamed time to first byte, 300 sequential requests")
+    gateway = [name for name in direct if name.startswith("chat completion")]
+    for scenario in gateway:
+        print(f"\ngateway, {scenario}: POST /v1/chat/completions through modelgate vs straight to "
+              "the same fake upstream (16 connections); streamed time to first byte, 300 "
+              "sequential requests to the upstream that answers at once")
         print(f"{'':28} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'non-2xx':>7} | {'× direct':>8} "
               f"{'+p50 ms':>7} {'+p99 ms':>7} | {'TTFB p50':>8} {'+TTFB':>6}")
-        d_rate, d50, d99, d_failed = direct["chat completion"]
+        d_rate, d50, d99, d_failed = direct[scenario]
+        # TTFB is measured once, against the upstream that answers at once.
+        timed = scenario == "chat completion"
         d_ttfb = ttfbs.get("upstream", (float("nan"), float("nan")))[0]
-        print(f"{'direct':28} {d_rate:8.0f} {d50:7.2f} {d99:7.2f} {d_failed:7d} | {'':8} {'':7} {'':7} | {d_ttfb:8.3f}")
+        line = f"{'direct':28} {d_rate:8.0f} {d50:7.2f} {d99:7.2f} {d_failed:7d} | {'':8} {'':7} {'':7} |"
+        print(line + (f" {d_ttfb:8.3f}" if timed else ""))
         # What any proxy on modelgate's HTTP stack costs here: the ceiling for "× direct".
-        proxies = [("bare actix+awc pass-through", "bare", bare.get("chat completion"))]
-        proxies += [("via modelgate, " + backend, backend, dict(measured).get("chat completion"))
+        proxies = [("bare actix+awc pass-through", "bare", bare.get(scenario))]
+        proxies += [("via modelgate, " + backend, backend, dict(measured).get(scenario))
                     for backend, measured in rows.items()]
-        proxies.append(("via LiteLLM proxy", "litellm", litellm.get("chat completion")))
+        proxies.append(("via LiteLLM proxy", "litellm", litellm.get(scenario)))
         for label, source, found in proxies:
             if not found:
                 continue
             rate, p50, p99, failed = found
             line = (f"{label:28} {rate:8.0f} {p50:7.2f} {p99:7.2f} {failed:7d} | "
                     f"{rate / d_rate:8.2f} {p50 - d50:7.2f} {p99 - d99:7.2f} |")
-            if source in ttfbs:
+            if timed and source in ttfbs:
                 t = ttfbs[source][0]
                 line += f" {t:8.3f} {t - d_ttfb:6.3f}"
             print(line)
-
 
 if __name__ == "__main__":
     main(*sys.argv[1:4])

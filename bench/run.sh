@@ -7,6 +7,7 @@
 #   BENCH_SECONDS=3 BENCH_SIZES=1000 bash bench/run.sh    # a quick look
 #   BENCH_BACKENDS=postgres bash bench/run.sh               # one backend
 #   BENCH_LITELLM=/path/to/venv/bin/litellm bash bench/run.sh  # LiteLLM's proxy in the table too
+#   BENCH_UPSTREAM_MS=50 bash bench/run.sh  # the gateway's upstream thinks 50 ms (default 10)
 #
 # Needs: wrk and pgbench (installed with apt when missing), python3, curl, and a Postgres at
 # BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres; a database is created
@@ -17,6 +18,11 @@ cd "$(dirname "$0")/.."
 SECONDS_EACH="${BENCH_SECONDS:-10}"
 SIZES="${BENCH_SIZES:-1000 10000 100000}"
 BACKENDS="${BENCH_BACKENDS:-sqlite postgres}"
+# The gateway is measured twice: against an upstream that answers at once (every core busy, so
+# what the proxy's own work costs in throughput) and against one that takes THINK_MS to answer,
+# as a model does (the cores are not the limit, so what the proxy adds to each call's latency).
+THINK_MS="${BENCH_UPSTREAM_MS:-10}"
+THINKING="chat completion, upstream ${THINK_MS} ms"
 ADMIN_URL="${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 PORT="${BENCH_PORT:-18080}"
 KEY="mg_bench_admin_key_0123456789abcdef"
@@ -162,6 +168,7 @@ for _ in $(seq 1 100); do [ -s "$OUT/upstream.txt" ] && break; sleep 0.1; done
 UPSTREAM_URL="$(head -n1 "$OUT/upstream.txt")"
 echo "==> the gateway's upstream, called directly ($UPSTREAM_URL)" >&2
 BENCH_MODEL=bench-up http upstream "chat completion" 16 "$UPSTREAM_URL/chat/completions" chat.lua
+BENCH_MODEL="after-${THINK_MS}ms" http upstream "$THINKING" 16 "$UPSTREAM_URL/chat/completions" chat.lua
 ttfb upstream "$UPSTREAM_URL/chat/completions" bench-up
 
 if [ -x "$BARE_BIN" ]; then
@@ -174,6 +181,7 @@ if [ -x "$BARE_BIN" ]; then
   done
   echo "==> a bare pass-through proxy on the same HTTP stack" >&2
   BENCH_MODEL=bench-up http bare "chat completion" 16 "http://127.0.0.1:$BARE_PORT/" chat.lua
+  BENCH_MODEL="after-${THINK_MS}ms" http bare "$THINKING" 16 "http://127.0.0.1:$BARE_PORT/" chat.lua
   kill "$BARE_PID" && wait "$BARE_PID" 2>/dev/null || true
   BARE_PID=""
 fi
@@ -183,8 +191,14 @@ fi
 # executable (`python3 -m venv v && v/bin/pip install 'litellm[proxy]'`); left out otherwise.
 if [ -n "${BENCH_LITELLM:-}" ]; then
   LITELLM_PORT=$((PORT + 5))
-  printf 'model_list:\n  - model_name: gw\n    litellm_params:\n      model: openai/bench-up\n      api_base: %s\n      api_key: upstream-key\ngeneral_settings:\n  master_key: sk-bench-litellm\n' \
-    "$UPSTREAM_URL" >"$OUT/litellm.yaml"
+  {
+    printf 'model_list:\n'
+    for pair in "gw bench-up" "gw-think after-${THINK_MS}ms"; do
+      printf '  - model_name: %s\n    litellm_params:\n      model: openai/%s\n' $pair
+      printf '      api_base: %s\n      api_key: upstream-key\n' "$UPSTREAM_URL"
+    done
+    printf 'general_settings:\n  master_key: sk-bench-litellm\n'
+  } >"$OUT/litellm.yaml"
   "$BENCH_LITELLM" --config "$OUT/litellm.yaml" --host 127.0.0.1 --port "$LITELLM_PORT" \
     --num_workers 2 >"$OUT/litellm.log" 2>&1 &
   LITELLM_PID=$!
@@ -196,6 +210,8 @@ if [ -n "${BENCH_LITELLM:-}" ]; then
   (
     KEY=sk-bench-litellm
     BENCH_MODEL=gw http litellm "chat completion" 16 \
+      "http://127.0.0.1:$LITELLM_PORT/v1/chat/completions" chat.lua
+    BENCH_MODEL=gw-think http litellm "$THINKING" 16 \
       "http://127.0.0.1:$LITELLM_PORT/v1/chat/completions" chat.lua
     ttfb litellm "http://127.0.0.1:$LITELLM_PORT/v1/chat/completions" gw
   )
@@ -228,7 +244,11 @@ for backend in $BACKENDS; do
       printf '{"model_id":"gw","category":"llm","model_provider":"openai","model_name":"bench-up","base_url":"%s"}' \
         "$UPSTREAM_URL" >"$OUT/gw.json"
       post /xagent/api/models/ "$OUT/gw.json"
+      printf '{"model_id":"gw-think","category":"llm","model_provider":"openai","model_name":"after-%sms","base_url":"%s"}' \
+        "$THINK_MS" "$UPSTREAM_URL" >"$OUT/gw-think.json"
+      post /xagent/api/models/ "$OUT/gw-think.json"
       BENCH_MODEL=gw http "$backend" "chat completion" 16 "/v1/chat/completions" chat.lua
+      BENCH_MODEL=gw-think http "$backend" "$THINKING" 16 "/v1/chat/completions" chat.lua
       ttfb "$backend" "$BASE/v1/chat/completions" gw
       # Each scenario's floor runs right after it: this machine's speed drifts over minutes
       # (the floor has read 17,000–60,000/s on different days), and a ratio is only as good

@@ -3,7 +3,9 @@
 //!
 //! Model names: `error-429` answers a rate-limit error, `error-text` a 503 in plain text,
 //! `error-json-string` a 500 whose JSON is a string; `slow` answers after 3 s; `slow-stream`
-//! streams a chunk every 200 ms for a minute (cancellation); anything else answers at once.
+//! streams a chunk every 200 ms for a minute (cancellation); `after-<N>ms` answers (or starts
+//! its stream) after N milliseconds, as an upstream that takes time to think (the benchmark's
+//! latency-bound scenario); anything else answers at once.
 //! `POST /v1/messages` answers as Anthropic's Messages API does: `anthropic-error` answers
 //! Anthropic's 404, a request with tools is answered with a call of the first one.
 //! `GET /v1/models` lists [`LISTED_MODELS`] (or, asked with Anthropic's `x-api-key`,
@@ -190,7 +192,11 @@ async fn chat(req: HttpRequest, state: web::Data<State>, body: Bytes) -> HttpRes
             return HttpResponse::InternalServerError().json("overloaded");
         }
         "slow" => actix_web::rt::time::sleep(Duration::from_secs(3)).await,
-        _ => {}
+        other => {
+            if let Some(millis) = thinking_time(other) {
+                actix_web::rt::time::sleep(millis).await;
+            }
+        }
     }
     if body["stream"] != json!(true) {
         return HttpResponse::Ok().json(json!({
@@ -240,6 +246,12 @@ async fn chat(req: HttpRequest, state: web::Data<State>, body: Bytes) -> HttpRes
         },
     );
     HttpResponse::Ok().content_type("text/event-stream").streaming(stream)
+}
+
+/// The delay a model named `after-<N>ms` asks for.
+fn thinking_time(model: &str) -> Option<Duration> {
+    let millis = model.strip_prefix("after-")?.strip_suffix("ms")?.parse().ok()?;
+    Some(Duration::from_millis(millis))
 }
 
 async fn embeddings(req: HttpRequest, state: web::Data<State>, body: Bytes) -> HttpResponse {
@@ -317,4 +329,18 @@ async fn messages(req: HttpRequest, state: web::Data<State>, body: Bytes) -> Htt
     chunks.insert(0, first.slice(..first.len() / 2));
     let stream = futures_util::stream::iter(chunks.into_iter().map(Ok::<_, actix_web::Error>));
     HttpResponse::Ok().content_type("text/event-stream").streaming(stream)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thinking_time_is_read_from_the_model_name() {
+        assert_eq!(thinking_time("after-10ms"), Some(Duration::from_millis(10)));
+        assert_eq!(thinking_time("after-0ms"), Some(Duration::ZERO));
+        for plain in ["bench-up", "after-ms", "after-10", "after-tenms", "slow"] {
+            assert_eq!(thinking_time(plain), None, "{plain}");
+        }
+    }
 }
