@@ -88,14 +88,14 @@ def main(results, seconds, profile):
             print(line)
     gateway = [name for name in direct if name.startswith("chat completion")]
     for scenario in gateway:
-        print(f"\ngateway, {scenario}: POST /v1/chat/completions through modelgate vs straight to "
-              "the same fake upstream (16 connections); streamed time to first byte, 300 "
-              "sequential requests to the upstream that answers at once")
-        print(f"{'':28} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'non-2xx':>7} | {'× direct':>8} "
-              f"{'+p50 ms':>7} {'+p99 ms':>7} | {'TTFB p50':>8} {'+TTFB':>6}")
-        d_rate, d50, d99, d_failed = direct[scenario]
         # TTFB is measured once, against the upstream that answers at once.
         timed = scenario == "chat completion"
+        print(f"\ngateway, {scenario}: POST /v1/chat/completions through modelgate vs straight to "
+              "the same fake upstream (16 connections)"
+              + ("; streamed time to first byte, 300 sequential requests" if timed else ""))
+        print(f"{'':28} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'non-2xx':>7} | {'× direct':>8} "
+              f"{'+p50 ms':>7} {'+p99 ms':>7} |" + (f" {'TTFB p50':>8} {'+TTFB':>6}" if timed else ""))
+        d_rate, d50, d99, d_failed = direct[scenario]
         d_ttfb = ttfbs.get("upstream", (float("nan"), float("nan")))[0]
         line = f"{'direct':28} {d_rate:8.0f} {d50:7.2f} {d99:7.2f} {d_failed:7d} | {'':8} {'':7} {'':7} |"
         print(line + (f" {d_ttfb:8.3f}" if timed else ""))
@@ -114,6 +114,7 @@ def main(results, seconds, profile):
                 t = ttfbs[source][0]
                 line += f" {t:8.3f} {t - d_ttfb:6.3f}"
             print(line)
+
 
 if __name__ == "__main__":
     main(*sys.argv[1:4])

@@ -23,6 +23,7 @@ BACKENDS="${BENCH_BACKENDS:-sqlite postgres}"
 # as a model does (the cores are not the limit, so what the proxy adds to each call's latency).
 THINK_MS="${BENCH_UPSTREAM_MS:-10}"
 THINKING="chat completion, upstream ${THINK_MS} ms"
+THINK_MODEL="after-${THINK_MS}ms"  # the fake upstream's name for such a model
 ADMIN_URL="${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 PORT="${BENCH_PORT:-18080}"
 KEY="mg_bench_admin_key_0123456789abcdef"
@@ -168,7 +169,7 @@ for _ in $(seq 1 100); do [ -s "$OUT/upstream.txt" ] && break; sleep 0.1; done
 UPSTREAM_URL="$(head -n1 "$OUT/upstream.txt")"
 echo "==> the gateway's upstream, called directly ($UPSTREAM_URL)" >&2
 BENCH_MODEL=bench-up http upstream "chat completion" 16 "$UPSTREAM_URL/chat/completions" chat.lua
-BENCH_MODEL="after-${THINK_MS}ms" http upstream "$THINKING" 16 "$UPSTREAM_URL/chat/completions" chat.lua
+BENCH_MODEL="$THINK_MODEL" http upstream "$THINKING" 16 "$UPSTREAM_URL/chat/completions" chat.lua
 ttfb upstream "$UPSTREAM_URL/chat/completions" bench-up
 
 if [ -x "$BARE_BIN" ]; then
@@ -181,7 +182,7 @@ if [ -x "$BARE_BIN" ]; then
   done
   echo "==> a bare pass-through proxy on the same HTTP stack" >&2
   BENCH_MODEL=bench-up http bare "chat completion" 16 "http://127.0.0.1:$BARE_PORT/" chat.lua
-  BENCH_MODEL="after-${THINK_MS}ms" http bare "$THINKING" 16 "http://127.0.0.1:$BARE_PORT/" chat.lua
+  BENCH_MODEL="$THINK_MODEL" http bare "$THINKING" 16 "http://127.0.0.1:$BARE_PORT/" chat.lua
   kill "$BARE_PID" && wait "$BARE_PID" 2>/dev/null || true
   BARE_PID=""
 fi
@@ -193,7 +194,7 @@ if [ -n "${BENCH_LITELLM:-}" ]; then
   LITELLM_PORT=$((PORT + 5))
   {
     printf 'model_list:\n'
-    for pair in "gw bench-up" "gw-think after-${THINK_MS}ms"; do
+    for pair in "gw bench-up" "gw-think $THINK_MODEL"; do
       printf '  - model_name: %s\n    litellm_params:\n      model: openai/%s\n' $pair
       printf '      api_base: %s\n      api_key: upstream-key\n' "$UPSTREAM_URL"
     done
@@ -244,8 +245,8 @@ for backend in $BACKENDS; do
       printf '{"model_id":"gw","category":"llm","model_provider":"openai","model_name":"bench-up","base_url":"%s"}' \
         "$UPSTREAM_URL" >"$OUT/gw.json"
       post /xagent/api/models/ "$OUT/gw.json"
-      printf '{"model_id":"gw-think","category":"llm","model_provider":"openai","model_name":"after-%sms","base_url":"%s"}' \
-        "$THINK_MS" "$UPSTREAM_URL" >"$OUT/gw-think.json"
+      printf '{"model_id":"gw-think","category":"llm","model_provider":"openai","model_name":"%s","base_url":"%s"}' \
+        "$THINK_MODEL" "$UPSTREAM_URL" >"$OUT/gw-think.json"
       post /xagent/api/models/ "$OUT/gw-think.json"
       BENCH_MODEL=gw http "$backend" "chat completion" 16 "/v1/chat/completions" chat.lua
       BENCH_MODEL=gw-think http "$backend" "$THINKING" 16 "/v1/chat/completions" chat.lua
