@@ -53,9 +53,78 @@ fn text(value: Option<&serde_json::Value>) -> Option<String> {
         .map(String::from)
 }
 
-/// Rows per `INSERT` of usage: 15 parameters each stays under both backends' limits (SQLite
-/// 32,766, Postgres 65,535).
+/// SQLite: rows per `INSERT` of usage; 15 parameters each stays under its limit (32,766).
 const USAGE_ROWS_PER_INSERT: usize = 1_000;
+
+/// Postgres: a batch of usage rows as one array per column, in one statement whose text does
+/// not depend on the batch. A multi-row `VALUES` list (15 parameters a row) cost the server
+/// about 20–30 ms of CPU per 600 rows, parsed, bound and planned anew each time: once a second
+/// per usage writer, and the calls answered during it were most of the gateway's p99.
+const PG_USAGE_INSERT: &str = "INSERT INTO usage_events (org_id, user_id, key_id, model_key, \
+    upstream_model, endpoint, stream, prompt_tokens, completion_tokens, cached_tokens, cost, \
+    latency_ms, ttft_ms, status, at) \
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], \
+    $6::text[], $7::bool[], $8::int8[], $9::int8[], $10::int8[], $11::float8[], $12::int8[], \
+    $13::int8[], $14::int4[], $15::timestamp[])";
+
+/// The columns of [`PG_USAGE_INSERT`].
+#[derive(Default)]
+struct UsageColumns {
+    org_id: Vec<String>,
+    user_id: Vec<String>,
+    key_id: Vec<Option<String>>,
+    model_key: Vec<String>,
+    upstream_model: Vec<String>,
+    endpoint: Vec<&'static str>,
+    stream: Vec<bool>,
+    prompt_tokens: Vec<i64>,
+    completion_tokens: Vec<i64>,
+    cached_tokens: Vec<i64>,
+    cost: Vec<Option<f64>>,
+    latency_ms: Vec<i64>,
+    ttft_ms: Vec<Option<i64>>,
+    status: Vec<i32>,
+    at: Vec<chrono::NaiveDateTime>,
+}
+
+fn insert_usage_pg(conn: &mut diesel::PgConnection, rows: Vec<NewUsage>) -> QueryResult<usize> {
+    use diesel::sql_types::{Array, Bool, Float8, Int4, Int8, Nullable, Text, Timestamp};
+    let mut c = UsageColumns::default();
+    for row in rows {
+        c.org_id.push(row.org_id);
+        c.user_id.push(row.user_id);
+        c.key_id.push(row.key_id);
+        c.model_key.push(row.model_key);
+        c.upstream_model.push(row.upstream_model);
+        c.endpoint.push(row.endpoint);
+        c.stream.push(row.stream);
+        c.prompt_tokens.push(row.prompt_tokens);
+        c.completion_tokens.push(row.completion_tokens);
+        c.cached_tokens.push(row.cached_tokens);
+        c.cost.push(row.cost);
+        c.latency_ms.push(row.latency_ms);
+        c.ttft_ms.push(row.ttft_ms);
+        c.status.push(row.status);
+        c.at.push(row.at);
+    }
+    diesel::sql_query(PG_USAGE_INSERT)
+        .bind::<Array<Text>, _>(c.org_id)
+        .bind::<Array<Text>, _>(c.user_id)
+        .bind::<Array<Nullable<Text>>, _>(c.key_id)
+        .bind::<Array<Text>, _>(c.model_key)
+        .bind::<Array<Text>, _>(c.upstream_model)
+        .bind::<Array<Text>, _>(c.endpoint)
+        .bind::<Array<Bool>, _>(c.stream)
+        .bind::<Array<Int8>, _>(c.prompt_tokens)
+        .bind::<Array<Int8>, _>(c.completion_tokens)
+        .bind::<Array<Int8>, _>(c.cached_tokens)
+        .bind::<Array<Nullable<Float8>>, _>(c.cost)
+        .bind::<Array<Int8>, _>(c.latency_ms)
+        .bind::<Array<Nullable<Int8>>, _>(c.ttft_ms)
+        .bind::<Array<Int4>, _>(c.status)
+        .bind::<Array<Timestamp>, _>(c.at)
+        .execute(conn)
+}
 
 /// A usage row as written.
 #[derive(Insertable)]
@@ -284,9 +353,15 @@ impl Store {
             };
             rows.push(usage_row(ctx, key_id, usage));
         }
-        for chunk in rows.chunks(USAGE_ROWS_PER_INSERT) {
-            let insert = diesel::insert_into(usage_events::table).values(chunk);
-            crate::on_inner!(conn, |c| insert.execute(c))?;
+        match conn {
+            DbConn::Pg(conn) => {
+                insert_usage_pg(conn, rows)?;
+            }
+            DbConn::Sqlite(conn) => {
+                for chunk in rows.chunks(USAGE_ROWS_PER_INSERT) {
+                    diesel::insert_into(usage_events::table).values(chunk).execute(conn)?;
+                }
+            }
         }
         Ok(())
     }

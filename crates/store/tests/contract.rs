@@ -51,7 +51,75 @@ fn obj(v: serde_json::Value) -> modelgate_core::JsonMap {
     v.as_object().unwrap().clone()
 }
 
+/// A usage row's columns as stored, but its id and time.
+type StoredUsage = (
+    String,
+    Option<String>,
+    String,
+    String,
+    String,
+    bool,
+    (i64, i64, i64),
+    Option<f64>,
+    i64,
+    Option<i64>,
+    i32,
+);
+
 backend_tests! {
+    fn every_column_of_a_metered_call_is_stored_as_metered(db) {
+        use modelgate_core::gateway::{Tokens, UsageRecord};
+        use modelgate_store::Backend;
+        use modelgate_store::schema::usage_events as u;
+        let (admin, key) = db.bootstrap();
+        let call = |n: i64, full: bool| UsageRecord {
+            key_hash: full.then(|| modelgate_core::identity::hash_api_key(&key)),
+            model_key: format!("model-{n}"),
+            upstream_model: format!("upstream-{n}"),
+            endpoint: if full { "chat.completions" } else { "embeddings" },
+            tokens: Tokens { prompt: 10 + n, completion: 20 + n, cached: 30 + n },
+            cost: full.then_some(0.25),
+            latency_ms: 40 + n,
+            ttft_ms: full.then_some(50 + n),
+            status: if full { 200 } else { 502 },
+            stream: full,
+            at: chrono::Utc::now(),
+        };
+        let calls = vec![(admin.clone(), call(1, true)), (admin.clone(), call(2, false))];
+        db.store.record_usage(calls).unwrap();
+        let columns = (
+            u::user_id,
+            u::key_id,
+            u::model_key,
+            u::upstream_model,
+            u::endpoint,
+            u::stream,
+            (u::prompt_tokens, u::completion_tokens, u::cached_tokens),
+            u::cost,
+            u::latency_ms,
+            u::ttft_ms,
+            u::status,
+        );
+        let query =
+            u::table.filter(u::org_id.eq(&admin.actor.org_id)).select(columns).order(u::latency_ms);
+        let stored: Vec<StoredUsage> = match db.backend() {
+            Backend::Postgres => query.load(&mut PgConnection::establish(&db.url).unwrap()),
+            Backend::Sqlite => query.load(&mut SqliteConnection::establish(&db.url).unwrap()),
+        }
+        .unwrap();
+        let key_id = db.store.list_api_keys(&admin).unwrap().into_iter().next().unwrap().id;
+        let user = admin.actor.user_id.clone();
+        assert_eq!(
+            stored,
+            vec![
+                (user.clone(), Some(key_id), "model-1".into(), "upstream-1".into(),
+                 "chat.completions".into(), true, (11, 21, 31), Some(0.25), 41, Some(51), 200),
+                (user, None, "model-2".into(), "upstream-2".into(), "embeddings".into(), false,
+                 (12, 22, 32), None, 42, None, 502),
+            ]
+        );
+    }
+
     fn usage_counts_at_the_time_of_its_call_not_of_its_write(db) {
         use modelgate_core::gateway::{Tokens, UsageGroup, UsageQuery, UsageRecord};
         let (admin, _) = db.bootstrap();
