@@ -1,12 +1,14 @@
 //! The registry's hot paths on both backends: authenticating a key (every request), reading one
-//! model, listing a page of 30 out of 1,000 visible models, and a partial update (lock, write,
-//! audit). `cargo bench -p modelgate-store`; Postgres must be reachable
+//! model, listing a page of 30 out of 1,000 visible models, a partial update (lock, write,
+//! audit), and writing a usage writer's batch (what about a second of gateway calls brings). `cargo bench -p modelgate-store`; Postgres must be reachable
 //! (MODELGATE_TEST_DATABASE_URL).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use modelgate_core::gateway::{Tokens, UsageRecord};
+use modelgate_core::identity::hash_api_key;
 use modelgate_core::{
     Column, Ctx, Grant, ModelChange, ModelQuery, ModelRef, ModelUpdate, NewModel, PageRequest,
     Permission, PrincipalKind, Registry, Role, Sort,
@@ -67,7 +69,33 @@ fn registry(c: &mut Criterion) {
                 black_box(db.store.update_model(&admin, &hot, ModelUpdate::patch(change)).unwrap())
             })
         });
+        // About what one usage writer commits each second with 16 connections and an upstream
+        // that takes 10 ms; half the calls with a key, as the gateway's are.
+        let calls: Vec<(Ctx, UsageRecord)> = (0..USAGE_BATCH)
+            .map(|i| (admin.clone(), usage(i, (i % 2 == 0).then(|| hash_api_key(&key)))))
+            .collect();
+        group.bench_function("record_usage_600", |b| {
+            b.iter(|| db.store.record_usage(black_box(calls.clone())).unwrap())
+        });
         group.finish();
+    }
+}
+
+const USAGE_BATCH: i64 = 600;
+
+fn usage(i: i64, key_hash: Option<String>) -> UsageRecord {
+    UsageRecord {
+        key_hash,
+        model_key: format!("model-{}", i % 10),
+        upstream_model: "gpt-4o-mini".into(),
+        endpoint: "chat.completions",
+        tokens: Tokens { prompt: 12 + i, completion: 40, cached: 0 },
+        cost: Some(0.000_2),
+        latency_ms: 11,
+        ttft_ms: Some(3),
+        status: 200,
+        stream: i % 3 == 0,
+        at: chrono::Utc::now(),
     }
 }
 
