@@ -1,7 +1,7 @@
 //! The registry's hot paths on both backends: authenticating a key (every request), reading one
 //! model, listing a page of 30 out of 1,000 visible models, a partial update (lock, write,
-//! audit), and writing a usage writer's batch (what about a second of gateway calls brings). `cargo bench -p modelgate-store`; Postgres must be reachable
-//! (MODELGATE_TEST_DATABASE_URL).
+//! audit), and a usage writer's batch (about what a second of gateway calls brings it).
+//! `cargo bench -p modelgate-store`; Postgres must be reachable (MODELGATE_TEST_DATABASE_URL).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::hint::black_box;
