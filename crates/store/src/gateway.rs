@@ -326,8 +326,9 @@ impl Store {
     }
 
     /// Writes a batch of metered calls: each key's id is looked up once per batch (a batch is
-    /// mostly the calls of a few keys), and the rows go in a few multi-row `INSERT`s rather than
-    /// one statement per call, which under load was a large share of the database's work.
+    /// mostly the calls of a few keys), and the rows go in one `INSERT` on Postgres and one per
+    /// thousand on SQLite rather than one statement per call, which under load was a large share
+    /// of the database's work.
     pub(crate) fn record_usage_in(
         &self,
         conn: &mut DbConn,

@@ -69,7 +69,6 @@ type StoredUsage = (
 backend_tests! {
     fn every_column_of_a_metered_call_is_stored_as_metered(db) {
         use modelgate_core::gateway::{Tokens, UsageRecord};
-        use modelgate_store::Backend;
         use modelgate_store::schema::usage_events as u;
         let (admin, key) = db.bootstrap();
         let call = |n: i64, full: bool| UsageRecord {
@@ -102,11 +101,7 @@ backend_tests! {
         );
         let query =
             u::table.filter(u::org_id.eq(&admin.actor.org_id)).select(columns).order(u::latency_ms);
-        let stored: Vec<StoredUsage> = match db.backend() {
-            Backend::Postgres => query.load(&mut PgConnection::establish(&db.url).unwrap()),
-            Backend::Sqlite => query.load(&mut SqliteConnection::establish(&db.url).unwrap()),
-        }
-        .unwrap();
+        let stored: Vec<StoredUsage> = query.load(&mut *db.store.connection().unwrap()).unwrap();
         let key_id = db.store.list_api_keys(&admin).unwrap().into_iter().next().unwrap().id;
         let user = admin.actor.user_id.clone();
         assert_eq!(
