@@ -4,7 +4,10 @@
 //! SQLite: `PRAGMA data_version`, read on connections of their own, changes as soon as another
 //! connection — of this process or another one, such as the CLI beside a server — has committed.
 //! Reading it is a look at the shared WAL index, not a query of the tables, so every cached read
-//! checks it first and a cache never outlives a commit.
+//! checks it first and a cache never outlives a change of the registry. When it moved, the look
+//! also reads the registry's stamp, which triggers replace in every transaction that changes a
+//! table other than `usage_events`: a commit of usage rows alone (the gateway's usage writers,
+//! about once a second each) leaves the caches as they were.
 //!
 //! Postgres: nothing cheaper than a round trip can tell a replica, strictly, that another one
 //! committed. `LISTEN`/`NOTIFY` is asynchronous: in our own tests a replica often read before the
@@ -53,6 +56,9 @@ pub(crate) struct Freshness {
     /// is per connection): caches are then never used.
     looks: Vec<Mutex<Look>>,
     url: String,
+    /// SQLite: the registry's stamp when the epoch last moved for a commit (`None`: not read
+    /// yet). Only read when `data_version` moved, so a mutex costs nothing on the hot path.
+    stamp: Mutex<Option<i64>>,
     /// Postgres: the shared check; `None` on SQLite.
     shared: Option<SharedChecks>,
     /// Postgres: the shared check made on async workers, where the URL allows it.
@@ -88,7 +94,15 @@ impl Freshness {
             .then(|| PgAsync::from_url(url))
             .flatten()
             .map(|source| WorkerChecks::new(source, Arc::clone(&generations), CHECK_PATIENCE));
-        Self { epoch: AtomicU64::new(0), looks, url: url.to_owned(), shared, workers, generations }
+        Self {
+            epoch: AtomicU64::new(0),
+            looks,
+            url: url.to_owned(),
+            stamp: Mutex::new(None),
+            shared,
+            workers,
+            generations,
+        }
     }
 
     /// Postgres: the generation of `snapshot` (`pg_current_snapshot()`) read by a statement of
@@ -155,13 +169,29 @@ impl Freshness {
     fn look(&self, look: &mut Look) -> Option<u64> {
         match sqlite_changed(&mut look.conn, &mut look.seen, &self.url) {
             Some(false) => {}
-            Some(true) => self.moved(),
+            Some(true) => {
+                // Read after `data_version`, so it is at least as new as the commit seen.
+                let stamp = look.conn.as_mut().and_then(|c| RegistryStamp.get_result(c).ok());
+                self.committed(stamp);
+            }
             None => {
                 self.moved();
                 return None;
             }
         }
         Some(self.epoch.load(Ordering::Acquire))
+    }
+
+    /// Another connection committed; the registry's stamp as read after it (`None`: unread).
+    /// The epoch moves unless the stamp is the one seen when it last moved: then only usage
+    /// rows were written. Two looks racing may take turns setting an older and a newer stamp;
+    /// each difference only moves the epoch once more.
+    fn committed(&self, stamp: Option<i64>) {
+        let mut known = self.stamp.lock().unwrap_or_else(|p| p.into_inner());
+        if stamp.is_none() || stamp != *known {
+            *known = stamp;
+            self.moved();
+        }
     }
 
     /// The epoch as last seen, without looking for news: what a cache entry is checked against.
@@ -496,6 +526,24 @@ impl Query for DataVersion {
 }
 
 impl RunQueryDsl<SqliteConnection> for DataVersion {}
+
+/// The registry's stamp (see the SQLite migration `registry_stamp`), kept prepared like
+/// [`DataVersion`].
+#[derive(Debug, Clone, Copy, QueryId)]
+struct RegistryStamp;
+
+impl QueryFragment<Sqlite> for RegistryStamp {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
+        out.push_sql("SELECT stamp FROM registry_stamp WHERE id = 1");
+        Ok(())
+    }
+}
+
+impl Query for RegistryStamp {
+    type SqlType = BigInt;
+}
+
+impl RunQueryDsl<SqliteConnection> for RegistryStamp {}
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::panic)]

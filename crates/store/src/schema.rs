@@ -94,6 +94,13 @@ diesel::table! {
 }
 
 diesel::table! {
+    registry_stamp (id) {
+        id -> Int8,
+        stamp -> Int8,
+    }
+}
+
+diesel::table! {
     model_counts (org_id, source) {
         org_id -> Text,
         source -> Text,

@@ -891,7 +891,7 @@ backend_tests! {
     }
 
     fn migrations_go_up_down_and_up(db) {
-        const MIGRATIONS: usize = 9;
+        const MIGRATIONS: usize = 10;
         let fresh = TestDb::empty(db.backend());
         assert_eq!(fresh.store.migrate().unwrap(), MIGRATIONS);
         assert_eq!(fresh.store.migrate().unwrap(), 0);

@@ -196,6 +196,21 @@ fn reads_cost(backend: Backend) {
         );
     }
     metering_cost(&db, &admin, &key, backend);
+    // A batch of usage rows is not a change of the registry. SQLite: what was cached is still
+    // served from memory after it committed. Postgres: the commit moves the shared check's
+    // generation, and the cached model is checked by its one light statement, as before it.
+    db.store.get_model(&admin, &model).unwrap();
+    let cached = statements_of(|| db.store.get_model(&admin, &model).unwrap());
+    db.store.record_usage(vec![(admin.clone(), usage_of(0, None))]).unwrap();
+    let hits = db.store.cache_hits().1;
+    let mut sent = 0;
+    let stamps = statements::stamp_reads_by(|| {
+        sent = statements_of(|| db.store.get_model(&admin, &model).unwrap());
+    });
+    // SQLite's look saw the commit and read the registry's stamp, which had not moved.
+    assert_eq!((sent, stamps), (cached, usize::from(backend == Backend::Sqlite)), "{backend:?}");
+    assert_eq!(cached, usize::from(backend == Backend::Postgres));
+    assert!(db.store.cache_hits().1 > hits, "{backend:?}: the model came from the cache");
     // A page of a listing: its total (kept by triggers), its models' seqs in order, then their
     // rows, each with its grants. A batch of a scan: its rows with their grants.
     let page = ModelQuery {
@@ -322,23 +337,25 @@ fn from_memory<T: std::fmt::Debug>(
 /// A batch of metered calls costs the same few statements however many calls it holds (one
 /// insert, of a thousand rows at most on SQLite, each key's id looked up once), and every call
 /// is in it.
+/// Metered call `n` (a key's hash when given).
+fn usage_of(n: i64, key_hash: Option<String>) -> UsageRecord {
+    UsageRecord {
+        key_hash,
+        model_key: format!("metered-{}", n % 2),
+        upstream_model: "up".into(),
+        endpoint: "chat.completions",
+        tokens: Tokens { prompt: n, completion: 1, cached: 0 },
+        cost: (n % 2 == 0).then_some(0.5),
+        latency_ms: n,
+        ttft_ms: (n % 4 == 0).then_some(1),
+        status: if n == 7 { 502 } else { 200 },
+        stream: n % 5 == 0,
+        at: chrono::Utc::now(),
+    }
+}
+
 fn metering_cost(db: &TestDb, admin: &Ctx, key: &str, backend: Backend) {
-    let call = |n: i64| {
-        let usage = UsageRecord {
-            key_hash: (n % 3 != 0).then(|| hash_api_key(key)),
-            model_key: format!("metered-{}", n % 2),
-            upstream_model: "up".into(),
-            endpoint: "chat.completions",
-            tokens: Tokens { prompt: n, completion: 1, cached: 0 },
-            cost: (n % 2 == 0).then_some(0.5),
-            latency_ms: n,
-            ttft_ms: (n % 4 == 0).then_some(1),
-            status: if n == 7 { 502 } else { 200 },
-            stream: n % 5 == 0,
-            at: chrono::Utc::now(),
-        };
-        (admin.clone(), usage)
-    };
+    let call = |n: i64| (admin.clone(), usage_of(n, (n % 3 != 0).then(|| hash_api_key(key))));
     let few = statements_of(|| db.store.record_usage((0..2).map(call).collect()).unwrap());
     let many = statements_of(|| db.store.record_usage((2..1_200).map(call).collect()).unwrap());
     // SQLite: the second batch needs two inserts (1,000 rows each at most); Postgres takes a

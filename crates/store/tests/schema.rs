@@ -145,3 +145,68 @@ fn sqlite_commits_are_durable_and_like_is_case_sensitive() {
         diesel::sql_query("SELECT ('A' LIKE 'a') AS value").get_result(sqlite).unwrap();
     assert_eq!(like.value, 0);
 }
+
+/// SQLite's read caches survive a commit only when the registry's stamp stayed (see the
+/// `registry_stamp` migration): every table but `usage_events` must replace it on every insert,
+/// update and delete, or a change to that table would be served stale from another process's
+/// cache. A table added (or rebuilt, which drops its triggers) without them fails here.
+#[test]
+fn every_sqlite_table_but_usage_replaces_the_registry_stamp_on_every_change() {
+    #[derive(QueryableByName)]
+    struct Named {
+        #[diesel(sql_type = Text)]
+        name: String,
+        #[diesel(sql_type = Text)]
+        sql: String,
+    }
+    #[derive(QueryableByName)]
+    struct Stamp {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        stamp: i64,
+    }
+    let db = TestDb::sqlite();
+    db.bootstrap();
+    let mut conn = db.store.connection().unwrap();
+    let DbConn::Sqlite(sqlite) = &mut *conn else { panic!("an SQLite connection") };
+    let tables: Vec<Named> = diesel::sql_query(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' \
+         AND name NOT IN ('__diesel_schema_migrations', 'usage_events', 'registry_stamp')",
+    )
+    .load(sqlite)
+    .unwrap();
+    let triggers: Vec<Named> =
+        diesel::sql_query("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'")
+            .load(sqlite)
+            .unwrap();
+    assert!(tables.len() >= 13, "{} tables", tables.len());
+    let bump = "UPDATE registry_stamp SET stamp = random() WHERE id = 1";
+    for table in &tables {
+        for kind in ["INSERT", "UPDATE", "DELETE"] {
+            let on = format!("AFTER {kind} ON {}\n", table.name);
+            assert!(
+                triggers.iter().any(|t| t.sql.contains(&on) && t.sql.contains(bump)),
+                "{}: no trigger replaces the registry stamp after {kind}",
+                table.name
+            );
+        }
+    }
+    assert!(!triggers.iter().any(|t| t.sql.contains(bump) && t.sql.contains("ON usage_events")));
+    // And they do: a usage row leaves the stamp, a change of a user replaces it.
+    let stamp_of = |sqlite: &mut SqliteConnection| -> i64 {
+        diesel::sql_query("SELECT stamp FROM registry_stamp")
+            .get_result::<Stamp>(sqlite)
+            .unwrap()
+            .stamp
+    };
+    let before = stamp_of(sqlite);
+    diesel::sql_query(
+        "INSERT INTO usage_events (org_id, user_id, model_key, upstream_model, endpoint, stream, \
+         prompt_tokens, completion_tokens, cached_tokens, latency_ms, status, at) \
+         VALUES ('default', 'u', 'm', 'm', 'chat.completions', 0, 1, 1, 0, 1, 200, '2026-11-28 00:00:00')",
+    )
+    .execute(sqlite)
+    .unwrap();
+    assert_eq!(stamp_of(sqlite), before);
+    assert!(diesel::sql_query("UPDATE users SET role = role").execute(sqlite).unwrap() > 0);
+    assert_ne!(stamp_of(sqlite), before);
+}

@@ -10,17 +10,22 @@ static SENT: AtomicUsize = AtomicUsize::new(0);
 static DATA_VERSION_PREPARED: AtomicUsize = AtomicUsize::new(0);
 /// Runs of SQLite's freshness check.
 static DATA_VERSION_LOOKS: AtomicUsize = AtomicUsize::new(0);
+/// SQLite's read of the registry's stamp, the second step of a look that saw a commit.
+static STAMP_READS: AtomicUsize = AtomicUsize::new(0);
 /// Postgres's shared check of the server's snapshot, made once for every request waiting.
 static SNAPSHOT_CHECKS: AtomicUsize = AtomicUsize::new(0);
 
 fn counting() -> Option<Box<dyn Instrumentation>> {
     Some(Box::new(|event: InstrumentationEvent<'_>| match event {
         // `data_version` is SQLite's look at its shared memory before a cached read, not a
-        // statement sent anywhere; Postgres's snapshot check is shared by concurrent requests.
+        // statement sent anywhere, and the stamp it reads after seeing a commit is part of that
+        // look; Postgres's snapshot check is shared by concurrent requests.
         InstrumentationEvent::StartQuery { query, .. } => {
             let query = query.to_string();
             let counter = if query.contains("data_version") {
                 &DATA_VERSION_LOOKS
+            } else if query.starts_with(STAMP_READ) {
+                &STAMP_READS
             } else if query.starts_with("SELECT pg_current_snapshot()") {
                 // The check itself; light statements that also read the snapshot are sent.
                 &SNAPSHOT_CHECKS
@@ -35,6 +40,9 @@ fn counting() -> Option<Box<dyn Instrumentation>> {
         _ => {}
     }))
 }
+
+/// The statement of a look that reads the registry's stamp (modelgate-store's `fresh.rs`).
+const STAMP_READ: &str = "SELECT stamp FROM registry_stamp WHERE id = 1";
 
 /// Counts the statements of every connection opened from now on.
 pub fn start_counting() {
@@ -65,6 +73,13 @@ pub fn data_version_looks_by<T>(f: impl FnOnce() -> T) -> usize {
     let before = DATA_VERSION_LOOKS.load(Ordering::SeqCst);
     f();
     DATA_VERSION_LOOKS.load(Ordering::SeqCst) - before
+}
+
+/// The reads of SQLite's registry stamp that `f` makes (see [`start_counting`]).
+pub fn stamp_reads_by<T>(f: impl FnOnce() -> T) -> usize {
+    let before = STAMP_READS.load(Ordering::SeqCst);
+    f();
+    STAMP_READS.load(Ordering::SeqCst) - before
 }
 
 /// The shared snapshot checks (Postgres) that `f` waits for (see [`start_counting`]).
