@@ -385,8 +385,8 @@ impl Call {
 const METER_BATCH: usize = 1_000;
 
 /// How long a metered call may wait for others to share its commit. Each commit is a change of
-/// the database, which on SQLite ends every read cache (it cannot tell a usage row from a change
-/// of the registry) and on Postgres moves the shared check's generation, so under load each
+/// the database, which on Postgres moves the shared check's generation (and on SQLite ended
+/// every read cache until the registry's stamp told usage rows apart), so under load each
 /// worker's writer commits about this often instead of back to back; a call shows in the usage
 /// report about this much later. A second rather than 250 ms: with an upstream that takes 10 ms,
 /// the calls that found the cache ended were most of SQLite's p99 (by hand, 16.4–17.8 ms →
