@@ -334,9 +334,6 @@ fn from_memory<T: std::fmt::Debug>(
     answered
 }
 
-/// A batch of metered calls costs the same few statements however many calls it holds (one
-/// insert, of a thousand rows at most on SQLite, each key's id looked up once), and every call
-/// is in it.
 /// Metered call `n` (a key's hash when given).
 fn usage_of(n: i64, key_hash: Option<String>) -> UsageRecord {
     UsageRecord {
@@ -354,6 +351,9 @@ fn usage_of(n: i64, key_hash: Option<String>) -> UsageRecord {
     }
 }
 
+/// A batch of metered calls costs the same few statements however many calls it holds (one
+/// insert, of a thousand rows at most on SQLite, each key's id looked up once), and every call
+/// is in it.
 fn metering_cost(db: &TestDb, admin: &Ctx, key: &str, backend: Backend) {
     let call = |n: i64| (admin.clone(), usage_of(n, (n % 3 != 0).then(|| hash_api_key(key))));
     let few = statements_of(|| db.store.record_usage((0..2).map(call).collect()).unwrap());

@@ -70,21 +70,22 @@ pub fn data_version_prepared() -> usize {
 
 /// The looks at SQLite's `data_version` that `f` makes (see [`start_counting`]).
 pub fn data_version_looks_by<T>(f: impl FnOnce() -> T) -> usize {
-    let before = DATA_VERSION_LOOKS.load(Ordering::SeqCst);
-    f();
-    DATA_VERSION_LOOKS.load(Ordering::SeqCst) - before
+    counted_by(&DATA_VERSION_LOOKS, f)
 }
 
 /// The reads of SQLite's registry stamp that `f` makes (see [`start_counting`]).
 pub fn stamp_reads_by<T>(f: impl FnOnce() -> T) -> usize {
-    let before = STAMP_READS.load(Ordering::SeqCst);
-    f();
-    STAMP_READS.load(Ordering::SeqCst) - before
+    counted_by(&STAMP_READS, f)
 }
 
 /// The shared snapshot checks (Postgres) that `f` waits for (see [`start_counting`]).
 pub fn snapshot_checks_by<T>(f: impl FnOnce() -> T) -> usize {
-    let before = SNAPSHOT_CHECKS.load(Ordering::SeqCst);
+    counted_by(&SNAPSHOT_CHECKS, f)
+}
+
+/// How much `counter` grew while `f` ran.
+fn counted_by<T>(counter: &AtomicUsize, f: impl FnOnce() -> T) -> usize {
+    let before = counter.load(Ordering::SeqCst);
     f();
-    SNAPSHOT_CHECKS.load(Ordering::SeqCst) - before
+    counter.load(Ordering::SeqCst) - before
 }
