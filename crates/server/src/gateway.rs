@@ -11,6 +11,7 @@
 //! resolves somewhere else later cannot slip through.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
@@ -356,28 +357,35 @@ struct Call {
 }
 
 impl Call {
-    fn usage(&self, tokens: Tokens, status: u16, ttft: Option<Duration>) -> UsageRecord {
-        let millis = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
-        UsageRecord {
-            key_hash: self.key_hash.clone(),
-            model_key: self.model_key.clone(),
-            upstream_model: self.upstream_model.clone(),
-            endpoint: self.endpoint.name(),
-            cost: tokens.cost(&self.pricing),
-            tokens,
-            latency_ms: millis(self.started.elapsed()),
-            ttft_ms: ttft.map(millis),
-            status,
-            stream: self.stream,
-            at: chrono::Utc::now(),
-        }
-    }
-
     /// Hands the call's usage row to the meter: the caller never waits on it.
     fn meter(self, tokens: Tokens, status: u16, ttft: Option<Duration>) {
-        let usage = self.usage(tokens, status, ttft);
+        let millis = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+        let Call {
+            services,
+            ctx,
+            key_hash,
+            model_key,
+            upstream_model,
+            pricing,
+            endpoint,
+            stream,
+            started,
+        } = self;
+        let usage = UsageRecord {
+            key_hash,
+            model_key,
+            upstream_model,
+            endpoint: endpoint.name(),
+            cost: tokens.cost(&pricing),
+            tokens,
+            latency_ms: millis(started.elapsed()),
+            ttft_ms: ttft.map(millis),
+            status,
+            stream,
+            at: chrono::Utc::now(),
+        };
         record_metrics(&usage);
-        meter(&self.services, self.ctx, usage);
+        meter(&services, ctx, usage);
     }
 }
 
@@ -482,19 +490,48 @@ fn write_usage(
     std::mem::forget(registry);
 }
 
+/// A model's token counters (prompt, completion, cached) and, once it has cost something, its
+/// cost: a model without prices shows no cost rather than a cost of zero.
+struct ModelMetrics {
+    tokens: [metrics::Counter; 3],
+    cost: Option<metrics::Gauge>,
+}
+
+impl ModelMetrics {
+    fn of(model: &str) -> Self {
+        let tokens = |kind: &'static str| metrics::counter!(TOKENS, "model" => model.to_owned(), "kind" => kind);
+        Self { tokens: [tokens("prompt"), tokens("completion"), tokens("cached")], cost: None }
+    }
+}
+
+thread_local! {
+    /// Each worker's metric handles by model key, as the request metrics keep theirs: looking a
+    /// labelled metric up in the recorder builds, hashes and compares its labels every time.
+    static MODEL_METRICS: RefCell<HashMap<String, ModelMetrics>> = RefCell::new(HashMap::new());
+}
+
 fn record_metrics(usage: &UsageRecord) {
-    let model = usage.model_key.clone();
-    for (kind, count) in [
-        ("prompt", usage.tokens.prompt),
-        ("completion", usage.tokens.completion),
-        ("cached", usage.tokens.cached),
-    ] {
-        metrics::counter!(TOKENS, "model" => model.clone(), "kind" => kind)
-            .increment(u64::try_from(count).unwrap_or(0));
+    // As the request metrics: into modelgate's recorder, installed by now (a handle taken
+    // before it was would count nowhere, for good).
+    if modelgate_http::metrics::handle().is_none() {
+        return;
     }
-    if let Some(cost) = usage.cost {
-        metrics::gauge!(COST, "model" => model).increment(cost);
-    }
+    MODEL_METRICS.with_borrow_mut(|models| {
+        if !models.contains_key(&usage.model_key) {
+            models.insert(usage.model_key.clone(), ModelMetrics::of(&usage.model_key));
+        }
+        let Some(model) = models.get_mut(&usage.model_key) else { return };
+        let counts = [usage.tokens.prompt, usage.tokens.completion, usage.tokens.cached];
+        for (counter, count) in model.tokens.iter().zip(counts) {
+            counter.increment(u64::try_from(count).unwrap_or(0));
+        }
+        if let Some(cost) = usage.cost {
+            let key = &usage.model_key;
+            let gauge =
+                model.cost.get_or_insert_with(|| metrics::gauge!(COST, "model" => key.clone()));
+            gauge.increment(cost);
+        }
+    });
 }
 
 pub const TOKENS: &str = "modelgate_gateway_tokens_total";
@@ -709,9 +746,8 @@ async fn forward(
     };
     let call = Call {
         services,
+        key_hash: key_hash_of(&req, &ctx),
         ctx,
-        key_hash: modelgate_http::auth::bearer_token(&req)
-            .map(|k| modelgate_core::identity::hash_api_key(&k)),
         model_key: upstream.model_key.clone(),
         upstream_model: upstream.upstream_model.clone(),
         pricing: upstream.pricing,
@@ -803,6 +839,15 @@ async fn forward(
     }
     let usage = parsed.filter(Value::is_object).map(|mut answer| answer["usage"].take());
     pass_on(call, status, &content_type, body, ttfb, usage)
+}
+
+/// The hash of the caller's key, for its usage row: a caller taken from memory carries it.
+fn key_hash_of(req: &HttpRequest, ctx: &Ctx) -> Option<String> {
+    match &ctx.unconfirmed {
+        Some(remembered) => Some(remembered.key_hash.clone()),
+        None => modelgate_http::auth::bearer_token(req)
+            .map(|key| modelgate_core::identity::hash_api_key(&key)),
+    }
 }
 
 /// What the gateway reads of an OpenAI-compatible answer: its usage. The rest passes through

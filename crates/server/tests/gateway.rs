@@ -183,6 +183,12 @@ backend_app_tests! {
         // 600 uncached × 2 + 400 cached × 0.5 + 500 × 8, per million tokens.
         let expected = (600.0 * 2.0 + 400.0 * 0.5 + 500.0 * 8.0) / 1e6;
         assert!((row["cost"].as_f64().unwrap() - expected).abs() < 1e-12, "{row}");
+        // The metrics count the same cost.
+        let metrics = app.get("/metrics", None).await.text();
+        let gauge = "modelgate_gateway_cost_usd{model=\"acme-chat\"} ";
+        let counted = metrics.lines().find_map(|line| line.strip_prefix(gauge));
+        let counted: f64 = counted.unwrap_or_else(|| panic!("no {gauge} in {metrics}")).parse().unwrap();
+        assert!((counted - expected).abs() < 1e-12, "{counted}");
         // By user and key too; nothing of any key in the report.
         let by_key = usage(&app, &key, "key").await;
         assert_eq!(by_key.len(), 1);
