@@ -54,9 +54,9 @@ fn text(value: Option<&serde_json::Value>) -> Option<String> {
 }
 
 /// SQLite: a batch of usage rows in multi-row inserts of a few fixed sizes, largest first. Each
-/// size is one statement text, parsed once per connection and
-/// kept in diesel's statement cache; a statement of the batch's own size was parsed anew each
-/// time, a third of a row's cost. 256 rows are 3,840 parameters, well under SQLite's limit.
+/// size is one statement text, parsed once per connection and kept in diesel's statement cache;
+/// a statement of the batch's own size was parsed anew each time, a third of a row's cost. 256
+/// rows are 3,840 parameters, well under SQLite's limit.
 fn insert_usage_sqlite(conn: &mut diesel::SqliteConnection, rows: &[NewUsage]) -> QueryResult<()> {
     let rest = insert_usage_by::<256>(conn, rows)?;
     let rest = insert_usage_by::<32>(conn, rest)?;
