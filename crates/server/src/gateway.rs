@@ -502,6 +502,19 @@ impl ModelMetrics {
         let tokens = |kind: &'static str| metrics::counter!(TOKENS, "model" => model.to_owned(), "kind" => kind);
         Self { tokens: [tokens("prompt"), tokens("completion"), tokens("cached")], cost: None }
     }
+
+    fn record(&mut self, usage: &UsageRecord) {
+        let counts = [usage.tokens.prompt, usage.tokens.completion, usage.tokens.cached];
+        for (counter, count) in self.tokens.iter().zip(counts) {
+            counter.increment(u64::try_from(count).unwrap_or(0));
+        }
+        if let Some(cost) = usage.cost {
+            let model = &usage.model_key;
+            let gauge =
+                self.cost.get_or_insert_with(|| metrics::gauge!(COST, "model" => model.clone()));
+            gauge.increment(cost);
+        }
+    }
 }
 
 thread_local! {
@@ -517,20 +530,14 @@ fn record_metrics(usage: &UsageRecord) {
         return;
     }
     MODEL_METRICS.with_borrow_mut(|models| {
-        if !models.contains_key(&usage.model_key) {
-            models.insert(usage.model_key.clone(), ModelMetrics::of(&usage.model_key));
+        // One lookup for a model seen before; its key is copied only the first time.
+        if let Some(model) = models.get_mut(&usage.model_key) {
+            model.record(usage);
+            return;
         }
-        let Some(model) = models.get_mut(&usage.model_key) else { return };
-        let counts = [usage.tokens.prompt, usage.tokens.completion, usage.tokens.cached];
-        for (counter, count) in model.tokens.iter().zip(counts) {
-            counter.increment(u64::try_from(count).unwrap_or(0));
-        }
-        if let Some(cost) = usage.cost {
-            let key = &usage.model_key;
-            let gauge =
-                model.cost.get_or_insert_with(|| metrics::gauge!(COST, "model" => key.clone()));
-            gauge.increment(cost);
-        }
+        let mut model = ModelMetrics::of(&usage.model_key);
+        model.record(usage);
+        models.insert(usage.model_key.clone(), model);
     });
 }
 

@@ -70,14 +70,11 @@ fn insert_usage_by<'a, const N: usize>(
     conn: &mut diesel::SqliteConnection,
     rows: &'a [NewUsage],
 ) -> QueryResult<&'a [NewUsage]> {
-    let mut chunks = rows.chunks_exact(N);
-    for chunk in &mut chunks {
-        // Always `N` rows: `chunks_exact` yields no other.
-        if let Ok(chunk) = <&[NewUsage; N]>::try_from(chunk) {
-            diesel::insert_into(usage_events::table).values(chunk).execute(conn)?;
-        }
+    let (chunks, rest) = rows.as_chunks::<N>();
+    for chunk in chunks {
+        diesel::insert_into(usage_events::table).values(chunk).execute(conn)?;
     }
-    Ok(chunks.remainder())
+    Ok(rest)
 }
 
 /// Postgres: a batch of usage rows as one array per column, in one statement whose text does
