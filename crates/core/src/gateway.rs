@@ -14,7 +14,7 @@ pub struct Upstream {
     pub model_key: String,
     /// The name the upstream knows it by: the model's base model, else its own key.
     pub upstream_model: String,
-    /// The OpenAI-compatible API root, e.g. `https://api.openai.com/v1`.
+    /// The API root, e.g. `https://api.openai.com/v1` (Azure's: see [`call_url`]).
     pub base_url: String,
     pub api_key: Option<Secret>,
     /// The model's own parameters (temperature, max_tokens, top_p, system prompt…).
@@ -25,6 +25,13 @@ pub struct Upstream {
     pub protocol: Protocol,
 }
 
+impl Upstream {
+    /// Where `operation` (`chat/completions`, `embeddings`) of this model is called.
+    pub fn url(&self, operation: &str) -> String {
+        call_url(self.protocol, &self.base_url, Some(&self.upstream_model), operation)
+    }
+}
+
 /// The API an upstream speaks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Protocol {
@@ -32,6 +39,9 @@ pub enum Protocol {
     OpenAi,
     /// Anthropic's Messages API: chat calls are translated both ways, embeddings are refused.
     Anthropic,
+    /// Azure OpenAI: OpenAI's bodies, but a deployment's URL with an `api-version`, and the key
+    /// in `api-key` (see [`call_url`]).
+    AzureOpenAi,
 }
 
 /// Providers whose API is Anthropic's Messages API: Anthropic itself (`claude` is Xagent's name
@@ -39,14 +49,152 @@ pub enum Protocol {
 const SPEAK_ANTHROPIC: [&str; 5] =
     ["anthropic", "claude", "minimax-coding-plan", "minimax-cn-coding-plan", "kimi-for-coding"];
 
+/// Azure OpenAI by its names in Respan (`azure`), Xagent (`azure_openai`) and LiteLLM's style.
+const AZURE: [&str; 3] = ["azure", "azure_openai", "azure-openai"];
+
+/// The host names of Azure OpenAI resources (classic, Cognitive Services and AI Foundry ones).
+const AZURE_HOSTS: [&str; 3] =
+    [".openai.azure.com", ".cognitiveservices.azure.com", ".services.ai.azure.com"];
+
+/// The API version asked of an Azure deployment whose URL names none: the newest GA version of
+/// the inference API, the first GA one that takes `stream_options` (streams' usage).
+pub const AZURE_API_VERSION: &str = "2024-10-21";
+
 impl Protocol {
     /// What a model whose provider (its own, else its base's) is `provider` speaks.
     pub fn of_provider(provider: Option<&str>) -> Self {
         let provider = provider.map(str::trim).unwrap_or_default();
-        match SPEAK_ANTHROPIC.iter().any(|p| p.eq_ignore_ascii_case(provider)) {
-            true => Self::Anthropic,
-            false => Self::OpenAi,
+        let named = |names: &[&str]| names.iter().any(|p| p.eq_ignore_ascii_case(provider));
+        if named(&SPEAK_ANTHROPIC) {
+            Self::Anthropic
+        } else if named(&AZURE) {
+            Self::AzureOpenAi
+        } else {
+            Self::OpenAi
         }
+    }
+
+    /// What the upstream at `base_url` speaks for a model of `provider`: the provider's API,
+    /// except that an OpenAI-speaking model on an Azure host is called as Azure OpenAI (Syft
+    /// Space's `openai` type, or Xagent's `openai` provider, given an Azure endpoint).
+    pub fn of_upstream(provider: Option<&str>, base_url: &str) -> Self {
+        match Self::of_provider(provider) {
+            Self::OpenAi if is_azure_host(base_url) => Self::AzureOpenAi,
+            other => other,
+        }
+    }
+}
+
+/// Splits a URL into what precedes its query (without trailing slashes) and the query.
+fn split_query(url: &str) -> (&str, Option<&str>) {
+    let (root, query) = match url.split_once('?') {
+        Some((root, query)) => (root, Some(query).filter(|q| !q.is_empty())),
+        None => (url, None),
+    };
+    (root.trim_end_matches('/'), query)
+}
+
+/// The host of `url` (without a port), lowercased.
+fn host_of(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+    let host = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => host.split(':').next().unwrap_or_default(),
+    };
+    host.to_ascii_lowercase()
+}
+
+fn is_azure_host(url: &str) -> bool {
+    let host = host_of(url);
+    AZURE_HOSTS.iter().any(|suffix| host.ends_with(suffix))
+}
+
+/// The path of `root` after its host (`""` for none).
+fn path_of(root: &str) -> &str {
+    let rest = root.split_once("://").map_or(root, |(_, rest)| rest);
+    rest.find('/').map_or("", |at| &rest[at..])
+}
+
+/// `query` with `api-version=<version>` unless it names one.
+fn with_api_version(query: Option<&str>, version: &str) -> String {
+    match query {
+        Some(query) if query.split('&').any(|pair| pair.starts_with("api-version=")) => {
+            query.to_owned()
+        }
+        Some(query) => format!("{query}&api-version={version}"),
+        None => format!("api-version={version}"),
+    }
+}
+
+/// `base_url` naming `version` as its `api-version` unless it names one already: an Azure
+/// provider's own `api_version` setting.
+pub fn base_url_with_api_version(base_url: &str, version: &str) -> String {
+    let (root, query) = split_query(base_url.trim());
+    format!("{root}?{}", with_api_version(query, version))
+}
+
+/// A deployment name as one path segment: unreserved characters kept, the rest escaped.
+fn path_segment(name: &str) -> String {
+    let mut segment = String::with_capacity(name.len());
+    for byte in name.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                segment.push(char::from(byte));
+            }
+            other => segment.push_str(&format!("%{other:02X}")),
+        }
+    }
+    segment
+}
+
+/// The URL of an OpenAI operation (`chat/completions`, `embeddings`, `models`) at `base_url`,
+/// whose query, if any, is kept after the operation's path (`…/v1?key=x` →
+/// `…/v1/chat/completions?key=x`).
+///
+/// Azure OpenAI's base URL is taken in each of the forms its clients take:
+/// - the resource's endpoint (`https://r.openai.azure.com`, with or without `/openai`): the
+///   call goes to the deployment named like the upstream model,
+///   `…/openai/deployments/<deployment>/chat/completions?api-version=…` (listing models,
+///   `deployment` is `None`: `…/openai/models?api-version=…`);
+/// - a deployment's URL (`…/openai/deployments/<name>`), which names the deployment itself;
+/// - an API root of another kind (the v1 API's `…/openai/v1`, AI Foundry's `…/models`), used
+///   as it is.
+///
+/// A deployment's calls carry the base URL's `api-version`, else [`AZURE_API_VERSION`].
+pub fn call_url(
+    protocol: Protocol,
+    base_url: &str,
+    deployment: Option<&str>,
+    operation: &str,
+) -> String {
+    let (root, query) = split_query(base_url.trim());
+    let (url, query) = match protocol {
+        Protocol::AzureOpenAi => {
+            let path = path_of(root);
+            let versioned = Some(with_api_version(query, AZURE_API_VERSION));
+            let endpoint = root.strip_suffix("/openai").unwrap_or(root);
+            match (path, deployment, path.find("/deployments/")) {
+                ("" | "/openai", Some(name), _) => {
+                    let name = path_segment(name);
+                    (format!("{endpoint}/openai/deployments/{name}/{operation}"), versioned)
+                }
+                ("" | "/openai", None, _) => (format!("{endpoint}/openai/{operation}"), versioned),
+                // A deployment's own URL: its operations are under it, the resource's beside it.
+                (_, Some(_), Some(_)) => (format!("{root}/{operation}"), versioned),
+                (_, None, Some(at)) => {
+                    let resource = &root[..root.len() - path.len() + at];
+                    (format!("{resource}/{operation}"), versioned)
+                }
+                (_, _, None) => (format!("{root}/{operation}"), query.map(str::to_owned)),
+            }
+        }
+        _ => (format!("{root}/{operation}"), query.map(str::to_owned)),
+    };
+    match query {
+        Some(query) => format!("{url}?{query}"),
+        None => url,
     }
 }
 
@@ -184,6 +332,112 @@ mod tests {
         for openai in [Some("openai"), Some("openrouter"), Some(""), None] {
             assert_eq!(Protocol::of_provider(openai), Protocol::OpenAi, "{openai:?}");
         }
+    }
+
+    #[test]
+    fn azure_is_told_by_its_provider_names_and_by_its_hosts() {
+        for azure in ["azure", "Azure_OpenAI", "azure-openai"] {
+            assert_eq!(Protocol::of_provider(Some(azure)), Protocol::AzureOpenAi, "{azure}");
+        }
+        let of = Protocol::of_upstream;
+        for host in [
+            "https://res.openai.azure.com",
+            "https://RES.openai.azure.com:443/openai/v1/",
+            "https://res.cognitiveservices.azure.com/openai/deployments/gpt",
+            "https://proj.services.ai.azure.com/models",
+        ] {
+            assert_eq!(of(Some("openai"), host), Protocol::AzureOpenAi, "{host}");
+            assert_eq!(of(None, host), Protocol::AzureOpenAi, "{host}");
+        }
+        // Claude served from an Azure host is still Anthropic's API; look-alike hosts are not Azure.
+        assert_eq!(
+            of(Some("anthropic"), "https://p.services.ai.azure.com/anthropic"),
+            Protocol::Anthropic
+        );
+        for other in [
+            "https://openai.azure.com.evil.example/v1",
+            "http://127.0.0.1:9/v1",
+            "https://api.openai.com/v1",
+        ] {
+            assert_eq!(of(Some("openai"), other), Protocol::OpenAi, "{other}");
+        }
+        assert_eq!(of(Some("azure"), "http://127.0.0.1:9"), Protocol::AzureOpenAi);
+    }
+
+    #[test]
+    fn azure_calls_go_to_the_deployment_with_an_api_version() {
+        let azure = |base: &str, deployment: Option<&str>, operation: &str| {
+            call_url(Protocol::AzureOpenAi, base, deployment, operation)
+        };
+        let chat = Some("gpt-4o prod");
+        assert_eq!(
+            azure("https://r.openai.azure.com/", chat, "chat/completions"),
+            "https://r.openai.azure.com/openai/deployments/gpt-4o%20prod/chat/completions?api-version=2024-10-21"
+        );
+        assert_eq!(
+            azure(
+                "https://r.openai.azure.com/openai?api-version=2025-04-01-preview",
+                Some("emb"),
+                "embeddings"
+            ),
+            "https://r.openai.azure.com/openai/deployments/emb/embeddings?api-version=2025-04-01-preview"
+        );
+        // A deployment's own URL names the deployment; its query is kept, a version added.
+        assert_eq!(
+            azure(
+                "https://r.openai.azure.com/openai/deployments/mine/?x=1",
+                chat,
+                "chat/completions"
+            ),
+            "https://r.openai.azure.com/openai/deployments/mine/chat/completions?x=1&api-version=2024-10-21"
+        );
+        // Listing models is the resource's, not a deployment's.
+        assert_eq!(
+            azure(
+                "https://r.openai.azure.com/openai/deployments/mine?api-version=2024-06-01",
+                None,
+                "models"
+            ),
+            "https://r.openai.azure.com/openai/models?api-version=2024-06-01"
+        );
+        assert_eq!(
+            azure("https://r.openai.azure.com", None, "models"),
+            "https://r.openai.azure.com/openai/models?api-version=2024-10-21"
+        );
+        // Other API roots (the v1 API, AI Foundry's models API) are used as they are.
+        assert_eq!(
+            azure("https://r.openai.azure.com/openai/v1/", chat, "chat/completions"),
+            "https://r.openai.azure.com/openai/v1/chat/completions"
+        );
+        assert_eq!(
+            azure(
+                "https://p.services.ai.azure.com/models?api-version=2024-05-01-preview",
+                chat,
+                "chat/completions"
+            ),
+            "https://p.services.ai.azure.com/models/chat/completions?api-version=2024-05-01-preview"
+        );
+        assert_eq!(
+            base_url_with_api_version("https://r.openai.azure.com/", "2024-06-01"),
+            "https://r.openai.azure.com?api-version=2024-06-01"
+        );
+        assert_eq!(
+            base_url_with_api_version("https://r.x/?api-version=1", "2"),
+            "https://r.x?api-version=1"
+        );
+    }
+
+    #[test]
+    fn an_openai_base_urls_query_follows_the_operations_path() {
+        let openai = |base: &str| call_url(Protocol::OpenAi, base, Some("m"), "chat/completions");
+        assert_eq!(
+            openai("https://api.openai.com/v1/"),
+            "https://api.openai.com/v1/chat/completions"
+        );
+        assert_eq!(
+            openai("https://gw.example/v1?team=a"),
+            "https://gw.example/v1/chat/completions?team=a"
+        );
     }
 
     #[test]

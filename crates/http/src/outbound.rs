@@ -20,8 +20,8 @@ pub struct ProviderRequest {
     pub body: Option<Value>,
     /// Sent as the provider's API takes it (`protocol`) when set and not empty.
     pub api_key: Option<String>,
-    /// The API the provider speaks: OpenAI's takes the key as `Authorization: Bearer …`,
-    /// Anthropic's as `x-api-key` with an `anthropic-version` header.
+    /// The API the provider speaks: OpenAI's takes the key as `Authorization: Bearer …`, Azure
+    /// OpenAI's as `api-key`, Anthropic's as `x-api-key` with an `anthropic-version` header.
     pub protocol: Protocol,
     /// The whole call.
     pub timeout: Duration,

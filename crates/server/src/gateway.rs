@@ -748,8 +748,7 @@ async fn forward(
             Err(message) => return bad_request(&message, Some("messages")),
         }
     } else {
-        let url = format!("{}/{}", upstream.base_url.trim_end_matches('/'), endpoint.path());
-        (Value::Object(outgoing), url)
+        (Value::Object(outgoing), upstream.url(endpoint.path()))
     };
     let call = Call {
         services,
@@ -902,7 +901,8 @@ fn pass_on(
 
 type Payload = Pin<Box<dyn Stream<Item = Result<Bytes, awc::error::PayloadError>>>>;
 
-/// `request` with `key` where the upstream's API takes it (Anthropic's also names its version).
+/// `request` with `key` where the upstream's API takes it: OpenAI's as a bearer token, Azure
+/// OpenAI's in `api-key`, Anthropic's in `x-api-key` beside the API version it speaks.
 fn with_key(
     request: awc::ClientRequest,
     key: Option<&str>,
@@ -910,7 +910,8 @@ fn with_key(
 ) -> awc::ClientRequest {
     match (key, protocol) {
         (Some(key), Protocol::OpenAi) => request.bearer_auth(key),
-        (None, Protocol::OpenAi) => request,
+        (Some(key), Protocol::AzureOpenAi) => request.insert_header(("api-key", key)),
+        (None, Protocol::OpenAi | Protocol::AzureOpenAi) => request,
         (key, Protocol::Anthropic) => {
             let request = request.insert_header(("anthropic-version", crate::anthropic::VERSION));
             match key {

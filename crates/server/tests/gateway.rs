@@ -325,6 +325,72 @@ backend_app_tests! {
         assert_eq!(unsendable.json["error"]["param"], "messages");
     }
 
+    async fn azure_openai_deployments_get_their_api_version_and_the_key_in_api_key(db) {
+        let (_, key) = db.bootstrap();
+        let fake = FakeUpstream::start();
+        let app = app(db, "127.0.0.1", Duration::from_secs(5)).await;
+        // Xagent's Azure provider: the resource's endpoint as base URL, the deployment as model
+        // name; the fake refuses a deployment's call without an api-version or an api-key.
+        for (id, category, deployment) in [("azure-chat", "llm", "chat-deploy"), ("azure-embed", "embedding", "embed-deploy")] {
+            let created = app.post("/xagent/api/models/", Some(&key), json!({
+                "model_id": id, "category": category, "model_provider": "azure_openai",
+                "model_name": deployment, "api_key": UPSTREAM_KEY, "base_url": format!("{}/", fake.root())
+            })).await;
+            assert_eq!(created.status, 200, "{created:?}");
+        }
+        let answer = chat(&app, &key, hello("azure-chat")).await;
+        assert_eq!(answer.status, 200, "{answer:?}");
+        assert_eq!(answer.json["choices"][0]["message"]["content"], "Hello!");
+        let mut streamed = hello("azure-chat");
+        streamed["stream"] = json!(true);
+        let answer = chat(&app, &key, streamed).await;
+        assert_eq!(answer.status, 200, "{answer:?}");
+        assert!(answer.text().ends_with("data: [DONE]\n\n"), "{answer:?}");
+        let embedded = app.post("/v1/embeddings", Some(&key), json!({ "model": "azure-embed", "input": "hi" })).await;
+        assert_eq!(embedded.status, 200, "{embedded:?}");
+
+        // A Respan provider that names its api_version is Azure's wherever it points, and a
+        // deployment's own URL keeps the version it names.
+        let provider = app.post("/respan/api/providers/", Some(&key), json!({
+            "provider_id": "azure-east", "provider_name": "Azure East", "api_key": "sk-azure-east-5678",
+            "extra_kwargs": { "base_url": fake.root(), "api_version": "2024-06-01" }
+        })).await;
+        assert_eq!(provider.status, 201, "{provider:?}");
+        let model = app.post("/respan/api/models/", Some(&key), json!({
+            "model_name": "east-chat", "base_model_name": "east-deploy", "custom_provider_id": "azure-east"
+        })).await;
+        assert_eq!(model.status, 201, "{model:?}");
+        assert_eq!(chat(&app, &key, hello("east-chat")).await.status, 200);
+        let pinned = format!("{}/openai/deployments/pinned?api-version=2025-04-01-preview", fake.root());
+        let created = app.post("/xagent/api/models/", Some(&key), json!({
+            "model_id": "azure-pinned", "category": "llm", "model_provider": "azure_openai",
+            "model_name": "gpt-4o", "api_key": UPSTREAM_KEY, "base_url": pinned
+        })).await;
+        assert_eq!(created.status, 200, "{created:?}");
+        assert_eq!(chat(&app, &key, hello("azure-pinned")).await.status, 200);
+
+        // Each call: its path and query, its key (in api-key only), the model named in its body.
+        let sent: Vec<Value> = fake
+            .received()
+            .into_iter()
+            .map(|r| json!([r.path, r.query, r.api_key, r.authorization, r.body["model"]]))
+            .collect();
+        let call = |path: &str, version: &str, key: &str, model: &str| {
+            json!([path, format!("api-version={version}"), key, null, model])
+        };
+        assert_eq!(sent, [
+            call("/openai/deployments/chat-deploy/chat/completions", "2024-10-21", UPSTREAM_KEY, "chat-deploy"),
+            call("/openai/deployments/chat-deploy/chat/completions", "2024-10-21", UPSTREAM_KEY, "chat-deploy"),
+            call("/openai/deployments/embed-deploy/embeddings", "2024-10-21", UPSTREAM_KEY, "embed-deploy"),
+            call("/openai/deployments/east-deploy/chat/completions", "2024-06-01", "sk-azure-east-5678", "east-deploy"),
+            call("/openai/deployments/pinned/chat/completions", "2025-04-01-preview", UPSTREAM_KEY, "gpt-4o"),
+        ]);
+        // Azure's stream carried its usage, as every call did: all five are metered in full.
+        let rows = usage_of(&app, &key, "model", 5).await;
+        let prompt: i64 = rows.iter().map(|r| r["prompt_tokens"].as_i64().unwrap()).sum();
+        assert_eq!(prompt, 5 * PROMPT_TOKENS, "{rows:?}");
+    }
+
     async fn a_caller_that_goes_away_cancels_the_upstream_call(db) {
         let (_, key) = db.bootstrap();
         let fake = FakeUpstream::start();

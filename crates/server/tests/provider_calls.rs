@@ -237,6 +237,27 @@ backend_app_tests! {
         }
     }
 
+    async fn xagent_tests_an_azure_deployment_with_its_api_version_and_key_header(db) {
+        let (_, admin) = db.bootstrap();
+        let fake = FakeUpstream::start();
+        let app = app(db, "127.0.0.1").await;
+        // The resource's endpoint as base URL, the deployment as model name.
+        for (category, deployment, operation) in [("llm", "chat-deploy", "chat/completions"), ("embedding", "embed-deploy", "embeddings")] {
+            let mut body = test_body(fake.root(), category, deployment);
+            body["model_provider"] = json!("azure_openai");
+            let response = app.post(TEST, Some(&admin), body).await;
+            assert_eq!(outcome(&response, deployment).0, "passed", "{response:?}");
+            let sent = fake.received().pop().unwrap();
+            assert_eq!(sent.path, format!("/openai/deployments/{deployment}/{operation}"));
+            assert_eq!(sent.query, "api-version=2024-10-21");
+            assert_eq!((sent.api_key.as_deref(), sent.authorization.as_deref()), (Some(PROVIDER_KEY), None));
+        }
+        let no_url = json!({ "model_provider": "azure_openai", "model_name": "d", "category": "llm", "api_key": "k" });
+        failed_with(&app.post(TEST, Some(&admin), no_url).await, "d", "base_url is required for provider 'azure_openai'");
+        assert_eq!(fake.received().len(), 2);
+        nothing_stored(&app, &admin).await;
+    }
+
     async fn xagent_coding_plans_are_tested_and_listed_as_xagent_does(db) {
         let (_, admin) = db.bootstrap();
         let fake = FakeUpstream::start();

@@ -5,7 +5,8 @@ use std::collections::HashMap;
 
 use diesel::prelude::*;
 use modelgate_core::gateway::{
-    Protocol, Tokens, Upstream, UsageGroup, UsageQuery, UsageRecord, UsageRow, default_base_url,
+    Protocol, Tokens, Upstream, UsageGroup, UsageQuery, UsageRecord, UsageRow,
+    base_url_with_api_version, default_base_url,
 };
 use modelgate_core::model::{Model, Pricing, Source};
 use modelgate_core::registry::read_with_base;
@@ -52,6 +53,10 @@ fn text(value: Option<&serde_json::Value>) -> Option<String> {
         .filter(|s| !s.is_empty())
         .map(String::from)
 }
+
+/// Where a model's calls go: base URL, key, and the API version its provider's settings name
+/// (`api_version`, as LiteLLM calls Azure OpenAI's).
+type Credentials = (String, Option<Secret>, Option<String>);
 
 /// SQLite: a batch of usage rows in multi-row inserts of a few fixed sizes, largest first. Each
 /// size is one statement text, parsed once per connection and kept in diesel's statement cache;
@@ -204,17 +209,23 @@ impl Store {
             _ => model.key.clone(),
         };
         let pricing = inherited(&model.fields.pricing, base.as_ref().map(|b| &b.fields.pricing));
-        let (base_url, api_key) = match model.fields.base_url.clone() {
+        let (mut base_url, api_key, api_version) = match model.fields.base_url.clone() {
             Some(url) => {
                 let key =
                     model.fields.api_key.as_ref().map(|k| self.cipher.reveal(k)).transpose()?;
-                (url, key)
+                (url, key, None)
             }
             None => self.read_as(ctx, |conn, ctx| {
                 self.provider_credentials(conn, ctx, &model, base.as_ref())
             })?,
         };
-        let protocol = Protocol::of_provider(provider_of(&model, base.as_ref()));
+        let mut protocol = Protocol::of_upstream(provider_of(&model, base.as_ref()), &base_url);
+        // Of the APIs called, only Azure OpenAI's is versioned: a provider naming a version is
+        // Azure's, wherever its base URL points (a proxy, a private endpoint).
+        if let Some(version) = api_version.filter(|_| protocol != Protocol::Anthropic) {
+            protocol = Protocol::AzureOpenAi;
+            base_url = base_url_with_api_version(&base_url, &version);
+        }
         Ok(Upstream {
             model_key: model.key.clone(),
             upstream_model,
@@ -301,7 +312,7 @@ impl Store {
         ctx: &Ctx,
         model: &Model,
         base: Option<&Model>,
-    ) -> StoreResult<(String, Option<Secret>)> {
+    ) -> StoreResult<Credentials> {
         if let Some(seq) = model.fields.provider_ref {
             let provider = self.get_provider_in(conn, ctx, &ProviderRef::Id(seq))?;
             let url = text(provider.extra.get("base_url")).ok_or_else(|| {
@@ -314,7 +325,7 @@ impl Store {
                 )
             })?;
             let key = provider.api_key.as_ref().map(|k| self.cipher.reveal(k)).transpose()?;
-            return Ok((url, key));
+            return Ok((url, key, text(provider.extra.get("api_version"))));
         }
         let model_key = &model.key;
         // The org's credentials for a built-in provider: its custom provider of that name.
@@ -343,7 +354,7 @@ impl Store {
                 refused("base_url", format!("The provider '{provider_name}' has no base_url."))
             })?;
         let key = provider.api_key.as_ref().map(|k| self.cipher.reveal(k)).transpose()?;
-        Ok((url, key))
+        Ok((url, key, text(provider.extra.get("api_version"))))
     }
 
     /// Writes a batch of metered calls: each key's id is looked up once per batch (a batch is

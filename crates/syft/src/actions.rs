@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use modelgate_core::gateway::{Protocol, api_v1_root};
+use modelgate_core::gateway::{Protocol, api_v1_root, call_url};
 use modelgate_http::input::{Fields, Loc};
 use modelgate_http::outbound::{ProviderFailure, ProviderRequest, provider_client};
 use modelgate_http::{Caller, JsonBody, detail};
@@ -69,11 +69,12 @@ pub async fn type_action(
         return detail(StatusCode::NOT_IMPLEMENTED, "This server cannot call model providers.");
     };
     let root = base_url.trim().trim_end_matches('/');
+    // An `openai` model may be an Azure OpenAI deployment, recognised by its host.
+    let protocol = Protocol::of_upstream(Some(&name), root);
     let url = match name.as_str() {
         "ollama" | "anthropic" => format!("{}/models", api_v1_root(root)),
-        _ => format!("{root}/models"),
+        _ => call_url(protocol, root, None, "models"),
     };
-    let protocol = Protocol::of_provider(Some(&name));
     let request = ProviderRequest {
         url,
         body: None,

@@ -8,6 +8,8 @@
 //! latency-bound scenario); anything else answers at once.
 //! `POST /v1/messages` answers as Anthropic's Messages API does: `anthropic-error` answers
 //! Anthropic's 404, a request with tools is answered with a call of the first one.
+//! `POST /openai/deployments/<name>/chat/completions` and `…/embeddings` answer as Azure OpenAI's
+//! deployments do: 404 without an `api-version`, 401 without an `api-key` header.
 //! `GET /v1/models` lists [`LISTED_MODELS`] (or, asked with Anthropic's `x-api-key`,
 //! [`ANTHROPIC_LISTED`] in Anthropic's shape), or answers 401 to the key [`REFUSED_KEY`] with a
 //! message that repeats the key, as some providers do.
@@ -25,7 +27,11 @@ use serde_json::{Value, json};
 #[derive(Clone, Debug)]
 pub struct Received {
     pub path: String,
+    /// The query string, `""` for none.
+    pub query: String,
     pub authorization: Option<String>,
+    /// Azure OpenAI's key header.
+    pub api_key: Option<String>,
     /// Anthropic's key header and version header.
     pub x_api_key: Option<String>,
     pub anthropic_version: Option<String>,
@@ -81,6 +87,14 @@ impl FakeUpstream {
                         .route("/v1/embeddings", web::post().to(embeddings))
                         .route("/v1/messages", web::post().to(messages))
                         .route("/v1/models", web::get().to(models))
+                        .route(
+                            "/openai/deployments/{deployment}/chat/completions",
+                            web::post().to(azure_chat),
+                        )
+                        .route(
+                            "/openai/deployments/{deployment}/embeddings",
+                            web::post().to(azure_embeddings),
+                        )
                 })
                 .workers(1)
                 .disable_signals()
@@ -91,6 +105,11 @@ impl FakeUpstream {
             });
         });
         Self { base_url: format!("http://127.0.0.1:{port}/v1"), state }
+    }
+
+    /// `http://127.0.0.1:<port>`: the server's root, as Azure OpenAI's endpoint is given.
+    pub fn root(&self) -> &str {
+        self.base_url.trim_end_matches("/v1")
     }
 
     pub fn received(&self) -> Vec<Received> {
@@ -111,7 +130,9 @@ fn remember(state: &State, req: &HttpRequest, body: &Bytes) -> Value {
         |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok()).map(String::from);
     state.received.lock().expect("lock").push(Received {
         path: req.path().to_owned(),
+        query: req.query_string().to_owned(),
         authorization: header("authorization"),
+        api_key: header("api-key"),
         x_api_key: header("x-api-key"),
         anthropic_version: header("anthropic-version"),
         body: body.clone(),
@@ -262,6 +283,37 @@ async fn embeddings(req: HttpRequest, state: web::Data<State>, body: Bytes) -> H
         "model": body["model"],
         "usage": { "prompt_tokens": PROMPT_TOKENS, "total_tokens": PROMPT_TOKENS }
     }))
+}
+
+/// What Azure OpenAI answers a deployment's call without an API version or its key header.
+fn azure_refusal(req: &HttpRequest) -> Option<HttpResponse> {
+    if !req.query_string().split('&').any(|pair| pair.starts_with("api-version=")) {
+        return Some(HttpResponse::NotFound().json(json!({
+            "error": { "code": "404", "message": "Resource not found" }
+        })));
+    }
+    if !req.headers().contains_key("api-key") {
+        return Some(HttpResponse::Unauthorized().json(json!({
+            "error": { "code": "401", "message": "Access denied due to invalid subscription key \
+                or wrong API endpoint." }
+        })));
+    }
+    None
+}
+
+/// Azure OpenAI's chat: a deployment's, answered as [`chat`] answers.
+async fn azure_chat(req: HttpRequest, state: web::Data<State>, body: Bytes) -> HttpResponse {
+    match azure_refusal(&req) {
+        Some(refused) => refused,
+        None => chat(req, state, body).await,
+    }
+}
+
+async fn azure_embeddings(req: HttpRequest, state: web::Data<State>, body: Bytes) -> HttpResponse {
+    match azure_refusal(&req) {
+        Some(refused) => refused,
+        None => embeddings(req, state, body).await,
+    }
 }
 
 /// Anthropic's usage for the same call as [`usage`]: cached prompt tokens counted apart.

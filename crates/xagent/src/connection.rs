@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use modelgate_core::gateway::{self, Protocol, api_v1_root};
+use modelgate_core::gateway::{self, Protocol, api_v1_root, call_url};
 use modelgate_http::outbound::{ProviderFailure, ProviderRequest, provider_client};
 use modelgate_http::{Caller, JsonBody, detail};
 use serde::Serialize;
@@ -58,10 +58,9 @@ const ALIBABA_CODING_PLAN: [&str; 6] = [
 
 const MINIMAX_CODING_PLAN: [&str; 3] = ["MiniMax-M2", "MiniMax-M2.1", "MiniMax-M2.5"];
 
-/// Providers whose API is neither OpenAI's nor Anthropic's: modelgate does not call them from
-/// here.
-const NOT_OPENAI: [&str; 5] =
-    ["gemini", "google", "elevenlabs", "azure_openai", "xinference-rerank"];
+/// Providers whose API is neither OpenAI's (Azure OpenAI's included) nor Anthropic's:
+/// modelgate does not call them from here.
+const NOT_OPENAI: [&str; 4] = ["gemini", "google", "elevenlabs", "xinference-rerank"];
 
 const NO_CLIENT: &str = "This server cannot call model providers.";
 
@@ -116,8 +115,14 @@ struct TestOutcome {
 
 /// The probe Xagent makes for a category: one token of chat, one embedding, or (other
 /// categories) finding the model in the provider's list.
-fn probe(test: &ConnectionTest, root: &str) -> Result<(String, Option<Value>), String> {
+fn probe(
+    test: &ConnectionTest,
+    root: &str,
+    protocol: Protocol,
+) -> Result<(String, Option<Value>), String> {
     let provider = test.provider.trim().to_lowercase();
+    // Azure OpenAI calls the deployment named like the model.
+    let url = |operation: &str| call_url(protocol, root, Some(&test.model_name), operation);
     match test.category.as_str() {
         "llm" if anthropic(&provider) => {
             let body = json!({
@@ -144,13 +149,12 @@ fn probe(test: &ConnectionTest, root: &str) -> Result<(String, Option<Value>), S
                 body["max_tokens"] = json!(1);
                 body["temperature"] = json!(test.temperature.unwrap_or(0.7));
             }
-            Ok((format!("{root}/chat/completions"), Some(body)))
+            Ok((url("chat/completions"), Some(body)))
         }
-        "embedding" => Ok((
-            format!("{root}/embeddings"),
-            Some(json!({ "model": test.model_name, "input": "hello" })),
-        )),
-        "image" | "speech" => Ok((format!("{root}/models"), None)),
+        "embedding" => {
+            Ok((url("embeddings"), Some(json!({ "model": test.model_name, "input": "hello" }))))
+        }
+        "image" | "speech" => Ok((call_url(protocol, root, None, "models"), None)),
         other => Err(format!("Unsupported category for testing: {other}")),
     }
 }
@@ -181,17 +185,19 @@ pub async fn test_connection(
     };
     let started = Instant::now();
     let provider = test.provider.trim().to_lowercase();
-    let outcome = match api_root(&provider, test.base_url.as_deref())
-        .and_then(|root| probe(&test, &root))
-    {
+    let probed = api_root(&provider, test.base_url.as_deref()).and_then(|root| {
+        let protocol = Protocol::of_upstream(Some(&provider), &root);
+        probe(&test, &root, protocol).map(|(url, body)| (url, body, protocol))
+    });
+    let outcome = match probed {
         Err(reason) => Probed::Failed(reason),
-        Ok((url, body)) => {
+        Ok((url, body, protocol)) => {
             let lists = body.is_none();
             let request = ProviderRequest {
                 url,
                 body,
                 api_key: test.api_key.clone(),
-                protocol: Protocol::of_provider(Some(&provider)),
+                protocol,
                 timeout: TEST_TIMEOUT,
             };
             match client.call(&req, request).await {
@@ -267,11 +273,13 @@ pub async fn provider_models(
         Ok(root) => root,
         Err(reason) => return failed(reason),
     };
+    // `openai` at an Azure endpoint lists the resource's models, with Azure's key header.
+    let protocol = Protocol::of_upstream(Some(&id), &root);
     let request = ProviderRequest {
-        url: format!("{root}/models"),
+        url: call_url(protocol, &root, None, "models"),
         body: None,
         api_key: Some(api_key.clone()),
-        protocol: Protocol::of_provider(Some(&id)),
+        protocol,
         timeout: LIST_TIMEOUT,
     };
     let answer = match client.call(&req, request).await {
