@@ -880,7 +880,7 @@ fn openai_answer(
 }
 
 /// An upstream's answer passed on as it came, metered with its `usage` (`None`: not a JSON
-/// object; an error then is wrapped in OpenAI's shape, which clients parse errors as).
+/// object); an error in OpenAI's shape, which clients parse errors as.
 fn pass_on(
     call: Call,
     status: StatusCode,
@@ -891,12 +891,42 @@ fn pass_on(
 ) -> HttpResponse {
     let tokens = usage.as_ref().and_then(tokens_of).unwrap_or_default();
     call.meter(tokens, status.as_u16(), Some(ttfb));
-    if usage.is_none() && !status.is_success() {
-        // Not a JSON object: wrapped so the caller still gets OpenAI's shape.
-        let message: String = String::from_utf8_lossy(&body).chars().take(1000).collect();
-        return upstream_error(status, &message, None);
+    if !status.is_success() {
+        return openai_shaped_error(status, &body);
     }
     HttpResponse::build(status).content_type(content_type).body(body)
+}
+
+/// An upstream's error answer in OpenAI's shape, which typed clients parse strictly. An `error`
+/// object with a message keeps its fields (Azure's `innererror` says why content was filtered),
+/// its `type`, `param` and `code` made strings or null as OpenAI's are (Azure's `type` is null
+/// or absent, vLLM's `code` a number); any other body becomes the message of one.
+fn openai_shaped_error(status: StatusCode, body: &[u8]) -> HttpResponse {
+    let error = match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(mut answer)) => match answer.remove("error") {
+            Some(Value::Object(error)) if error.get("message").is_some_and(Value::is_string) => {
+                Some(error)
+            }
+            _ => None,
+        },
+        _ => None,
+    };
+    let Some(mut error) = error else {
+        let message = error_message(body)
+            .unwrap_or_else(|| String::from_utf8_lossy(body).chars().take(1000).collect());
+        return upstream_error(status, &message, None);
+    };
+    let mut text = |name: &str| match error.remove(name) {
+        Some(Value::String(text)) => Value::String(text),
+        Some(Value::Number(number)) => Value::String(number.to_string()),
+        _ => Value::Null,
+    };
+    let (kind, param, code) = (text("type"), text("param"), text("code"));
+    let kind = if kind.is_null() { Value::from("upstream_error") } else { kind };
+    error.insert("type".into(), kind);
+    error.insert("param".into(), param);
+    error.insert("code".into(), code);
+    HttpResponse::build(status).json(json!({ "error": error }))
 }
 
 type Payload = Pin<Box<dyn Stream<Item = Result<Bytes, awc::error::PayloadError>>>>;

@@ -565,9 +565,31 @@ backend_app_tests! {
         assert_eq!(quoted.status, 500, "{quoted:?}");
         assert_eq!(quoted.json["error"]["message"], r#""overloaded""#, "{quoted:?}");
 
-        let rows = usage_of(&app, &key, "model", 5).await;
+        // JSON errors of other shapes come back in OpenAI's, keeping what they say: Azure's
+        // content filter its reason, vLLM's its code as a string, FastAPI's detail as message.
+        xagent_model(&app, &key, "filtered", &fake.base_url, "error-filtered").await;
+        let filtered = chat(&app, &key, hello("filtered")).await;
+        assert_eq!(filtered.status, 400, "{filtered:?}");
+        let error = &filtered.json["error"];
+        assert_eq!((&error["type"], &error["param"], &error["code"]), (&json!("upstream_error"), &json!("prompt"), &json!("content_filter")));
+        assert!(error["message"].as_str().unwrap().starts_with("The response was filtered"));
+        assert_eq!(error["innererror"]["content_filter_result"]["hate"]["filtered"], true, "{filtered:?}");
+        xagent_model(&app, &key, "vllm", &fake.base_url, "error-vllm").await;
+        let vllm = chat(&app, &key, hello("vllm")).await;
+        assert_eq!(vllm.status, 404, "{vllm:?}");
+        assert_eq!(vllm.json, json!({ "error": {
+            "message": "The model `error-vllm` does not exist.", "type": "NotFoundError", "param": "model", "code": "404"
+        } }));
+        xagent_model(&app, &key, "fastapi", &fake.base_url, "error-detail").await;
+        let fastapi = chat(&app, &key, hello("fastapi")).await;
+        assert_eq!(fastapi.status, 404, "{fastapi:?}");
+        assert_eq!(fastapi.json, json!({ "error": {
+            "message": "Not Found", "type": "upstream_error", "param": null, "code": null
+        } }));
+
+        let rows = usage_of(&app, &key, "model", 8).await;
         let errors: i64 = rows.iter().map(|r| r["errors"].as_i64().unwrap()).sum();
-        assert_eq!(errors, 5, "{rows:?}");
+        assert_eq!(errors, 8, "{rows:?}");
     }
 }
 

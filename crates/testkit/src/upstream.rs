@@ -2,10 +2,11 @@
 //! chosen by the requested model's name, and a record of everything it received.
 //!
 //! Model names: `error-429` answers a rate-limit error, `error-text` a 503 in plain text,
-//! `error-json-string` a 500 whose JSON is a string; `slow` answers after 3 s; `slow-stream`
-//! streams a chunk every 200 ms for a minute (cancellation); `after-<N>ms` answers (or starts
-//! its stream) after N milliseconds, as an upstream that takes time to think (the benchmark's
-//! latency-bound scenario); anything else answers at once.
+//! `error-json-string` a 500 whose JSON is a string, `error-filtered`, `error-vllm` and
+//! `error-detail` the errors of Azure OpenAI's content filter, vLLM and FastAPI; `slow` answers
+//! after 3 s; `slow-stream` streams a chunk every 200 ms for a minute (cancellation);
+//! `after-<N>ms` answers (or starts its stream) after N milliseconds, as an upstream that takes
+//! time to think (the benchmark's latency-bound scenario); anything else answers at once.
 //! `POST /v1/messages` answers as Anthropic's Messages API does: `anthropic-error` answers
 //! Anthropic's 404, a request with tools is answered with a call of the first one.
 //! `POST /openai/deployments/<name>/chat/completions` and `…/embeddings` answer as Azure OpenAI's
@@ -211,6 +212,26 @@ async fn chat(req: HttpRequest, state: web::Data<State>, body: Bytes) -> HttpRes
         }
         "error-json-string" => {
             return HttpResponse::InternalServerError().json("overloaded");
+        }
+        // Azure OpenAI's content filter: `type` null, the reason in `innererror`.
+        "error-filtered" => {
+            return HttpResponse::BadRequest().json(json!({ "error": {
+                "message": "The response was filtered due to the prompt triggering content management policy.",
+                "type": null, "param": "prompt", "code": "content_filter", "status": 400,
+                "innererror": { "code": "ResponsibleAIPolicyViolation",
+                    "content_filter_result": { "hate": { "filtered": true, "severity": "high" } } }
+            } }));
+        }
+        // vLLM's: a numeric code, and a field of its own beside the error.
+        "error-vllm" => {
+            return HttpResponse::NotFound().json(json!({ "object": "error", "error": {
+                "message": "The model `error-vllm` does not exist.", "type": "NotFoundError",
+                "param": "model", "code": 404
+            } }));
+        }
+        // FastAPI's.
+        "error-detail" => {
+            return HttpResponse::NotFound().json(json!({ "detail": "Not Found" }));
         }
         "slow" => actix_web::rt::time::sleep(Duration::from_secs(3)).await,
         other => {
