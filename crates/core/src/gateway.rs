@@ -198,6 +198,20 @@ pub fn call_url(
     }
 }
 
+/// Providers whose base URL is their server's root, with the OpenAI API under `/v1`: Ollama
+/// (Syft Space's `ollama` type, `http://localhost:11434`) and Xinference (Xagent's).
+const SERVED_UNDER_V1: [&str; 2] = ["ollama", "xinference"];
+
+/// The OpenAI API root of a server of `provider` at `base_url`: `base_url` itself, but `…/v1`
+/// under the root of a server whose clients take its root (see [`api_v1_root`]).
+pub fn openai_root(provider: Option<&str>, base_url: &str) -> String {
+    let provider = provider.map(str::trim).unwrap_or_default();
+    match SERVED_UNDER_V1.iter().any(|p| p.eq_ignore_ascii_case(provider)) {
+        true => api_v1_root(base_url),
+        false => base_url.to_owned(),
+    }
+}
+
 /// The `…/v1` API root under a base URL given either as the server's root (as Anthropic's and
 /// Ollama's clients take it) or as the API root itself.
 pub fn api_v1_root(base_url: &str) -> String {
@@ -322,6 +336,14 @@ mod tests {
     fn the_v1_root_is_found_under_either_form_of_base_url() {
         assert_eq!(api_v1_root("https://api.anthropic.com"), "https://api.anthropic.com/v1");
         assert_eq!(api_v1_root("http://ollama:11434/v1/"), "http://ollama:11434/v1");
+    }
+
+    #[test]
+    fn ollama_and_xinference_are_called_under_v1_of_their_root() {
+        assert_eq!(openai_root(Some("ollama"), "http://gpu:11434/"), "http://gpu:11434/v1");
+        assert_eq!(openai_root(Some("Xinference"), "http://x:9997/v1"), "http://x:9997/v1");
+        assert_eq!(openai_root(Some("vllm"), "http://v:8000"), "http://v:8000");
+        assert_eq!(openai_root(None, "https://api.openai.com/v1/"), "https://api.openai.com/v1/");
     }
 
     #[test]

@@ -391,6 +391,32 @@ backend_app_tests! {
         assert_eq!(prompt, 5 * PROMPT_TOKENS, "{rows:?}");
     }
 
+    async fn ollama_and_xinference_given_by_their_server_root_are_called_under_v1(db) {
+        let (_, key) = db.bootstrap();
+        let fake = FakeUpstream::start();
+        let app = app(db, "127.0.0.1", Duration::from_secs(5)).await;
+        // Syft Space's ollama type takes the server's root, and has no key.
+        let created = app.post("/syft/api/v1/models/", Some(&key), json!({
+            "name": "local-llama", "dtype": "ollama",
+            "configuration": { "model": "llama3", "base_url": fake.root(), "system_prompt": "Be brief." }
+        })).await;
+        assert_eq!(created.status, 201, "{created:?}");
+        // Xagent's Xinference provider too.
+        let created = app.post("/xagent/api/models/", Some(&key), json!({
+            "model_id": "xinf-embed", "category": "embedding", "model_provider": "xinference",
+            "model_name": "bge-m3", "base_url": format!("{}/", fake.root())
+        })).await;
+        assert_eq!(created.status, 200, "{created:?}");
+        assert_eq!(chat(&app, &key, hello("local-llama")).await.status, 200);
+        let embedded = app.post("/v1/embeddings", Some(&key), json!({ "model": "xinf-embed", "input": "hi" })).await;
+        assert_eq!(embedded.status, 200, "{embedded:?}");
+        let received = fake.received();
+        let sent: Vec<(&str, &Value, Option<&str>)> =
+            received.iter().map(|r| (r.path.as_str(), &r.body["model"], r.authorization.as_deref())).collect();
+        assert_eq!(sent, [("/v1/chat/completions", &json!("llama3"), None), ("/v1/embeddings", &json!("bge-m3"), None)]);
+        assert_eq!(received[0].body["messages"][0], json!({ "role": "system", "content": "Be brief." }));
+    }
+
     async fn a_caller_that_goes_away_cancels_the_upstream_call(db) {
         let (_, key) = db.bootstrap();
         let fake = FakeUpstream::start();

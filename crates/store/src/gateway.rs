@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use diesel::prelude::*;
 use modelgate_core::gateway::{
     Protocol, Tokens, Upstream, UsageGroup, UsageQuery, UsageRecord, UsageRow,
-    base_url_with_api_version, default_base_url,
+    base_url_with_api_version, default_base_url, openai_root,
 };
 use modelgate_core::model::{Model, Pricing, Source};
 use modelgate_core::registry::read_with_base;
@@ -209,7 +209,7 @@ impl Store {
             _ => model.key.clone(),
         };
         let pricing = inherited(&model.fields.pricing, base.as_ref().map(|b| &b.fields.pricing));
-        let (mut base_url, api_key, api_version) = match model.fields.base_url.clone() {
+        let (base_url, api_key, api_version) = match model.fields.base_url.clone() {
             Some(url) => {
                 let key =
                     model.fields.api_key.as_ref().map(|k| self.cipher.reveal(k)).transpose()?;
@@ -219,7 +219,9 @@ impl Store {
                 self.provider_credentials(conn, ctx, &model, base.as_ref())
             })?,
         };
-        let mut protocol = Protocol::of_upstream(provider_of(&model, base.as_ref()), &base_url);
+        let provider = provider_of(&model, base.as_ref());
+        let mut base_url = openai_root(provider, &base_url);
+        let mut protocol = Protocol::of_upstream(provider, &base_url);
         // Of the APIs called, only Azure OpenAI's is versioned: a provider naming a version is
         // Azure's, wherever its base URL points (a proxy, a private endpoint).
         if let Some(version) = api_version.filter(|_| protocol != Protocol::Anthropic) {
