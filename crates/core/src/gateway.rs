@@ -204,11 +204,11 @@ const SERVED_UNDER_V1: [&str; 2] = ["ollama", "xinference"];
 
 /// The OpenAI API root of a server of `provider` at `base_url`: `base_url` itself, but `…/v1`
 /// under the root of a server whose clients take its root (see [`api_v1_root`]).
-pub fn openai_root(provider: Option<&str>, base_url: &str) -> String {
+pub fn openai_root(provider: Option<&str>, base_url: String) -> String {
     let provider = provider.map(str::trim).unwrap_or_default();
     match SERVED_UNDER_V1.iter().any(|p| p.eq_ignore_ascii_case(provider)) {
-        true => api_v1_root(base_url),
-        false => base_url.to_owned(),
+        true => api_v1_root(&base_url),
+        false => base_url,
     }
 }
 
@@ -340,10 +340,13 @@ mod tests {
 
     #[test]
     fn ollama_and_xinference_are_called_under_v1_of_their_root() {
-        assert_eq!(openai_root(Some("ollama"), "http://gpu:11434/"), "http://gpu:11434/v1");
-        assert_eq!(openai_root(Some("Xinference"), "http://x:9997/v1"), "http://x:9997/v1");
-        assert_eq!(openai_root(Some("vllm"), "http://v:8000"), "http://v:8000");
-        assert_eq!(openai_root(None, "https://api.openai.com/v1/"), "https://api.openai.com/v1/");
+        assert_eq!(openai_root(Some("ollama"), "http://gpu:11434/".into()), "http://gpu:11434/v1");
+        assert_eq!(openai_root(Some("Xinference"), "http://x:9997/v1".into()), "http://x:9997/v1");
+        assert_eq!(openai_root(Some("vllm"), "http://v:8000".into()), "http://v:8000");
+        assert_eq!(
+            openai_root(None, "https://api.openai.com/v1/".into()),
+            "https://api.openai.com/v1/"
+        );
     }
 
     #[test]

@@ -220,7 +220,7 @@ impl Store {
             })?,
         };
         let provider = provider_of(&model, base.as_ref());
-        let mut base_url = openai_root(provider, &base_url);
+        let mut base_url = openai_root(provider, base_url);
         let mut protocol = Protocol::of_upstream(provider, &base_url);
         // Of the APIs called, only Azure OpenAI's is versioned: a provider naming a version is
         // Azure's, wherever its base URL points (a proxy, a private endpoint).

@@ -93,7 +93,7 @@ fn api_root(provider: &str, base_url: Option<&str>) -> Result<String, String> {
         (None, None) => return Err(format!("base_url is required for provider '{provider}'")),
     };
     // Xinference is given as its server's root; its OpenAI API is under /v1.
-    Ok(gateway::openai_root(Some(provider), &base))
+    Ok(gateway::openai_root(Some(provider), base))
 }
 
 /// How a connection test ended.
