@@ -784,67 +784,96 @@ async fn forward(
             return answer;
         }
     };
-    let status =
-        StatusCode::from_u16(response.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
-    let content_type = response
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("application/json")
-        .to_owned();
-    if stream && status.is_success() && content_type.starts_with("text/event-stream") {
-        let ttfb = call.started.elapsed();
-        let inner: Payload = match anthropic {
-            true => {
-                Box::pin(crate::anthropic::Translated::new(response.take_payload(), unix_now()))
+    let kept = kept_headers(response.headers());
+    let mut answer = async move {
+        let status =
+            StatusCode::from_u16(response.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("application/json")
+            .to_owned();
+        if stream && status.is_success() && content_type.starts_with("text/event-stream") {
+            let ttfb = call.started.elapsed();
+            let inner: Payload = match anthropic {
+                true => {
+                    Box::pin(crate::anthropic::Translated::new(response.take_payload(), unix_now()))
+                }
+                false => Box::pin(response.take_payload()),
+            };
+            let metered = Metered {
+                inner,
+                call: Some(call),
+                ttfb,
+                tokens: None,
+                pending: String::new(),
+                first_chunk: None,
+                status: status.as_u16(),
+            };
+            return HttpResponse::build(status)
+                .content_type("text/event-stream")
+                .insert_header(("Cache-Control", "no-cache"))
+                .streaming(metered);
+        }
+        let body = match response.body().limit(64 * 1024 * 1024).await {
+            Ok(body) => body,
+            Err(e) => {
+                tracing::warn!(error = %e, "upstream body unreadable");
+                let answer = upstream_failure(&awc::error::SendRequestError::Body(e.into()));
+                call.meter(Tokens::default(), answer.status().as_u16(), None);
+                return answer;
             }
-            false => Box::pin(response.take_payload()),
         };
-        let metered = Metered {
-            inner,
-            call: Some(call),
-            ttfb,
-            tokens: None,
-            pending: String::new(),
-            first_chunk: None,
-            status: status.as_u16(),
-        };
-        return HttpResponse::build(status)
-            .content_type("text/event-stream")
-            .insert_header(("Cache-Control", "no-cache"))
-            .streaming(metered);
-    }
-    let body = match response.body().limit(64 * 1024 * 1024).await {
-        Ok(body) => body,
-        Err(e) => {
-            tracing::warn!(error = %e, "upstream body unreadable");
-            let answer = upstream_failure(&awc::error::SendRequestError::Body(e.into()));
-            call.meter(Tokens::default(), answer.status().as_u16(), None);
-            return answer;
+        let ttfb = call.started.elapsed();
+        if !anthropic {
+            return openai_answer(call, status, &content_type, body, ttfb);
         }
-    };
-    let ttfb = call.started.elapsed();
-    if !anthropic {
-        return openai_answer(call, status, &content_type, body, ttfb);
-    }
-    let parsed: Option<Value> = serde_json::from_slice(&body).ok();
-    if let Some(answer) = &parsed {
-        if status.is_success()
-            && let Some(completion) = crate::anthropic::chat_completion(answer, unix_now())
-        {
-            let tokens = tokens_of(&completion["usage"]).unwrap_or_default();
-            call.meter(tokens, status.as_u16(), Some(ttfb));
-            return HttpResponse::build(status).json(completion);
+        let parsed: Option<Value> = serde_json::from_slice(&body).ok();
+        if let Some(answer) = &parsed {
+            if status.is_success()
+                && let Some(completion) = crate::anthropic::chat_completion(answer, unix_now())
+            {
+                let tokens = tokens_of(&completion["usage"]).unwrap_or_default();
+                call.meter(tokens, status.as_u16(), Some(ttfb));
+                return HttpResponse::build(status).json(completion);
+            }
+            if !status.is_success()
+                && let Some((message, kind)) = crate::anthropic::error_of(answer)
+            {
+                call.meter(Tokens::default(), status.as_u16(), Some(ttfb));
+                return upstream_error(status, &message, Some(&kind));
+            }
         }
-        if !status.is_success()
-            && let Some((message, kind)) = crate::anthropic::error_of(answer)
-        {
-            call.meter(Tokens::default(), status.as_u16(), Some(ttfb));
-            return upstream_error(status, &message, Some(&kind));
-        }
+        let usage = parsed.filter(Value::is_object).map(|mut answer| answer["usage"].take());
+        pass_on(call, status, &content_type, body, ttfb, usage)
     }
-    let usage = parsed.filter(Value::is_object).map(|mut answer| answer["usage"].take());
-    pass_on(call, status, &content_type, body, ttfb, usage)
+    .await;
+    // Whatever became of the answer, the caller learns when to retry, as from the upstream.
+    let headers = answer.headers_mut();
+    for (name, value) in kept {
+        headers.insert(name, value);
+    }
+    answer
+}
+
+/// The upstream's headers a client acts on: when to retry (`retry-after`, `retry-after-ms` and
+/// `x-should-retry`, as OpenAI's SDKs read them) and what is left of its rate limits
+/// (`x-ratelimit-*`, Anthropic's `anthropic-ratelimit-*`). Its others (its own request ids,
+/// cookies, servers) are its own business.
+fn kept_headers(
+    headers: &actix_web::http::header::HeaderMap,
+) -> Vec<(actix_web::http::header::HeaderName, actix_web::http::header::HeaderValue)> {
+    headers
+        .iter()
+        .filter(|(name, _)| {
+            let name = name.as_str();
+            matches!(name, "retry-after" | "retry-after-ms" | "x-should-retry")
+                || name.starts_with("x-ratelimit-")
+                || name.starts_with("anthropic-ratelimit-")
+        })
+        .map(|(name, value)| (name.clone(), value.clone()))
+        .collect()
 }
 
 /// The hash of the caller's key, for its usage row: a caller taken from memory carries it.

@@ -14,7 +14,7 @@ use modelgate_server::app::configure_main;
 use modelgate_server::gateway::{EgressPolicy, GatewaySettings};
 use modelgate_testkit::net::unreachable_base_url;
 use modelgate_testkit::upstream::{
-    CACHED_TOKENS, COMPLETION_TOKENS, FakeUpstream, PROMPT_TOKENS, STREAM_WORDS,
+    CACHED_TOKENS, COMPLETION_TOKENS, FakeUpstream, PROMPT_TOKENS, REMAINING_TOKENS, STREAM_WORDS,
 };
 use modelgate_testkit::{TestApp, TestDb, TestResponse, backend_app_tests};
 use serde_json::{Value, json};
@@ -108,6 +108,7 @@ backend_app_tests! {
         let answer = chat(&app, &key, hello("team-chat")).await;
         assert_eq!(answer.status, 200, "{answer:?}");
         assert_eq!(answer.json["choices"][0]["message"]["content"], "Hello!");
+        assert_eq!(answer.header(REMAINING_TOKENS.0), Some(REMAINING_TOKENS.1));
         assert!(!answer.text().contains(UPSTREAM_KEY));
 
         // The request's own values win over the model's.
@@ -212,6 +213,7 @@ backend_app_tests! {
         let answer = chat(&app, &key, body).await;
         assert_eq!(answer.status, 200, "{answer:?}");
         assert!(answer.header("content-type").is_some_and(|t| t.starts_with("text/event-stream")));
+        assert_eq!(answer.header(REMAINING_TOKENS.0), Some(REMAINING_TOKENS.1));
         let events: Vec<&str> = answer
             .text()
             .leak()
@@ -573,6 +575,10 @@ backend_app_tests! {
         let limited = chat(&app, &key, hello("limited")).await;
         assert_eq!(limited.status, 429);
         assert_eq!(limited.json["error"]["code"], "rate_limit_exceeded");
+        // When to retry, as OpenAI's SDKs read it; the upstream's other headers stay its own.
+        assert_eq!(limited.header("retry-after"), Some("7"), "{limited:?}");
+        assert_eq!(limited.header("x-ratelimit-remaining-requests"), Some("0"));
+        assert_eq!(limited.header("x-upstream-internal"), None);
 
         xagent_model(&app, &key, "slowpoke", &fake.base_url, "slow").await;
         openai_error(&chat(&app, &key, hello("slowpoke")).await, 504, "upstream_timeout");

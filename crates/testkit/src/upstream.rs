@@ -201,7 +201,11 @@ async fn chat(req: HttpRequest, state: web::Data<State>, body: Bytes) -> HttpRes
     let model = body["model"].as_str().unwrap_or_default().to_owned();
     match model.as_str() {
         "error-429" => {
-            return HttpResponse::TooManyRequests().json(json!({
+            return HttpResponse::TooManyRequests()
+                .insert_header(("retry-after", "7"))
+                .insert_header(("x-ratelimit-remaining-requests", "0"))
+                .insert_header(("x-upstream-internal", "not for callers"))
+                .json(json!({
                 "error": { "message": "Rate limit reached", "type": "requests", "param": null, "code": "rate_limit_exceeded" }
             }));
         }
@@ -241,7 +245,7 @@ async fn chat(req: HttpRequest, state: web::Data<State>, body: Bytes) -> HttpRes
         }
     }
     if body["stream"] != json!(true) {
-        return HttpResponse::Ok().json(json!({
+        return HttpResponse::Ok().insert_header(REMAINING_TOKENS).json(json!({
             "id": "chatcmpl-fake", "object": "chat.completion", "created": 1, "model": model,
             "choices": [{ "index": 0, "message": { "role": "assistant", "content": "Hello!" }, "finish_reason": "stop" }],
             "usage": usage()
@@ -287,8 +291,14 @@ async fn chat(req: HttpRequest, state: web::Data<State>, body: Bytes) -> HttpRes
             }
         },
     );
-    HttpResponse::Ok().content_type("text/event-stream").streaming(stream)
+    HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .insert_header(REMAINING_TOKENS)
+        .streaming(stream)
 }
+
+/// The rate-limit header every chat answer carries, as OpenAI's do.
+pub const REMAINING_TOKENS: (&str, &str) = ("x-ratelimit-remaining-tokens", "149984");
 
 /// The delay a model named `after-<N>ms` asks for.
 fn thinking_time(model: &str) -> Option<Duration> {
