@@ -94,26 +94,37 @@ fn split_query(url: &str) -> (&str, Option<&str>) {
     (root.trim_end_matches('/'), query)
 }
 
-/// The host of `url` (without a port), lowercased.
-fn host_of(url: &str) -> String {
-    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+/// What follows `url`'s `scheme://` (all of it when it has none). A `char` is looked for rather
+/// than `"://"`: a string pattern sets up a substring searcher, and this runs on every call.
+fn after_scheme(url: &str) -> &str {
+    match url.find(':') {
+        Some(at) if url[at..].starts_with("://") => &url[at + 3..],
+        _ => url,
+    }
+}
+
+/// The host of `url`, without user or port.
+fn host_of(url: &str) -> &str {
+    let rest = after_scheme(url);
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
     let host = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
-    let host = match host.strip_prefix('[') {
+    match host.strip_prefix('[') {
         Some(v6) => v6.split(']').next().unwrap_or_default(),
         None => host.split(':').next().unwrap_or_default(),
-    };
-    host.to_ascii_lowercase()
+    }
 }
 
 fn is_azure_host(url: &str) -> bool {
-    let host = host_of(url);
-    AZURE_HOSTS.iter().any(|suffix| host.ends_with(suffix))
+    let host = host_of(url).as_bytes();
+    AZURE_HOSTS.iter().any(|suffix| {
+        let suffix = suffix.as_bytes();
+        host.len() > suffix.len() && host[host.len() - suffix.len()..].eq_ignore_ascii_case(suffix)
+    })
 }
 
 /// The path of `root` after its host (`""` for none).
 fn path_of(root: &str) -> &str {
-    let rest = root.split_once("://").map_or(root, |(_, rest)| rest);
+    let rest = after_scheme(root);
     rest.find('/').map_or("", |at| &rest[at..])
 }
 
@@ -370,6 +381,7 @@ mod tests {
             "https://RES.openai.azure.com:443/openai/v1/",
             "https://res.cognitiveservices.azure.com/openai/deployments/gpt",
             "https://proj.services.ai.azure.com/models",
+            "https://user:secret@res.openai.azure.com?api-version=2024-10-21",
         ] {
             assert_eq!(of(Some("openai"), host), Protocol::AzureOpenAi, "{host}");
             assert_eq!(of(None, host), Protocol::AzureOpenAi, "{host}");
@@ -381,6 +393,8 @@ mod tests {
         );
         for other in [
             "https://openai.azure.com.evil.example/v1",
+            "https://evil.example/res.openai.azure.com",
+            "http://[::1]:8000/v1",
             "http://127.0.0.1:9/v1",
             "https://api.openai.com/v1",
         ] {
