@@ -299,13 +299,19 @@ pub fn merged_chat_body(mut body: Map<String, Value>, upstream: &Upstream) -> Ma
         }
     }
     if body.get("stream") == Some(&Value::Bool(true)) {
-        // Ask for the usage chunk, which metering needs.
+        // Ask for the usage chunk, which metering needs, whatever the caller asked: it is
+        // passed on only to callers that asked for it (see [`Metered`]).
         let options = body.entry("stream_options").or_insert_with(|| json!({}));
         if let Value::Object(options) = options {
-            options.entry("include_usage").or_insert(Value::Bool(true));
+            options.insert("include_usage".into(), Value::Bool(true));
         }
     }
     body
+}
+
+/// Whether a chat request asks for the usage chunk at the end of its stream.
+fn asks_for_usage(request: &Map<String, Value>) -> bool {
+    request.get("stream_options").and_then(|o| o.get("include_usage")) == Some(&Value::Bool(true))
 }
 
 fn tokens_of(usage: &Value) -> Option<Tokens> {
@@ -734,6 +740,7 @@ async fn forward(
     }
     let stream =
         endpoint == Endpoint::ChatCompletions && request.get("stream") == Some(&Value::Bool(true));
+    let shows_usage = asks_for_usage(&request);
     let outgoing = match endpoint {
         Endpoint::ChatCompletions => merged_chat_body(request, &upstream),
         Endpoint::Embeddings => {
@@ -807,7 +814,8 @@ async fn forward(
                 call: Some(call),
                 ttfb,
                 tokens: None,
-                pending: String::new(),
+                pending: Vec::new(),
+                shows_usage,
                 first_chunk: None,
                 status: status.as_u16(),
             };
@@ -989,29 +997,72 @@ fn unix_now() -> i64 {
 /// An upstream stream passed through chunk by chunk (pulled only as fast as the caller reads),
 /// watching for the usage chunk. Its usage row is written when it ends — completed, failed or
 /// dropped because the caller went away (which also drops the upstream connection).
+///
+/// The upstream is always asked for the usage chunk (metering needs it); a caller that did not
+/// ask for it does not get it, as from OpenAI, whose streams then have no chunk without
+/// `choices`: clients that read `choices[0]` of every chunk would fail on it. For such a caller
+/// the stream is passed on event by event instead, that one event left out.
 struct Metered {
     inner: Payload,
     call: Option<Call>,
     ttfb: Duration,
     tokens: Option<Tokens>,
-    /// A line split across chunks.
-    pending: String,
+    /// The start of an event split across chunks.
+    pending: Vec<u8>,
+    /// The caller asked for the usage chunk (`stream_options.include_usage`).
+    shows_usage: bool,
     first_chunk: Option<Duration>,
     status: u16,
 }
 
-impl Metered {
-    fn watch(&mut self, chunk: &[u8]) {
-        self.pending.push_str(&String::from_utf8_lossy(chunk));
-        while let Some(end) = self.pending.find('\n') {
-            let line: String = self.pending.drain(..=end).collect();
-            let Some(data) = line.trim().strip_prefix("data:") else { continue };
-            if let Ok(event) = serde_json::from_str::<Value>(data.trim())
-                && let Some(tokens) = tokens_of(&event["usage"])
-            {
-                self.tokens = Some(tokens);
-            }
+/// Where the first complete server-sent event in `bytes` ends (after its blank line, `\n\n` or
+/// `\r\n\r\n`).
+fn event_end(bytes: &[u8]) -> Option<usize> {
+    let mut at = 0;
+    while let Some(newline) = bytes[at..].iter().position(|b| *b == b'\n') {
+        let next = at + newline + 1;
+        match bytes.get(next..) {
+            Some([b'\n', ..]) => return Some(next + 1),
+            Some([b'\r', b'\n', ..]) => return Some(next + 2),
+            _ => at = next,
         }
+    }
+    None
+}
+
+/// An event's usage, if it has one, and whether it is the usage chunk alone (no `choices`).
+fn usage_of_event(event: &[u8]) -> (Option<Tokens>, bool) {
+    let text = String::from_utf8_lossy(event);
+    let Some(data) = text.lines().find_map(|line| line.strip_prefix("data:")) else {
+        return (None, false);
+    };
+    let Ok(event) = serde_json::from_str::<Value>(data.trim()) else { return (None, false) };
+    match tokens_of(&event["usage"]) {
+        Some(tokens) => (Some(tokens), event["choices"].as_array().is_some_and(Vec::is_empty)),
+        None => (None, false),
+    }
+}
+
+impl Metered {
+    /// What of `chunk` to pass on, its usage read: all of it for a caller that asked for usage,
+    /// else its complete events but the usage chunk (an incomplete one waits for its rest).
+    fn pass(&mut self, chunk: Bytes) -> Bytes {
+        self.pending.extend_from_slice(&chunk);
+        let mut kept = Vec::new();
+        let mut start = 0;
+        while let Some(end) = event_end(&self.pending[start..]).map(|end| start + end) {
+            let event = &self.pending[start..end];
+            let (tokens, usage_only) = usage_of_event(event);
+            if tokens.is_some() {
+                self.tokens = tokens;
+            }
+            if !self.shows_usage && !usage_only {
+                kept.extend_from_slice(event);
+            }
+            start = end;
+        }
+        self.pending.drain(..start);
+        if self.shows_usage { chunk } else { Bytes::from(kept) }
     }
 
     fn finish(&mut self, status: u16) {
@@ -1025,26 +1076,40 @@ impl Stream for Metered {
     type Item = Result<Bytes, actix_web::Error>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        match self.inner.as_mut().poll_next(cx) {
-            Poll::Ready(Some(Ok(chunk))) => {
-                if self.first_chunk.is_none() {
-                    let at = self.call.as_ref().map(|c| c.started.elapsed());
-                    self.first_chunk = at;
+        if self.call.is_none() {
+            // Ended (and metered): the upstream is not polled past its end.
+            return Poll::Ready(None);
+        }
+        loop {
+            match self.inner.as_mut().poll_next(cx) {
+                Poll::Ready(Some(Ok(chunk))) => {
+                    if self.first_chunk.is_none() {
+                        let at = self.call.as_ref().map(|c| c.started.elapsed());
+                        self.first_chunk = at;
+                    }
+                    let passed = self.pass(chunk);
+                    // Nothing complete to pass on yet: read on rather than send nothing.
+                    if !passed.is_empty() {
+                        return Poll::Ready(Some(Ok(passed)));
+                    }
                 }
-                self.watch(&chunk);
-                Poll::Ready(Some(Ok(chunk)))
+                Poll::Ready(Some(Err(e))) => {
+                    tracing::warn!(error = %e, "upstream stream failed");
+                    self.finish(StatusCode::BAD_GATEWAY.as_u16());
+                    return Poll::Ready(None);
+                }
+                Poll::Ready(None) => {
+                    let status = self.status;
+                    self.finish(status);
+                    // An unterminated last event is passed on as it came.
+                    let rest = std::mem::take(&mut self.pending);
+                    if !self.shows_usage && !rest.is_empty() {
+                        return Poll::Ready(Some(Ok(Bytes::from(rest))));
+                    }
+                    return Poll::Ready(None);
+                }
+                Poll::Pending => return Poll::Pending,
             }
-            Poll::Ready(Some(Err(e))) => {
-                tracing::warn!(error = %e, "upstream stream failed");
-                self.finish(StatusCode::BAD_GATEWAY.as_u16());
-                Poll::Ready(None)
-            }
-            Poll::Ready(None) => {
-                let status = self.status;
-                self.finish(status);
-                Poll::Ready(None)
-            }
-            Poll::Pending => Poll::Pending,
         }
     }
 }
@@ -1077,6 +1142,22 @@ pub async fn embeddings(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn events_end_at_a_blank_line_of_either_kind() {
+        assert_eq!(event_end(b"data: 1\n\ndata: 2\n\n"), Some(9));
+        assert_eq!(event_end(b"event: x\r\ndata: 1\r\n\r\nrest"), Some(21));
+        assert_eq!(event_end(b"data: {\"a\":\n"), None);
+        assert_eq!(event_end(b""), None);
+        assert_eq!(
+            usage_of_event(b"data: {\"choices\":[],\"usage\":{\"prompt_tokens\":3}}\n\n"),
+            (Some(Tokens { prompt: 3, completion: 0, cached: 0 }), true)
+        );
+        let last_words =
+            b"data: {\"choices\":[{\"delta\":{}}],\"usage\":{\"prompt_tokens\":3}}\n\n";
+        assert!(!usage_of_event(last_words).1, "a chunk with choices is passed on");
+        assert_eq!(usage_of_event(b"data: [DONE]\n\n"), (None, false));
+    }
 
     #[test]
     fn private_link_local_and_loopback_addresses_are_refused_unless_allowed() {

@@ -227,11 +227,40 @@ backend_app_tests! {
             .collect();
         assert_eq!(words, STREAM_WORDS);
         assert_eq!(events.last(), Some(&"data: [DONE]"));
-        // Usage was asked for, arrived, and was passed on too.
+        // The upstream was asked for usage; the caller, who did not ask, gets no chunk without
+        // choices (as from OpenAI), and the call is metered all the same.
         assert_eq!(fake.received()[0].body["stream_options"]["include_usage"], true);
-        assert!(events.iter().any(|e| e.contains("\"usage\"")));
-        let row = usage_eventually(&app, &key, "streamer").await;
-        assert_eq!((row["prompt_tokens"].as_i64(), row["errors"].as_i64()), (Some(PROMPT_TOKENS), Some(0)));
+        assert!(!events.iter().any(|e| e.contains("\"usage\"")), "{events:?}");
+        // A caller that asks gets the usage chunk, last before [DONE]; one that declines does not,
+        // and its call is metered too.
+        for (asked, shown) in [(true, true), (false, false)] {
+            let mut body = hello("streamer");
+            body["stream"] = json!(true);
+            body["stream_options"] = json!({ "include_usage": asked });
+            let text = chat(&app, &key, body).await.text();
+            let events: Vec<&str> = text.split("\n\n").filter(|e| !e.is_empty()).collect();
+            let usage = events.iter().position(|e| e.contains("\"usage\""));
+            assert_eq!(usage, shown.then(|| events.len() - 2), "{text}");
+        }
+        assert!(fake.received().iter().all(|r| r.body["stream_options"]["include_usage"] == true));
+        // Events the network cut anywhere arrive whole and in order, the usage chunk left out.
+        xagent_model(&app, &key, "splitter", &fake.base_url, "split-stream").await;
+        let mut body = hello("splitter");
+        body["stream"] = json!(true);
+        let text = chat(&app, &key, body).await.text();
+        let chunks: Vec<Value> = text
+            .split("\n\n")
+            .filter_map(|e| serde_json::from_str(e.strip_prefix("data: ")?).ok())
+            .collect();
+        let words: Vec<&str> = chunks.iter().filter_map(|c| c["choices"][0]["delta"]["content"].as_str()).collect();
+        assert_eq!(words, STREAM_WORDS, "{text}");
+        assert!(chunks.iter().all(|c| !c["choices"].as_array().unwrap().is_empty()), "{text}");
+        assert!(text.ends_with("data: [DONE]\n\n"), "{text}");
+        let rows = usage_of(&app, &key, "model", 4).await;
+        let streamer = rows.iter().find(|r| r["group"] == "streamer").unwrap();
+        assert_eq!((streamer["prompt_tokens"].as_i64(), streamer["errors"].as_i64()), (Some(3 * PROMPT_TOKENS), Some(0)));
+        let splitter = rows.iter().find(|r| r["group"] == "splitter").unwrap();
+        assert_eq!(splitter["completion_tokens"], COMPLETION_TOKENS, "{rows:?}");
     }
 
     async fn anthropic_models_are_called_through_the_messages_api_and_answer_as_openai(db) {
@@ -279,9 +308,11 @@ backend_app_tests! {
         assert_eq!(received.body["max_tokens"], 4096);
         assert_eq!(received.body["tools"][0]["input_schema"]["properties"]["city"]["type"], "string");
 
-        // Streamed: Anthropic's events come back as OpenAI's chunks, usage chunk and [DONE] last.
+        // Streamed: Anthropic's events come back as OpenAI's chunks, usage chunk (asked for) and
+        // [DONE] last.
         let mut body = hello("claude");
         body["stream"] = json!(true);
+        body["stream_options"] = json!({ "include_usage": true });
         let answer = chat(&app, &key, body).await;
         assert_eq!(answer.status, 200, "{answer:?}");
         let text = answer.text();

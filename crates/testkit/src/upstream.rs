@@ -4,7 +4,8 @@
 //! Model names: `error-429` answers a rate-limit error, `error-text` a 503 in plain text,
 //! `error-json-string` a 500 whose JSON is a string, `error-filtered`, `error-vllm` and
 //! `error-detail` the errors of Azure OpenAI's content filter, vLLM and FastAPI; `slow` answers
-//! after 3 s; `slow-stream` streams a chunk every 200 ms for a minute (cancellation);
+//! after 3 s; `slow-stream` streams a chunk every 200 ms for a minute (cancellation),
+//! `split-stream` its events cut into pieces of five bytes;
 //! `after-<N>ms` answers (or starts its stream) after N milliseconds, as an upstream that takes
 //! time to think (the benchmark's latency-bound scenario); anything else answers at once.
 //! `POST /v1/messages` answers as Anthropic's Messages API does: `anthropic-error` answers
@@ -271,6 +272,16 @@ async fn chat(req: HttpRequest, state: web::Data<State>, body: Bytes) -> HttpRes
         );
     }
     events.push("[DONE]".into());
+    if model == "split-stream" {
+        // The same events in pieces of five bytes, as a network may cut them.
+        let bytes: Vec<u8> =
+            events.iter().flat_map(|e| format!("data: {e}\n\n").into_bytes()).collect();
+        let pieces: Vec<Result<Bytes, actix_web::Error>> =
+            bytes.chunks(5).map(|piece| Ok(Bytes::copy_from_slice(piece))).collect();
+        return HttpResponse::Ok()
+            .content_type("text/event-stream")
+            .streaming(futures_util::stream::iter(pieces));
+    }
     let watch = DropWatch(state.into_inner());
     let stream = futures_util::stream::unfold(
         (events.into_iter(), watch, slow),
