@@ -2,6 +2,7 @@
 //! it costs, and the usage rows that meter it. No IO: the store resolves, the server calls.
 
 use chrono::{DateTime, Utc};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Serialize;
 
 use crate::model::{JsonMap, Pricing, Secret};
@@ -146,19 +147,8 @@ pub fn base_url_with_api_version(base_url: &str, version: &str) -> String {
     format!("{root}?{}", with_api_version(query, version))
 }
 
-/// A deployment name as one path segment: unreserved characters kept, the rest escaped.
-fn path_segment(name: &str) -> String {
-    let mut segment = String::with_capacity(name.len());
-    for byte in name.bytes() {
-        match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                segment.push(char::from(byte));
-            }
-            other => segment.push_str(&format!("%{other:02X}")),
-        }
-    }
-    segment
-}
+/// What a deployment's name keeps unescaped as a path segment: RFC 3986's unreserved characters.
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
 
 /// The URL of an OpenAI operation (`chat/completions`, `embeddings`, `models`) at `base_url`,
 /// whose query, if any, is kept after the operation's path (`…/v1?key=x` →
@@ -188,7 +178,7 @@ pub fn call_url(
             let endpoint = root.strip_suffix("/openai").unwrap_or(root);
             match (path, deployment, path.find("/deployments/")) {
                 ("" | "/openai", Some(name), _) => {
-                    let name = path_segment(name);
+                    let name = utf8_percent_encode(name, SEGMENT);
                     (format!("{endpoint}/openai/deployments/{name}/{operation}"), versioned)
                 }
                 ("" | "/openai", None, _) => (format!("{endpoint}/openai/{operation}"), versioned),

@@ -309,6 +309,11 @@ backend_app_tests! {
             { "id": "text-embedding-3-small", "name": null, "owned_by": "openai" }
         ]}));
         assert_eq!(fake.received()[0].authorization.as_deref(), Some(format!("Bearer {PROVIDER_KEY}").as_str()));
+        // Ollama is given as its server's root; its list is under /v1.
+        let ollama = "/syft/api/v1/models/types/ollama/actions/fetch_available_models";
+        let listed = allowed.post(ollama, Some(&admin), json!({ "base_url": format!("{}/", fake.root()), "api_key": PROVIDER_KEY })).await;
+        assert_eq!(listed.json["models"].as_array().map(Vec::len), Some(2), "{listed:?}");
+        assert_eq!(fake.received()[1].path, "/v1/models");
 
         let refused = allowed.post(url, Some(&admin), json!({ "base_url": fake.base_url, "api_key": REFUSED_KEY })).await;
         assert_eq!(refused.status, 502);
@@ -329,7 +334,8 @@ backend_app_tests! {
         assert_eq!(missing.json["detail"][0]["loc"], json!(["body", "api_key"]));
         let unauthenticated = allowed.post(url, None, body).await;
         assert_eq!(unauthenticated.status, 401);
-        assert_eq!(fake.received().len(), 2);
+        // The two lists and the refused key: nothing else reached it.
+        assert_eq!(fake.received().len(), 3);
         nothing_stored(&allowed, &admin).await;
     }
 }

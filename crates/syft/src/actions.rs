@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use modelgate_core::gateway::{Protocol, api_v1_root, call_url};
+use modelgate_core::gateway::{Protocol, api_v1_root, call_url, openai_root};
 use modelgate_http::input::{Fields, Loc};
 use modelgate_http::outbound::{ProviderFailure, ProviderRequest, provider_client};
 use modelgate_http::{Caller, JsonBody, detail};
@@ -72,8 +72,9 @@ pub async fn type_action(
     // An `openai` model may be an Azure OpenAI deployment, recognised by its host.
     let protocol = Protocol::of_upstream(Some(&name), root);
     let url = match name.as_str() {
-        "ollama" | "anthropic" => format!("{}/models", api_v1_root(root)),
-        _ => call_url(protocol, root, None, "models"),
+        "anthropic" => format!("{}/models", api_v1_root(root)),
+        // Ollama's OpenAI API is under /v1 of the server's root, as the gateway calls it.
+        _ => call_url(protocol, &openai_root(Some(&name), root.to_owned()), None, "models"),
     };
     let request = ProviderRequest {
         url,
