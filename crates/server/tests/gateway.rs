@@ -46,6 +46,12 @@ async fn xagent_model(app: &TestApp, key: &str, id: &str, base_url: &str, model_
     assert_eq!(created.status, 200, "{created:?}");
 }
 
+/// Creates a Respan provider or model, which must answer 201.
+async fn respan_created(app: &TestApp, key: &str, path: &str, body: Value) {
+    let created = app.post(path, Some(key), body).await;
+    assert_eq!(created.status, 201, "{created:?}");
+}
+
 async fn chat(app: &TestApp, key: &str, body: Value) -> TestResponse {
     app.post("/v1/chat/completions", Some(key), body).await
 }
@@ -154,19 +160,16 @@ backend_app_tests! {
         let (_, key) = db.bootstrap();
         let fake = FakeUpstream::start();
         let app = app(db, "127.0.0.1/32", Duration::from_secs(5)).await;
-        let provider = app.post("/respan/api/providers/", Some(&key), json!({
+        respan_created(&app, &key, "/respan/api/providers/", json!({
             "provider_id": "acme", "provider_name": "Acme", "api_key": "sk-provider-secret-abcd",
             "extra_kwargs": { "base_url": fake.base_url }
         })).await;
-        assert_eq!(provider.status, 201, "{provider:?}");
-        let base = app.post("/respan/api/models/", Some(&key), json!({
+        respan_created(&app, &key, "/respan/api/models/", json!({
             "model_name": "priced-base", "input_cost": 2.0, "output_cost": 8.0, "cache_hit_input_cost": 0.5
         })).await;
-        assert_eq!(base.status, 201, "{base:?}");
-        let model = app.post("/respan/api/models/", Some(&key), json!({
+        respan_created(&app, &key, "/respan/api/models/", json!({
             "model_name": "acme-chat", "base_model_name": "priced-base", "custom_provider_id": "acme"
         })).await;
-        assert_eq!(model.status, 201, "{model:?}");
 
         let answer = chat(&app, &key, hello("acme-chat")).await;
         assert_eq!(answer.status, 200, "{answer:?}");
@@ -384,15 +387,13 @@ backend_app_tests! {
 
         // A Respan provider that names its api_version is Azure's wherever it points, and a
         // deployment's own URL keeps the version it names.
-        let provider = app.post("/respan/api/providers/", Some(&key), json!({
+        respan_created(&app, &key, "/respan/api/providers/", json!({
             "provider_id": "azure-east", "provider_name": "Azure East", "api_key": "sk-azure-east-5678",
             "extra_kwargs": { "base_url": fake.root(), "api_version": "2024-06-01" }
         })).await;
-        assert_eq!(provider.status, 201, "{provider:?}");
-        let model = app.post("/respan/api/models/", Some(&key), json!({
+        respan_created(&app, &key, "/respan/api/models/", json!({
             "model_name": "east-chat", "base_model_name": "east-deploy", "custom_provider_id": "azure-east"
         })).await;
-        assert_eq!(model.status, 201, "{model:?}");
         assert_eq!(chat(&app, &key, hello("east-chat")).await.status, 200);
         let pinned = format!("{}/openai/deployments/pinned?api-version=2025-04-01-preview", fake.root());
         let created = app.post("/xagent/api/models/", Some(&key), json!({
@@ -492,11 +493,10 @@ backend_app_tests! {
         openai_error(&missing, 400, "upstream_not_configured");
         assert!(missing.json["error"]["message"].as_str().unwrap().contains("provider_id 'openai'"), "{missing:?}");
 
-        let provider = app.post("/respan/api/providers/", Some(&key), json!({
+        respan_created(&app, &key, "/respan/api/providers/", json!({
             "provider_id": "openai", "provider_name": "OpenAI", "api_key": "sk-org-openai-1234",
             "extra_kwargs": { "base_url": fake.base_url }
         })).await;
-        assert_eq!(provider.status, 201, "{provider:?}");
         assert_eq!(chat(&app, &key, hello("cat-chat")).await.status, 200);
         // A custom model on that base goes the same way, at the base's prices.
         let custom = app.post("/openwebui/api/models/create", Some(&key), json!({
