@@ -267,8 +267,13 @@ fn unroutable(model: &str, failure: &DomainError) -> HttpResponse {
 
 /// The request with the model's parameters: the upstream's model name; temperature, top_p,
 /// max_tokens and the other sampling settings the request does not set itself; the model's
-/// system prompt first unless the request brings its own.
-pub fn merged_chat_body(mut body: Map<String, Value>, upstream: &Upstream) -> Map<String, Value> {
+/// system prompt first unless the request brings its own; and, for a stream when `ask_usage`,
+/// `stream_options.include_usage`.
+pub fn merged_chat_body(
+    mut body: Map<String, Value>,
+    upstream: &Upstream,
+    ask_usage: bool,
+) -> Map<String, Value> {
     body.insert("model".into(), Value::String(upstream.upstream_model.clone()));
     const SAMPLING: [&str; 8] = [
         "temperature",
@@ -298,7 +303,7 @@ pub fn merged_chat_body(mut body: Map<String, Value>, upstream: &Upstream) -> Ma
             messages.insert(0, json!({ "role": "system", "content": system }));
         }
     }
-    if body.get("stream") == Some(&Value::Bool(true)) {
+    if ask_usage && body.get("stream") == Some(&Value::Bool(true)) {
         // Ask for the usage chunk, which metering needs, whatever the caller asked: it is
         // passed on only to callers that asked for it (see [`Metered`]).
         let options = body.entry("stream_options").or_insert_with(|| json!({}));
@@ -741,21 +746,30 @@ async fn forward(
     let stream =
         endpoint == Endpoint::ChatCompletions && request.get("stream") == Some(&Value::Bool(true));
     let shows_usage = asks_for_usage(&request);
+    let url = match anthropic {
+        true => crate::anthropic::messages_url(&upstream.base_url),
+        false => upstream.url(endpoint.path()),
+    };
+    // Streamed usage is asked for on the caller's behalf unless this upstream refused it; a
+    // caller's own `stream_options` goes as it came (usage asked for), refused or not.
+    let own_options = request.contains_key("stream_options");
+    let ask_usage = !stream || own_options || !refuses_stream_options(&url);
+    let retry_plain = stream && !anthropic && !own_options && ask_usage;
     let outgoing = match endpoint {
-        Endpoint::ChatCompletions => merged_chat_body(request, &upstream),
+        Endpoint::ChatCompletions => merged_chat_body(request, &upstream, ask_usage),
         Endpoint::Embeddings => {
             let mut request = request;
             request.insert("model".into(), Value::String(upstream.upstream_model.clone()));
             request
         }
     };
-    let (outgoing, url) = if anthropic {
+    let outgoing = if anthropic {
         match crate::anthropic::messages_request(&outgoing) {
-            Ok(messages) => (messages, crate::anthropic::messages_url(&upstream.base_url)),
+            Ok(messages) => messages,
             Err(message) => return bad_request(&message, Some("messages")),
         }
     } else {
-        (Value::Object(outgoing), upstream.url(endpoint.path()))
+        Value::Object(outgoing)
     };
     let call = Call {
         services,
@@ -782,9 +796,15 @@ async fn forward(
     }
     // The decrypted key is not needed past the request line.
     drop(upstream);
-    let response = request.send_body(serde_json::to_vec(&outgoing).unwrap_or_default()).await;
-    let mut response = match response {
-        Ok(response) => response,
+    let sent = match retry_plain {
+        true => send_asking_usage(request, outgoing, &url).await,
+        false => {
+            let body = serde_json::to_vec(&outgoing).unwrap_or_default();
+            request.send_body(body).await.map(|response| (response, None))
+        }
+    };
+    let (mut response, read_error) = match sent {
+        Ok(sent) => sent,
         Err(failure) => {
             let answer = upstream_failure(&failure);
             call.meter(Tokens::default(), answer.status().as_u16(), None);
@@ -824,7 +844,11 @@ async fn forward(
                 .insert_header(("Cache-Control", "no-cache"))
                 .streaming(metered);
         }
-        let body = match response.body().limit(64 * 1024 * 1024).await {
+        let body = match read_error {
+            Some(body) => Ok(body),
+            None => response.body().limit(UPSTREAM_BODY_LIMIT).await,
+        };
+        let body = match body {
             Ok(body) => body,
             Err(e) => {
                 tracing::warn!(error = %e, "upstream body unreadable");
@@ -863,6 +887,71 @@ async fn forward(
         headers.insert(name, value);
     }
     answer
+}
+
+/// The largest whole answer read from an upstream.
+const UPSTREAM_BODY_LIMIT: usize = 64 * 1024 * 1024;
+
+/// How long an upstream that refused `stream_options` is called without it before it is asked
+/// again (it may have been upgraded, or Azure's API version changed behind the same URL).
+const STREAM_OPTIONS_RECHECK: Duration = Duration::from_secs(3_600);
+
+/// The call URLs whose upstream refused `stream_options`, and when. Bounded: past its size a
+/// refusing upstream is simply asked twice each time.
+static WITHOUT_STREAM_OPTIONS: std::sync::LazyLock<std::sync::RwLock<HashMap<String, Instant>>> =
+    std::sync::LazyLock::new(Default::default);
+const WITHOUT_STREAM_OPTIONS_MAX: usize = 4_096;
+
+fn refuses_stream_options(url: &str) -> bool {
+    let known = WITHOUT_STREAM_OPTIONS.read().unwrap_or_else(|p| p.into_inner());
+    known.get(url).is_some_and(|at| at.elapsed() < STREAM_OPTIONS_RECHECK)
+}
+
+/// Whether an upstream's error answer is a refusal of `stream_options`: Azure OpenAI before API
+/// version 2024-09-01-preview answers 400 "Unrecognized request argument supplied:
+/// stream_options", strict OpenAI-compatible servers 400 or 422 naming the field.
+fn refused_stream_options(status: u16, body: &[u8]) -> bool {
+    matches!(status, 400 | 422) && body.windows(14).any(|w| w == b"stream_options")
+}
+
+/// A streamed call whose caller set no `stream_options`, sent asking for the usage chunk; an
+/// upstream that refuses the field gets the call once more without it (its streams are then
+/// metered without tokens) and is remembered, so later calls go without it at once. A refusal
+/// of anything else comes back with its body already read.
+async fn send_asking_usage(
+    request: awc::ClientRequest,
+    mut outgoing: Value,
+    url: &str,
+) -> Result<(awc::ClientResponse, Option<Bytes>), awc::error::SendRequestError> {
+    let request = request.freeze()?;
+    let body = serde_json::to_vec(&outgoing).unwrap_or_default();
+    let mut response = request.send_body(body).await?;
+    let status = response.status().as_u16();
+    if !matches!(status, 400 | 422) {
+        return Ok((response, None));
+    }
+    let refusal = match response.body().limit(UPSTREAM_BODY_LIMIT).await {
+        Ok(refusal) => refusal,
+        Err(e) => return Err(awc::error::SendRequestError::Body(e.into())),
+    };
+    if !refused_stream_options(status, &refusal) {
+        return Ok((response, Some(refusal)));
+    }
+    tracing::warn!(
+        status,
+        "upstream refused stream_options: its streams are metered without token counts"
+    );
+    {
+        let mut known = WITHOUT_STREAM_OPTIONS.write().unwrap_or_else(|p| p.into_inner());
+        if known.len() < WITHOUT_STREAM_OPTIONS_MAX || known.contains_key(url) {
+            known.insert(url.to_owned(), Instant::now());
+        }
+    }
+    if let Value::Object(outgoing) = &mut outgoing {
+        outgoing.remove("stream_options");
+    }
+    let body = serde_json::to_vec(&outgoing).unwrap_or_default();
+    Ok((request.send_body(body).await?, None))
 }
 
 /// The upstream's headers a client acts on: when to retry (`retry-after`, `retry-after-ms` and

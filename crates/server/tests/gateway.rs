@@ -266,6 +266,61 @@ backend_app_tests! {
         assert_eq!(splitter["completion_tokens"], COMPLETION_TOKENS, "{rows:?}");
     }
 
+    async fn an_upstream_refusing_stream_options_is_streamed_without_them(db) {
+        let (_, key) = db.bootstrap();
+        let fake = FakeUpstream::start();
+        let app = app(db, "127.0.0.1", Duration::from_secs(5)).await;
+        xagent_model(&app, &key, "old-azure", &fake.base_url, "no-stream-options").await;
+        let streamed = |options: Option<Value>| {
+            let mut body = hello("old-azure");
+            body["stream"] = json!(true);
+            if let Some(options) = options {
+                body["stream_options"] = options;
+            }
+            body
+        };
+        let words = |text: &str| -> Vec<String> {
+            text.split("\n\n")
+                .filter_map(|e| serde_json::from_str::<Value>(e.strip_prefix("data: ")?).ok())
+                .filter_map(|c| c["choices"][0]["delta"]["content"].as_str().map(String::from))
+                .collect()
+        };
+        // Refused with the usage request added for metering: asked once more without it.
+        let answer = chat(&app, &key, streamed(None)).await;
+        assert_eq!(answer.status, 200, "{answer:?}");
+        assert_eq!(words(&answer.text()), STREAM_WORDS);
+        assert!(answer.text().ends_with("data: [DONE]\n\n"), "{answer:?}");
+        let options: Vec<Value> = fake.received().iter().map(|r| r.body["stream_options"].clone()).collect();
+        assert_eq!(options, [json!({ "include_usage": true }), Value::Null]);
+        // Remembered: the next stream goes without it at once.
+        let answer = chat(&app, &key, streamed(None)).await;
+        assert_eq!(words(&answer.text()), STREAM_WORDS);
+        assert_eq!(fake.received().len(), 3);
+        assert_eq!(fake.received()[2].body.get("stream_options"), None);
+        // A caller's own stream_options go as they came, and their refusal comes back as is.
+        let refused = chat(&app, &key, streamed(Some(json!({ "include_usage": true })))).await;
+        assert_eq!(refused.status, 400, "{refused:?}");
+        assert_eq!(refused.json, json!({ "error": {
+            "message": "Unrecognized request argument supplied: stream_options",
+            "type": "invalid_request_error", "param": null, "code": null
+        } }));
+        assert_eq!(fake.received().len(), 4);
+        // Another refusal of a stream is passed on whole, not retried.
+        xagent_model(&app, &key, "filtered", &fake.base_url, "error-filtered").await;
+        let mut body = hello("filtered");
+        body["stream"] = json!(true);
+        let filtered = chat(&app, &key, body).await;
+        assert_eq!(filtered.status, 400, "{filtered:?}");
+        assert_eq!(filtered.json["error"]["code"], "content_filter");
+        assert_eq!(filtered.json["error"]["innererror"]["code"], "ResponsibleAIPolicyViolation");
+        assert_eq!(fake.received().len(), 5);
+        // Every call metered; the streams without usage counted, with no tokens.
+        let rows = usage_of(&app, &key, "model", 4).await;
+        let old = rows.iter().find(|r| r["group"] == "old-azure").unwrap();
+        assert_eq!((old["requests"].as_i64(), old["errors"].as_i64()), (Some(3), Some(1)), "{rows:?}");
+        assert_eq!(old["prompt_tokens"], 0, "{rows:?}");
+    }
+
     async fn anthropic_models_are_called_through_the_messages_api_and_answer_as_openai(db) {
         let (_, key) = db.bootstrap();
         let fake = FakeUpstream::start();

@@ -3,7 +3,9 @@
 //!
 //! Model names: `error-429` answers a rate-limit error, `error-text` a 503 in plain text,
 //! `error-json-string` a 500 whose JSON is a string, `error-filtered`, `error-vllm` and
-//! `error-detail` the errors of Azure OpenAI's content filter, vLLM and FastAPI; `slow` answers
+//! `error-detail` the errors of Azure OpenAI's content filter, vLLM and FastAPI;
+//! `no-stream-options` refuses a request with `stream_options`, as older Azure OpenAI API
+//! versions do; `slow` answers
 //! after 3 s; `slow-stream` streams a chunk every 200 ms for a minute (cancellation),
 //! `split-stream` its events cut into pieces of five bytes;
 //! `after-<N>ms` answers (or starts its stream) after N milliseconds, as an upstream that takes
@@ -237,6 +239,13 @@ async fn chat(req: HttpRequest, state: web::Data<State>, body: Bytes) -> HttpRes
         // FastAPI's.
         "error-detail" => {
             return HttpResponse::NotFound().json(json!({ "detail": "Not Found" }));
+        }
+        // Azure OpenAI before API version 2024-09-01-preview.
+        "no-stream-options" if body.get("stream_options").is_some() => {
+            return HttpResponse::BadRequest().json(json!({ "error": {
+                "message": "Unrecognized request argument supplied: stream_options",
+                "type": "invalid_request_error", "param": null, "code": null
+            } }));
         }
         "slow" => actix_web::rt::time::sleep(Duration::from_secs(3)).await,
         other => {
