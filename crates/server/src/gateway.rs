@@ -877,7 +877,7 @@ async fn forward(
                 return upstream_error(status, &message, Some(&kind));
             }
         }
-        let usage = parsed.filter(Value::is_object).map(|mut answer| answer["usage"].take());
+        let usage = parsed.filter(Value::is_object).and_then(|answer| tokens_of(&answer["usage"]));
         pass_on(call, status, &content_type, body, ttfb, usage)
     }
     .await;
@@ -982,14 +982,6 @@ fn key_hash_of(req: &HttpRequest, ctx: &Ctx) -> Option<String> {
     }
 }
 
-/// What the gateway reads of an OpenAI-compatible answer: its usage. The rest passes through
-/// as it came, skipped rather than built into a tree (a long completion is mostly text).
-#[derive(serde::Deserialize)]
-struct UsageOf {
-    #[serde(default)]
-    usage: Value,
-}
-
 /// A whole (non-streamed) answer of an OpenAI-compatible upstream, metered and passed on.
 fn openai_answer(
     call: Call,
@@ -998,25 +990,21 @@ fn openai_answer(
     body: Bytes,
     ttfb: Duration,
 ) -> HttpResponse {
-    let object = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
-    let usage = object
-        .then(|| serde_json::from_slice::<UsageOf>(&body).map(|answer| answer.usage).ok())
-        .flatten();
+    let usage = crate::upstream_usage::of_answer(&body);
     pass_on(call, status, content_type, body, ttfb, usage)
 }
 
-/// An upstream's answer passed on as it came, metered with its `usage` (`None`: not a JSON
-/// object); an error in OpenAI's shape, which clients parse errors as.
+/// An upstream's answer passed on as it came, metered with its usage (`None`: none read); an
+/// error in OpenAI's shape, which clients parse errors as.
 fn pass_on(
     call: Call,
     status: StatusCode,
     content_type: &str,
     body: Bytes,
     ttfb: Duration,
-    usage: Option<Value>,
+    usage: Option<Tokens>,
 ) -> HttpResponse {
-    let tokens = usage.as_ref().and_then(tokens_of).unwrap_or_default();
-    call.meter(tokens, status.as_u16(), Some(ttfb));
+    call.meter(usage.unwrap_or_default(), status.as_u16(), Some(ttfb));
     if !status.is_success() {
         return openai_shaped_error(status, &body);
     }
@@ -1119,19 +1107,6 @@ fn event_end(bytes: &[u8]) -> Option<usize> {
     None
 }
 
-/// An event's usage, if it has one, and whether it is the usage chunk alone (no `choices`).
-fn usage_of_event(event: &[u8]) -> (Option<Tokens>, bool) {
-    let text = String::from_utf8_lossy(event);
-    let Some(data) = text.lines().find_map(|line| line.strip_prefix("data:")) else {
-        return (None, false);
-    };
-    let Ok(event) = serde_json::from_str::<Value>(data.trim()) else { return (None, false) };
-    match tokens_of(&event["usage"]) {
-        Some(tokens) => (Some(tokens), event["choices"].as_array().is_some_and(Vec::is_empty)),
-        None => (None, false),
-    }
-}
-
 impl Metered {
     /// What of `chunk` to pass on, its usage read: all of it for a caller that asked for usage,
     /// else its complete events but the usage chunk (an incomplete one waits for its rest).
@@ -1141,7 +1116,7 @@ impl Metered {
         let mut start = 0;
         while let Some(end) = event_end(&self.pending[start..]).map(|end| start + end) {
             let event = &self.pending[start..end];
-            let (tokens, usage_only) = usage_of_event(event);
+            let (tokens, usage_only) = crate::upstream_usage::of_event(event);
             if tokens.is_some() {
                 self.tokens = tokens;
             }
@@ -1238,14 +1213,6 @@ mod tests {
         assert_eq!(event_end(b"event: x\r\ndata: 1\r\n\r\nrest"), Some(21));
         assert_eq!(event_end(b"data: {\"a\":\n"), None);
         assert_eq!(event_end(b""), None);
-        assert_eq!(
-            usage_of_event(b"data: {\"choices\":[],\"usage\":{\"prompt_tokens\":3}}\n\n"),
-            (Some(Tokens { prompt: 3, completion: 0, cached: 0 }), true)
-        );
-        let last_words =
-            b"data: {\"choices\":[{\"delta\":{}}],\"usage\":{\"prompt_tokens\":3}}\n\n";
-        assert!(!usage_of_event(last_words).1, "a chunk with choices is passed on");
-        assert_eq!(usage_of_event(b"data: [DONE]\n\n"), (None, false));
     }
 
     #[test]

@@ -10,3 +10,4 @@ pub mod gateway;
 pub mod log_output;
 pub mod openai;
 pub mod startup;
+mod upstream_usage;
