@@ -28,9 +28,11 @@ use modelgate_core::gateway::{Protocol, Tokens, Upstream, UsageRecord};
 use modelgate_core::{Ctx, DomainError, Subject, Violation};
 use modelgate_http::outbound::{ProviderClient, ProviderFailure, ProviderRequest};
 use modelgate_http::{Caller, Deferred, Dialect, Services};
-use serde_json::{Map, Value, json};
+use serde_json::value::RawValue;
+use serde_json::{Value, json};
 
 use crate::openai::{OpenAi, error};
+use crate::raw_fields::RawFields;
 
 /// What the operator sets for upstream calls.
 #[derive(Clone, Debug)]
@@ -269,12 +271,8 @@ fn unroutable(model: &str, failure: &DomainError) -> HttpResponse {
 /// max_tokens and the other sampling settings the request does not set itself; the model's
 /// system prompt first unless the request brings its own; and, for a stream when `ask_usage`,
 /// `stream_options.include_usage`.
-pub fn merged_chat_body(
-    mut body: Map<String, Value>,
-    upstream: &Upstream,
-    ask_usage: bool,
-) -> Map<String, Value> {
-    body.insert("model".into(), Value::String(upstream.upstream_model.clone()));
+pub fn merged_chat_body(mut body: RawFields, upstream: &Upstream, ask_usage: bool) -> RawFields {
+    body.set("model", &upstream.upstream_model);
     const SAMPLING: [&str; 8] = [
         "temperature",
         "top_p",
@@ -287,9 +285,9 @@ pub fn merged_chat_body(
     ];
     for name in SAMPLING {
         if let Some(value) = upstream.params.get(name).filter(|v| !v.is_null())
-            && !body.contains_key(name)
+            && !body.contains(name)
         {
-            body.insert(name.into(), value.clone());
+            body.set(name, value);
         }
     }
     // Open WebUI keeps it as `system`, Syft Space as `system_prompt`.
@@ -297,26 +295,59 @@ pub fn merged_chat_body(
         .iter()
         .find_map(|k| upstream.params.get(*k).and_then(Value::as_str))
         .filter(|s| !s.trim().is_empty());
-    if let (Some(system), Some(Value::Array(messages))) = (system, body.get_mut("messages")) {
-        let has_own = messages.iter().any(|m| m["role"] == "system");
-        if !has_own {
-            messages.insert(0, json!({ "role": "system", "content": system }));
+    let prompt = system.and_then(|system| {
+        let prompt = json!({ "role": "system", "content": system });
+        serde_json::value::to_raw_value(&prompt).ok()
+    });
+    if let Some(prompt) = prompt.as_deref() {
+        let with_prompt = body.read::<Vec<&RawValue>>("messages").and_then(|mut messages| {
+            let has_own = messages.iter().any(|m| {
+                serde_json::from_str::<RoleOf>(m.get())
+                    .is_ok_and(|m| m.role.as_deref() == Some("system"))
+            });
+            if has_own {
+                return None;
+            }
+            messages.insert(0, prompt);
+            serde_json::value::to_raw_value(&messages).ok()
+        });
+        if let Some(messages) = with_prompt {
+            body.set_raw("messages", messages);
         }
     }
-    if ask_usage && body.get("stream") == Some(&Value::Bool(true)) {
+    if ask_usage && is_stream(&body) {
         // Ask for the usage chunk, which metering needs, whatever the caller asked: it is
         // passed on only to callers that asked for it (see [`Metered`]).
-        let options = body.entry("stream_options").or_insert_with(|| json!({}));
-        if let Value::Object(options) = options {
-            options.insert("include_usage".into(), Value::Bool(true));
+        match body.read::<Value>("stream_options") {
+            None => body.set("stream_options", &json!({ "include_usage": true })),
+            Some(Value::Object(mut options)) => {
+                options.insert("include_usage".into(), Value::Bool(true));
+                body.set("stream_options", &options);
+            }
+            // Not an object (null, say): the upstream says what it makes of it.
+            Some(_) => {}
         }
     }
     body
 }
 
+/// A message's role, the rest of it skipped.
+#[derive(serde::Deserialize)]
+struct RoleOf<'a> {
+    #[serde(borrow, default)]
+    role: Option<std::borrow::Cow<'a, str>>,
+}
+
+fn is_stream(request: &RawFields) -> bool {
+    request.get("stream").is_some_and(|stream| stream.get() == "true")
+}
+
 /// Whether a chat request asks for the usage chunk at the end of its stream.
-fn asks_for_usage(request: &Map<String, Value>) -> bool {
-    request.get("stream_options").and_then(|o| o.get("include_usage")) == Some(&Value::Bool(true))
+fn asks_for_usage(request: &RawFields) -> bool {
+    request.get("stream_options").is_some_and(|options| {
+        serde_json::from_str::<Value>(options.get())
+            .is_ok_and(|options| options.get("include_usage") == Some(&Value::Bool(true)))
+    })
 }
 
 fn tokens_of(usage: &Value) -> Option<Tokens> {
@@ -715,13 +746,13 @@ async fn forward(
                 ));
             }
         };
-        let Ok(Value::Object(request)) = serde_json::from_slice::<Value>(&body) else {
+        let Some(request) = RawFields::parse(&body) else {
             break 'parse Err(bad_request(
                 "We could not parse the JSON body of your request.",
                 None,
             ));
         };
-        match request.get("model").and_then(Value::as_str).map(str::to_owned) {
+        match request.read::<String>("model") {
             Some(model) => Ok((request, model)),
             None => Err(bad_request("you must provide a model parameter", Some("model"))),
         }
@@ -743,8 +774,7 @@ async fn forward(
         );
         return refusal(StatusCode::BAD_REQUEST, &message, "unsupported_endpoint");
     }
-    let stream =
-        endpoint == Endpoint::ChatCompletions && request.get("stream") == Some(&Value::Bool(true));
+    let stream = endpoint == Endpoint::ChatCompletions && is_stream(&request);
     let shows_usage = asks_for_usage(&request);
     let url = match anthropic {
         true => crate::anthropic::messages_url(&upstream.base_url),
@@ -752,25 +782,26 @@ async fn forward(
     };
     // Streamed usage is asked for on the caller's behalf unless this upstream refused it; a
     // caller's own `stream_options` goes as it came (usage asked for), refused or not.
-    let own_options = request.contains_key("stream_options");
+    let own_options = request.contains("stream_options");
     let ask_usage = !stream || own_options || !refuses_stream_options(&url);
     let retry_plain = stream && !anthropic && !own_options && ask_usage;
     let outgoing = match endpoint {
         Endpoint::ChatCompletions => merged_chat_body(request, &upstream, ask_usage),
         Endpoint::Embeddings => {
             let mut request = request;
-            request.insert("model".into(), Value::String(upstream.upstream_model.clone()));
+            request.set("model", &upstream.upstream_model);
             request
         }
     };
-    let outgoing = if anthropic {
-        match crate::anthropic::messages_request(&outgoing) {
-            Ok(messages) => messages,
+    let payload = if anthropic {
+        match crate::anthropic::messages_request(&outgoing.to_map()) {
+            Ok(messages) => serde_json::to_vec(&messages),
             Err(message) => return bad_request(&message, Some("messages")),
         }
     } else {
-        Value::Object(outgoing)
+        serde_json::to_vec(&outgoing)
     };
+    let payload = payload.unwrap_or_default();
     let call = Call {
         services,
         key_hash: key_hash_of(&req, &ctx),
@@ -796,12 +827,9 @@ async fn forward(
     }
     // The decrypted key is not needed past the request line.
     drop(upstream);
-    let sent = match retry_plain {
-        true => send_asking_usage(request, outgoing, &url).await,
-        false => {
-            let body = serde_json::to_vec(&outgoing).unwrap_or_default();
-            request.send_body(body).await.map(|response| (response, None))
-        }
+    let sent = match retry_plain.then_some(outgoing) {
+        Some(outgoing) => send_asking_usage(request, payload, outgoing, &url).await,
+        None => request.send_body(payload).await.map(|response| (response, None)),
     };
     let (mut response, read_error) = match sent {
         Ok(sent) => sent,
@@ -920,12 +948,12 @@ fn refused_stream_options(status: u16, body: &[u8]) -> bool {
 /// of anything else comes back with its body already read.
 async fn send_asking_usage(
     request: awc::ClientRequest,
-    mut outgoing: Value,
+    payload: Vec<u8>,
+    mut outgoing: RawFields,
     url: &str,
 ) -> Result<(awc::ClientResponse, Option<Bytes>), awc::error::SendRequestError> {
     let request = request.freeze()?;
-    let body = serde_json::to_vec(&outgoing).unwrap_or_default();
-    let mut response = request.send_body(body).await?;
+    let mut response = request.send_body(payload).await?;
     let status = response.status().as_u16();
     if !matches!(status, 400 | 422) {
         return Ok((response, None));
@@ -947,9 +975,7 @@ async fn send_asking_usage(
             known.insert(url.to_owned(), Instant::now());
         }
     }
-    if let Value::Object(outgoing) = &mut outgoing {
-        outgoing.remove("stream_options");
-    }
+    outgoing.remove("stream_options");
     let body = serde_json::to_vec(&outgoing).unwrap_or_default();
     Ok((request.send_body(body).await?, None))
 }

@@ -9,5 +9,6 @@ pub mod docs;
 pub mod gateway;
 pub mod log_output;
 pub mod openai;
+mod raw_fields;
 pub mod startup;
 mod upstream_usage;
