@@ -7,6 +7,7 @@
 use std::time::{Duration, Instant};
 
 use actix_web::body::MessageBody;
+use actix_web::http::Method;
 use actix_web::test::TestRequest;
 use actix_web::web;
 use modelgate_core::{Registry, Role};
@@ -154,6 +155,15 @@ backend_app_tests! {
         assert_eq!(second.body["max_tokens"], 111);
         assert_eq!(second.body["messages"][0], json!({ "role": "system", "content": "Mine." }));
         assert_eq!(second.body["messages"].as_array().unwrap().len(), 2);
+
+        // What the gateway does not set reaches the upstream as the caller wrote it: numbers,
+        // escapes, fields it does not know, and their order.
+        let written = r#"{"top_p":1.50,"model":"team-chat","user":"caf\u00e9","logit_bias":{"50256":-100},"messages":[{"role":"user","content":"a\"b"}]}"#;
+        let answer = app.send_raw(Method::POST, "/v1/chat/completions", Some(&key), written.into()).await;
+        assert_eq!(answer.status, 200, "{answer:?}");
+        let sent = fake.received().last().unwrap().raw.clone();
+        let expected = r#"{"top_p":1.50,"model":"up-model","user":"caf\u00e9","logit_bias":{"50256":-100},"messages":[{"role":"system","content":"Answer briefly."},{"role":"user","content":"a\"b"}],"temperature":0.3,"max_tokens":111}"#;
+        assert_eq!(sent, expected);
     }
 
     async fn a_custom_provider_is_called_and_prices_come_from_the_base(db) {

@@ -40,6 +40,8 @@ pub struct Received {
     pub x_api_key: Option<String>,
     pub anthropic_version: Option<String>,
     pub body: Value,
+    /// The body as it arrived.
+    pub raw: String,
 }
 
 #[derive(Default)]
@@ -125,8 +127,8 @@ impl FakeUpstream {
     }
 }
 
-fn remember(state: &State, req: &HttpRequest, body: &Bytes) -> Value {
-    let body: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+fn remember(state: &State, req: &HttpRequest, raw: &Bytes) -> Value {
+    let body: Value = serde_json::from_slice(raw).unwrap_or(Value::Null);
     if !state.recording {
         return body;
     }
@@ -140,6 +142,7 @@ fn remember(state: &State, req: &HttpRequest, body: &Bytes) -> Value {
         x_api_key: header("x-api-key"),
         anthropic_version: header("anthropic-version"),
         body: body.clone(),
+        raw: String::from_utf8_lossy(raw).into_owned(),
     });
     body
 }
