@@ -269,7 +269,7 @@ fn unroutable(model: &str, failure: &DomainError) -> HttpResponse {
 
 /// The request with the model's parameters: the upstream's model name; temperature, top_p,
 /// max_tokens and the other sampling settings the request does not set itself; the model's
-/// system prompt first unless the request brings its own; and, for a stream when `ask_usage`,
+/// system prompt first unless the request brings its own; and, when `ask_usage` (a stream's),
 /// `stream_options.include_usage`.
 pub fn merged_chat_body(mut body: RawFields, upstream: &Upstream, ask_usage: bool) -> RawFields {
     body.set("model", &upstream.upstream_model);
@@ -315,7 +315,7 @@ pub fn merged_chat_body(mut body: RawFields, upstream: &Upstream, ask_usage: boo
             body.set_raw("messages", messages);
         }
     }
-    if ask_usage && is_stream(&body) {
+    if ask_usage {
         // Ask for the usage chunk, which metering needs, whatever the caller asked: it is
         // passed on only to callers that asked for it (see [`Metered`]).
         match body.read::<Value>("stream_options") {
@@ -347,16 +347,6 @@ fn asks_for_usage(request: &RawFields) -> bool {
     request.get("stream_options").is_some_and(|options| {
         serde_json::from_str::<Value>(options.get())
             .is_ok_and(|options| options.get("include_usage") == Some(&Value::Bool(true)))
-    })
-}
-
-fn tokens_of(usage: &Value) -> Option<Tokens> {
-    let usage = usage.as_object()?;
-    let int = |v: Option<&Value>| v.and_then(Value::as_i64).unwrap_or(0);
-    Some(Tokens {
-        prompt: int(usage.get("prompt_tokens")),
-        completion: int(usage.get("completion_tokens")),
-        cached: int(usage.get("prompt_tokens_details").and_then(|d| d.get("cached_tokens"))),
     })
 }
 
@@ -783,8 +773,8 @@ async fn forward(
     // Streamed usage is asked for on the caller's behalf unless this upstream refused it; a
     // caller's own `stream_options` goes as it came (usage asked for), refused or not.
     let own_options = request.contains("stream_options");
-    let ask_usage = !stream || own_options || !refuses_stream_options(&url);
-    let retry_plain = stream && !anthropic && !own_options && ask_usage;
+    let ask_usage = stream && (own_options || !refuses_stream_options(&url));
+    let retry_plain = ask_usage && !anthropic && !own_options;
     let outgoing = match endpoint {
         Endpoint::ChatCompletions => merged_chat_body(request, &upstream, ask_usage),
         Endpoint::Embeddings => {
@@ -894,7 +884,8 @@ async fn forward(
             if status.is_success()
                 && let Some(completion) = crate::anthropic::chat_completion(answer, unix_now())
             {
-                let tokens = tokens_of(&completion["usage"]).unwrap_or_default();
+                let tokens =
+                    crate::upstream_usage::of_usage(&completion["usage"]).unwrap_or_default();
                 call.meter(tokens, status.as_u16(), Some(ttfb));
                 return HttpResponse::build(status).json(completion);
             }
@@ -905,7 +896,9 @@ async fn forward(
                 return upstream_error(status, &message, Some(&kind));
             }
         }
-        let usage = parsed.filter(Value::is_object).and_then(|answer| tokens_of(&answer["usage"]));
+        let usage = parsed
+            .filter(Value::is_object)
+            .and_then(|answer| crate::upstream_usage::of_usage(&answer["usage"]));
         pass_on(call, status, &content_type, body, ttfb, usage)
     }
     .await;
@@ -935,13 +928,6 @@ fn refuses_stream_options(url: &str) -> bool {
     known.get(url).is_some_and(|at| at.elapsed() < STREAM_OPTIONS_RECHECK)
 }
 
-/// Whether an upstream's error answer is a refusal of `stream_options`: Azure OpenAI before API
-/// version 2024-09-01-preview answers 400 "Unrecognized request argument supplied:
-/// stream_options", strict OpenAI-compatible servers 400 or 422 naming the field.
-fn refused_stream_options(status: u16, body: &[u8]) -> bool {
-    matches!(status, 400 | 422) && body.windows(14).any(|w| w == b"stream_options")
-}
-
 /// A streamed call whose caller set no `stream_options`, sent asking for the usage chunk; an
 /// upstream that refuses the field gets the call once more without it (its streams are then
 /// metered without tokens) and is remembered, so later calls go without it at once. A refusal
@@ -954,6 +940,9 @@ async fn send_asking_usage(
 ) -> Result<(awc::ClientResponse, Option<Bytes>), awc::error::SendRequestError> {
     let request = request.freeze()?;
     let mut response = request.send_body(payload).await?;
+    // A refusal of the field: Azure OpenAI before API version 2024-09-01-preview answers 400
+    // "Unrecognized request argument supplied: stream_options", strict OpenAI-compatible
+    // servers 400 or 422 naming it.
     let status = response.status().as_u16();
     if !matches!(status, 400 | 422) {
         return Ok((response, None));
@@ -962,7 +951,7 @@ async fn send_asking_usage(
         Ok(refusal) => refusal,
         Err(e) => return Err(awc::error::SendRequestError::Body(e.into())),
     };
-    if !refused_stream_options(status, &refusal) {
+    if !refusal.windows(14).any(|w| w == b"stream_options") {
         return Ok((response, Some(refusal)));
     }
     tracing::warn!(

@@ -19,6 +19,12 @@ pub fn of_answer(body: &[u8]) -> Option<Tokens> {
     object.then(|| serde_json::from_slice::<Answer>(body).ok()).flatten()?.usage.0
 }
 
+/// The counts of a `usage` already parsed (Anthropic's answers, translated), read as an
+/// upstream's are; `None` when it is not an object.
+pub fn of_usage(usage: &serde_json::Value) -> Option<Tokens> {
+    Usage::deserialize(usage).ok()?.0
+}
+
 /// A streamed event's (`data: {…}`) usage, if it has one, and whether it is the usage chunk
 /// alone (its `choices` an empty list).
 pub fn of_event(event: &[u8]) -> (Option<Tokens>, bool) {
@@ -262,6 +268,15 @@ mod tests {
         for not_json in [&b"[1]"[..], b"plain text", b"", b"{\"usage\":"] {
             assert_eq!(of_answer(not_json), None);
         }
+    }
+
+    #[test]
+    fn a_parsed_usage_is_read_as_the_text_is() {
+        let usage = serde_json::json!({ "prompt_tokens": 12, "completion_tokens": null,
+            "prompt_tokens_details": { "cached_tokens": 4 } });
+        assert_eq!(of_usage(&usage), tokens(12, 0, 4));
+        assert_eq!(of_usage(&serde_json::Value::Null), None);
+        assert_eq!(of_usage(&serde_json::json!([1])), None);
     }
 
     #[test]

@@ -5,9 +5,8 @@
 //! `error-json-string` a 500 whose JSON is a string, `error-filtered`, `error-vllm` and
 //! `error-detail` the errors of Azure OpenAI's content filter, vLLM and FastAPI;
 //! `no-stream-options` refuses a request with `stream_options`, as older Azure OpenAI API
-//! versions do; `slow` answers
-//! after 3 s; `slow-stream` streams a chunk every 200 ms for a minute (cancellation),
-//! `split-stream` its events cut into pieces of five bytes;
+//! versions do; `slow` answers after 3 s; `slow-stream` streams a chunk every 200 ms for a
+//! minute (cancellation), `split-stream` its events cut into pieces of five bytes;
 //! `after-<N>ms` answers (or starts its stream) after N milliseconds, as an upstream that takes
 //! time to think (the benchmark's latency-bound scenario); anything else answers at once.
 //! `POST /v1/messages` answers as Anthropic's Messages API does: `anthropic-error` answers
