@@ -27,10 +27,20 @@ pub const POOL_TIMEOUTS: &str = "modelgate_db_pool_timeouts_total";
 pub const CACHE_HITS: &str = "modelgate_cache_hits_total";
 pub const MODELS: &str = "modelgate_models";
 pub const CATALOG_MODELS: &str = "modelgate_catalog_models";
+// The gateway's, recorded by its calls (`label model` is the model key the caller named).
+pub const GATEWAY_CALLS: &str = "modelgate_gateway_calls_total";
+pub const GATEWAY_CALL_SECONDS: &str = "modelgate_gateway_call_duration_seconds";
+pub const GATEWAY_FIRST_TOKEN_SECONDS: &str = "modelgate_gateway_time_to_first_token_seconds";
+pub const GATEWAY_TOKENS: &str = "modelgate_gateway_tokens_total";
+pub const GATEWAY_COST: &str = "modelgate_gateway_cost_usd";
 
 /// Request latency buckets, in seconds: sub-millisecond reads up to slow listings.
 const LATENCY_BUCKETS: [f64; 14] =
     [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+
+/// Gateway call buckets, in seconds: a local model's first token up to a long generation.
+const CALL_BUCKETS: [f64; 14] =
+    [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0];
 
 /// The label of requests that no dialect answers (health, version, metrics, unknown paths).
 const NO_DIALECT: &str = "none";
@@ -78,8 +88,13 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
     static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
     HANDLE
         .get_or_init(|| {
+            let full = |name: &str| Matcher::Full(name.to_owned());
             let builder = PrometheusBuilder::new()
-                .set_buckets_for_metric(Matcher::Full(REQUEST_SECONDS.to_owned()), &LATENCY_BUCKETS)
+                .set_buckets_for_metric(full(REQUEST_SECONDS), &LATENCY_BUCKETS)
+                .and_then(|b| b.set_buckets_for_metric(full(GATEWAY_CALL_SECONDS), &CALL_BUCKETS))
+                .and_then(|b| {
+                    b.set_buckets_for_metric(full(GATEWAY_FIRST_TOKEN_SECONDS), &CALL_BUCKETS)
+                })
                 .ok()?;
             let handle = builder.install_recorder().ok()?;
             describe();
@@ -104,6 +119,19 @@ fn describe() {
     describe_counter!(CACHE_HITS, "Reads answered from an in-process cache, by cache.");
     describe_gauge!(MODELS, "Custom models per org.");
     describe_gauge!(CATALOG_MODELS, "Models in the built-in catalog.");
+    describe_counter!(GATEWAY_CALLS, "Gateway calls, by model and the status answered.");
+    describe_histogram!(
+        GATEWAY_CALL_SECONDS,
+        Unit::Seconds,
+        "Time from a gateway call's request to the upstream to the end of its answer, by model."
+    );
+    describe_histogram!(
+        GATEWAY_FIRST_TOKEN_SECONDS,
+        Unit::Seconds,
+        "Time from a streamed gateway call's request to the upstream to its first chunk, by model."
+    );
+    describe_counter!(GATEWAY_TOKENS, "Tokens the upstreams reported, by model and kind.");
+    describe_gauge!(GATEWAY_COST, "Cost of gateway calls in USD at the models' prices, by model.");
 }
 
 /// Counts and times one answered request; `request` is the routed request (its match pattern

@@ -26,6 +26,9 @@ use futures_util::Stream;
 use futures_util::future::LocalBoxFuture;
 use modelgate_core::gateway::{Protocol, Tokens, Upstream, UsageRecord};
 use modelgate_core::{Ctx, DomainError, Subject, Violation};
+use modelgate_http::metrics::{
+    GATEWAY_CALL_SECONDS, GATEWAY_CALLS, GATEWAY_COST, GATEWAY_FIRST_TOKEN_SECONDS, GATEWAY_TOKENS,
+};
 use modelgate_http::outbound::{ProviderClient, ProviderFailure, ProviderRequest};
 use modelgate_http::{Caller, Deferred, Dialect, Services};
 use serde_json::value::RawValue;
@@ -403,6 +406,7 @@ impl Call {
             stream,
             started,
         } = self;
+        let took = started.elapsed();
         let usage = UsageRecord {
             key_hash,
             model_key,
@@ -410,13 +414,13 @@ impl Call {
             endpoint: endpoint.name(),
             cost: tokens.cost(&pricing),
             tokens,
-            latency_ms: millis(started.elapsed()),
+            latency_ms: millis(took),
             ttft_ms: ttft.map(millis),
             status,
             stream,
             at: chrono::Utc::now(),
         };
-        record_metrics(&usage);
+        record_metrics(&usage, took, ttft);
         meter(&services, ctx, usage);
     }
 }
@@ -522,28 +526,57 @@ fn write_usage(
     std::mem::forget(registry);
 }
 
-/// A model's token counters (prompt, completion, cached) and, once it has cost something, its
-/// cost: a model without prices shows no cost rather than a cost of zero.
+/// A model's metric handles: calls by status, durations, token counters (prompt, completion,
+/// cached) and, once it has cost something, its cost — a model without prices shows no cost
+/// rather than a cost of zero, and one never streamed no time to first token.
 struct ModelMetrics {
+    calls: Vec<(u16, metrics::Counter)>,
+    seconds: metrics::Histogram,
+    first_token: Option<metrics::Histogram>,
     tokens: [metrics::Counter; 3],
     cost: Option<metrics::Gauge>,
 }
 
 impl ModelMetrics {
     fn of(model: &str) -> Self {
-        let tokens = |kind: &'static str| metrics::counter!(TOKENS, "model" => model.to_owned(), "kind" => kind);
-        Self { tokens: [tokens("prompt"), tokens("completion"), tokens("cached")], cost: None }
+        let tokens = |kind: &'static str| metrics::counter!(GATEWAY_TOKENS, "model" => model.to_owned(), "kind" => kind);
+        Self {
+            calls: Vec::new(),
+            seconds: metrics::histogram!(GATEWAY_CALL_SECONDS, "model" => model.to_owned()),
+            first_token: None,
+            tokens: [tokens("prompt"), tokens("completion"), tokens("cached")],
+            cost: None,
+        }
     }
 
-    fn record(&mut self, usage: &UsageRecord) {
+    fn record(&mut self, usage: &UsageRecord, took: Duration, first_token: Option<Duration>) {
+        let model = &usage.model_key;
+        // A model answers with few statuses: a list is quicker than a map.
+        match self.calls.iter().find(|(status, _)| *status == usage.status) {
+            Some((_, calls)) => calls.increment(1),
+            None => {
+                let status = usage.status.to_string();
+                let calls =
+                    metrics::counter!(GATEWAY_CALLS, "model" => model.clone(), "status" => status);
+                calls.increment(1);
+                self.calls.push((usage.status, calls));
+            }
+        }
+        self.seconds.record(took.as_secs_f64());
+        if let Some(first_token) = first_token.filter(|_| usage.stream) {
+            let histogram = self.first_token.get_or_insert_with(
+                || metrics::histogram!(GATEWAY_FIRST_TOKEN_SECONDS, "model" => model.clone()),
+            );
+            histogram.record(first_token.as_secs_f64());
+        }
         let counts = [usage.tokens.prompt, usage.tokens.completion, usage.tokens.cached];
         for (counter, count) in self.tokens.iter().zip(counts) {
             counter.increment(u64::try_from(count).unwrap_or(0));
         }
         if let Some(cost) = usage.cost {
-            let model = &usage.model_key;
-            let gauge =
-                self.cost.get_or_insert_with(|| metrics::gauge!(COST, "model" => model.clone()));
+            let gauge = self
+                .cost
+                .get_or_insert_with(|| metrics::gauge!(GATEWAY_COST, "model" => model.clone()));
             gauge.increment(cost);
         }
     }
@@ -555,7 +588,9 @@ thread_local! {
     static MODEL_METRICS: RefCell<HashMap<String, ModelMetrics>> = RefCell::new(HashMap::new());
 }
 
-fn record_metrics(usage: &UsageRecord) {
+/// Counts a metered call: `took` from its request to the upstream until the answer ended,
+/// `first_token` until a stream's first chunk.
+fn record_metrics(usage: &UsageRecord, took: Duration, first_token: Option<Duration>) {
     // As the request metrics: into modelgate's recorder, installed by now (a handle taken
     // before it was would count nowhere, for good).
     if modelgate_http::metrics::handle().is_none() {
@@ -564,17 +599,14 @@ fn record_metrics(usage: &UsageRecord) {
     MODEL_METRICS.with_borrow_mut(|models| {
         // One lookup for a model seen before; its key is copied only the first time.
         if let Some(model) = models.get_mut(&usage.model_key) {
-            model.record(usage);
+            model.record(usage, took, first_token);
             return;
         }
         let mut model = ModelMetrics::of(&usage.model_key);
-        model.record(usage);
+        model.record(usage, took, first_token);
         models.insert(usage.model_key.clone(), model);
     });
 }
-
-pub const TOKENS: &str = "modelgate_gateway_tokens_total";
-pub const COST: &str = "modelgate_gateway_cost_usd";
 
 fn bad_request(message: &str, param: Option<&str>) -> HttpResponse {
     error(StatusCode::BAD_REQUEST, message, param, None)

@@ -719,6 +719,57 @@ backend_app_tests! {
         let errors: i64 = rows.iter().map(|r| r["errors"].as_i64().unwrap()).sum();
         assert_eq!(errors, 8, "{rows:?}");
     }
+
+    async fn calls_are_counted_by_model_and_status_and_timed(db) {
+        let (_, key) = db.bootstrap();
+        let fake = FakeUpstream::start();
+        let app = app(db, "127.0.0.1", Duration::from_secs(5)).await;
+        xagent_model(&app, &key, "thinker", &fake.base_url, "after-200ms").await;
+        xagent_model(&app, &key, "limited", &fake.base_url, "error-429").await;
+        assert_eq!(chat(&app, &key, hello("thinker")).await.status, 200);
+        let mut streamed = hello("thinker");
+        streamed["stream"] = json!(true);
+        let stream = chat(&app, &key, streamed).await;
+        assert_eq!(stream.status, 200, "{stream:?}");
+        assert_eq!(chat(&app, &key, hello("limited")).await.status, 429);
+        // A stream is counted when it ends, with its usage row.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while usage_eventually(&app, &key, "thinker").await["requests"] != 2 {
+            assert!(Instant::now() < deadline, "the streamed call was not metered");
+            actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+        }
+
+        let text = app.get("/metrics", None).await.text();
+        let sample = |series: &str| -> Option<f64> {
+            let line = text.lines().find(|line| line.strip_prefix(series).is_some_and(|v| v.starts_with(' ')))?;
+            line.rsplit_once(' ').map(|(_, v)| v.parse().unwrap())
+        };
+        let calls = "modelgate_gateway_calls_total";
+        assert_eq!(sample(&format!("{calls}{{model=\"thinker\",status=\"200\"}}")), Some(2.0), "{text}");
+        assert_eq!(sample(&format!("{calls}{{model=\"limited\",status=\"429\"}}")), Some(1.0), "{text}");
+        assert_eq!(sample(&format!("{calls}{{model=\"thinker\",status=\"429\"}}")), None, "{text}");
+        // Both calls waited 200 ms for the upstream: none is in a bucket below that.
+        let took = "modelgate_gateway_call_duration_seconds";
+        assert_eq!(sample(&format!("{took}_count{{model=\"thinker\"}}")), Some(2.0), "{text}");
+        assert_eq!(sample(&format!("{took}_bucket{{model=\"thinker\",le=\"0.1\"}}")), Some(0.0), "{text}");
+        assert_eq!(sample(&format!("{took}_bucket{{model=\"thinker\",le=\"300\"}}")), Some(2.0), "{text}");
+        assert!(sample(&format!("{took}_sum{{model=\"thinker\"}}")).unwrap() >= 0.4, "{text}");
+        assert_eq!(sample(&format!("{took}_count{{model=\"limited\"}}")), Some(1.0), "{text}");
+        // Only the stream has a first token; the error and the whole answer have none.
+        let first = "modelgate_gateway_time_to_first_token_seconds";
+        assert_eq!(sample(&format!("{first}_count{{model=\"thinker\"}}")), Some(1.0), "{text}");
+        assert!(sample(&format!("{first}_sum{{model=\"thinker\"}}")).unwrap() >= 0.2, "{text}");
+        assert_eq!(sample(&format!("{first}_count{{model=\"limited\"}}")), None, "{text}");
+        for (name, kind) in [
+            (calls, "counter"),
+            (took, "histogram"),
+            (first, "histogram"),
+            ("modelgate_gateway_tokens_total", "counter"),
+        ] {
+            assert!(text.contains(&format!("# TYPE {name} {kind}\n")), "{name}: {text}");
+            assert!(text.contains(&format!("# HELP {name} ")), "{name}: {text}");
+        }
+    }
 }
 
 /// Every outcome of a call — success, stream, upstream error, refusal, unreachable — logs
