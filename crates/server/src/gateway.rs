@@ -775,6 +775,11 @@ async fn forward(
             ));
         };
         match request.read::<String>("model") {
+            // The name is looked up in the registry, where U+0000 is refused everywhere (the
+            // rest of the body only goes to the upstream, as written).
+            Some(model) if model.contains('\0') => {
+                Err(bad_request(modelgate_http::nul::NUL_SENTENCE, Some("model")))
+            }
             Some(model) => Ok((request, model)),
             None => Err(bad_request("you must provide a model parameter", Some("model"))),
         }

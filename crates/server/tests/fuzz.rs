@@ -10,6 +10,12 @@
 //!    all), the fixtures' history lengths, providers, endpoints, users, groups, keys, orgs and
 //!    per-user defaults are exactly as before.
 //!
+//! The gateway's endpoints (`/v1/chat/completions`, `/v1/embeddings`, against a fake upstream)
+//! answer errors in OpenAI's shape; the only 5xx allowed is the 502 of an upstream that cannot
+//! be reached. A refused call never reaches the upstream, an answered one reaches it once (a
+//! stream asked for comes as one, ending with `[DONE]`), and only calls that reached or tried
+//! to reach an upstream are metered.
+//!
 //! Every response is also checked against its dialect's OpenAPI document by the test kit.
 //!
 //! The cases come from proptest strategies driven by a `TestRunner` inside the async test (the
@@ -19,15 +25,19 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::fmt::Write as _;
+use std::time::{Duration, Instant};
 
 use actix_web::http::Method;
 use actix_web::test::TestRequest;
+use actix_web::web;
 use futures_util::FutureExt;
 use modelgate_core::{
     ApiKey, Ctx, Endpoint, Group, ModelQuery, ModelRef, Org, Provider, Registry, Role, User,
     UserDefault,
 };
 use modelgate_server::app::configure_main;
+use modelgate_server::gateway::{EgressPolicy, GatewaySettings};
+use modelgate_testkit::upstream::FakeUpstream;
 use modelgate_testkit::{TestApp, TestDb, TestResponse, backend_app_tests};
 use proptest::prelude::*;
 use proptest::sample::Index;
@@ -45,6 +55,8 @@ const ENDPOINT: &str = "fz-ep";
 const MEMBER: &str = "fz-member";
 const VIEWER: &str = "fz-viewer";
 const SECRET: &str = "sk-fuzz-0123456789abcdef";
+/// The model the gateway's families call, at the world's fake upstream.
+const CHAT: &str = "fz-chat";
 
 /// The fixtures every family aims at, and the keys to call with.
 struct World {
@@ -58,13 +70,27 @@ struct World {
     target: Uuid,
     endpoint: Uuid,
     seed: [u8; 32],
+    /// Where [`CHAT`] is called: it answers every call (a stream when asked), and counts them.
+    upstream: FakeUpstream,
 }
 
 async fn world(db: TestDb) -> World {
     let (admin, admin_key) = db.bootstrap();
     let (member, member_key) = db.user(&admin, MEMBER, Role::Member);
     let (viewer, viewer_key) = db.user(&admin, VIEWER, Role::Viewer);
-    let app = TestApp::new(db, configure_main).await;
+    let upstream = FakeUpstream::start();
+    let settings = web::Data::new(GatewaySettings {
+        egress: EgressPolicy::parse("127.0.0.1").unwrap(),
+        connect_timeout: Duration::from_secs(2),
+        timeout: Duration::from_secs(10),
+        // Over the families' huge body (1.1 MB), which the gateway passes on.
+        body_limit: 2 * 1024 * 1024,
+    });
+    let app = TestApp::new(db, move |cfg| {
+        cfg.app_data(settings);
+        configure_main(cfg);
+    })
+    .await;
     let k = Some(admin_key.as_str());
     let ok = |r: &TestResponse, what: &str| assert!(r.status < 300, "{what}: {r:?}");
 
@@ -124,6 +150,34 @@ async fn world(db: TestDb) -> World {
         .await;
     ok(&default, "default");
     let endpoint = app.db.store.get_endpoint(&admin, ENDPOINT).unwrap().id;
+    let chat = app
+        .post(
+            "/xagent/api/models/",
+            k,
+            json!({"model_id": CHAT, "category": "llm", "model_provider": "openai",
+               "model_name": "up-chat", "api_key": SECRET, "base_url": upstream.base_url}),
+        )
+        .await;
+    ok(&chat, "chat model");
+    // A system prompt: the gateway then reads each message's role.
+    let prompted = app
+        .post(
+            &format!("/openwebui/api/models/model/update?id={CHAT}"),
+            k,
+            json!({"id": CHAT, "name": "Chat", "meta": {},
+               "params": {"system": "Be brief.", "max_tokens": 64, "temperature": 0.2}}),
+        )
+        .await;
+    ok(&prompted, "system prompt");
+    let shared = app
+        .post(
+            "/openwebui/api/v1/models/model/access/update",
+            k,
+            json!({"id": CHAT, "access_grants": [
+                {"principal_type": "user", "principal_id": MEMBER, "permission": "read"}]}),
+        )
+        .await;
+    ok(&shared, "chat grants");
     World {
         app,
         admin,
@@ -135,6 +189,7 @@ async fn world(db: TestDb) -> World {
         target: target.uuid,
         endpoint,
         seed: seed(),
+        upstream,
     }
 }
 
@@ -226,6 +281,7 @@ enum Format {
     FastApi,
     Drf,
     Admin,
+    OpenAi,
 }
 
 /// What a path segment or the valid query value names.
@@ -480,6 +536,20 @@ fn admin() -> Vec<Family> {
             .body(|_| json!({"user_id": MEMBER, "name": "fuzz"})),
         family("admin get user", Method::GET, "/admin/v1/users/{}").seg(Fix::Literal(MEMBER)).read(),
         family("admin list users", Method::GET, "/admin/v1/users").query(&["q"]).read(),
+    ]
+}
+
+/// The inference gateway: a viewer cannot read [`CHAT`], a member can.
+fn gateway() -> Vec<Family> {
+    vec![
+        family("gateway chat", Method::POST, "/v1/chat/completions").body(|f| {
+            json!({"model": CHAT, "stream": f.n % 2 == 0, "stream_options": {"include_usage": true},
+                   "messages": [{"role": "system", "content": "Mine."},
+                                {"role": "user", "content": [{"type": "text", "text": "hi"}]}],
+                   "temperature": 0.5, "max_tokens": 16, "top_p": 1, "user": "fz"})
+        }),
+        family("gateway embeddings", Method::POST, "/v1/embeddings")
+            .body(|_| json!({"model": CHAT, "input": ["a", "b"], "encoding_format": "float"})),
     ]
 }
 
@@ -1032,6 +1102,8 @@ fn format_of(uri: &str) -> Format {
         Format::Drf
     } else if uri.starts_with("/admin") {
         Format::Admin
+    } else if uri.starts_with("/v1/") {
+        Format::OpenAi
     } else {
         Format::FastApi
     }
@@ -1095,6 +1167,21 @@ fn format_problem(format: Format, body: &Value) -> Option<String> {
                 Some(other) => Some(format!("`errors` is {other}")),
             }
         }
+        Format::OpenAi => {
+            if keys != ["error"] {
+                return Some(format!("keys {keys:?}, expected only `error`"));
+            }
+            let error = &map["error"];
+            let text_or_null = |v: &Value| v.is_string() || v.is_null();
+            let message = error["message"].as_str().is_some_and(|m| !m.is_empty());
+            (!(message
+                && text_or_null(&error["type"])
+                && text_or_null(&error["param"])
+                && text_or_null(&error["code"])))
+            .then(|| {
+                "`error` lacks a message, or a type, param or code that is a string or null".into()
+            })
+        }
     }
 }
 
@@ -1137,7 +1224,9 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-async fn fuzz(world: &World, families: Vec<Family>) {
+/// Runs every family's cases; the statuses answered, counted over all of them.
+async fn fuzz(world: &World, families: Vec<Family>) -> std::collections::BTreeMap<u16, u32> {
+    let mut answered = std::collections::BTreeMap::<u16, u32>::new();
     println!("MODELGATE_FUZZ_SEED={}", hex(&world.seed));
     let mut runner = TestRunner::new_with_rng(
         Config::default(),
@@ -1152,6 +1241,7 @@ async fn fuzz(world: &World, families: Vec<Family>) {
         for _ in 0..cases(family.cases) {
             let plan = strategy.new_tree(&mut runner).unwrap().current();
             let built = build(world, family, &plan);
+            let called_before = world.upstream.received().len();
             let response = send(world, &built).await;
             *statuses.entry(response.status).or_default() += 1;
             if verbose {
@@ -1165,7 +1255,7 @@ async fn fuzz(world: &World, families: Vec<Family>) {
                     family.name
                 )
             };
-            if response.status >= 500 {
+            if response.status >= 500 && !unreachable_upstream(&built, &response) {
                 fail(format!("answered {}", response.status));
             }
             if response.header("x-request-id").is_none_or(str::is_empty) {
@@ -1173,6 +1263,9 @@ async fn fuzz(world: &World, families: Vec<Family>) {
             }
             if response.status == 405 && response.header("allow").is_none() {
                 fail("a 405 without Allow".into());
+            }
+            if let Some(problem) = gateway_problem(world, &built, &response, called_before) {
+                fail(problem);
             }
             let after = world.state();
             if response.status >= 400 {
@@ -1191,7 +1284,62 @@ async fn fuzz(world: &World, families: Vec<Family>) {
             before = after;
         }
         println!("{}: {statuses:?}", family.name);
+        for (status, count) in statuses {
+            *answered.entry(status).or_default() += count;
+        }
     }
+    answered
+}
+
+/// The gateway's 502 for a model whose upstream cannot be reached: the fuzz target's base URL
+/// names a host this machine cannot resolve, and mutations sometimes call it.
+fn unreachable_upstream(built: &Built, response: &TestResponse) -> bool {
+    built.uri.starts_with("/v1/")
+        && response.status == 502
+        && response.json["error"]["code"] == "upstream_unreachable"
+}
+
+/// Why a gateway call's answer is wrong, if it is: a refused call must not have reached the
+/// upstream, an answered one must have, once, and a stream asked for must come as one, whole.
+fn gateway_problem(
+    world: &World,
+    built: &Built,
+    response: &TestResponse,
+    called_before: usize,
+) -> Option<String> {
+    if !built.uri.starts_with("/v1/") {
+        return None;
+    }
+    let calls = world.upstream.received().len() - called_before;
+    if response.status >= 400 {
+        return (calls > 0)
+            .then(|| format!("refused with {}, yet the upstream was called", response.status));
+    }
+    if calls != 1 {
+        return Some(format!("answered {} after {calls} upstream calls", response.status));
+    }
+    // Read as the gateway reads it: top-level fields kept raw, whatever their depth.
+    type Fields = std::collections::HashMap<String, Box<serde_json::value::RawValue>>;
+    let fields: Option<Fields> = built.body.as_deref().and_then(|b| serde_json::from_slice(b).ok());
+    let chat = built.uri.split('?').next() == Some("/v1/chat/completions");
+    let streamed =
+        chat && fields.is_some_and(|f| f.get("stream").is_some_and(|v| v.get() == "true"));
+    // The fake upstream reads a body with serde_json, 128 levels deep at most, and answers one
+    // nested deeper as it answers an empty one: what it answered then says nothing of `stream`.
+    let readable =
+        built.body.as_deref().is_some_and(|b| serde_json::from_slice::<Value>(b).is_ok());
+    if streamed && !readable {
+        return None;
+    }
+    let event_stream =
+        response.header("content-type").is_some_and(|t| t.starts_with("text/event-stream"));
+    if streamed != event_stream {
+        return Some(format!("a stream asked for: {streamed}, answered as one: {event_stream}"));
+    }
+    if streamed && !response.text().ends_with("data: [DONE]\n\n") {
+        return Some("the stream does not end with [DONE]".into());
+    }
+    (!streamed && !response.is_json()).then(|| "the answer is not JSON".into())
 }
 
 /// A body nested one level deeper than the body reader accepts (the offending `[` at byte 72).
@@ -1269,5 +1417,26 @@ backend_app_tests! {
     async fn admin_api_survives_fuzzing(db) {
         let world = world(db).await;
         fuzz(&world, admin()).await;
+    }
+
+    async fn gateway_survives_fuzzing(db) {
+        let world = world(db).await;
+        let answered = fuzz(&world, gateway()).await;
+        // Every call that reached an upstream or tried to was metered, and no refused one.
+        let unreachable = i64::from(answered.get(&502).copied().unwrap_or(0));
+        let called = i64::try_from(world.upstream.received().len()).unwrap() + unreachable;
+        assert!(called > 0, "no generated call reached the upstream");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let metered = loop {
+            let report = world.app.get("/admin/v1/usage?group_by=model", Some(&world.admin_key)).await;
+            assert_eq!(report.status, 200, "{report:?}");
+            let rows = report.json["data"].as_array().unwrap();
+            let metered: i64 = rows.iter().map(|r| r["requests"].as_i64().unwrap()).sum();
+            if metered >= called || Instant::now() > deadline {
+                break metered;
+            }
+            actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+        };
+        assert_eq!(metered, called);
     }
 }

@@ -720,6 +720,31 @@ backend_app_tests! {
         assert_eq!(errors, 8, "{rows:?}");
     }
 
+    // Found by fuzzing: a model name holding U+0000 reached Postgres, which refuses such text
+    // (a 500). It is refused before the registry is asked; the rest of a body goes upstream.
+    async fn a_model_name_with_a_null_character_is_refused(db) {
+        let (_, key) = db.bootstrap();
+        let fake = FakeUpstream::start();
+        let app = app(db, "127.0.0.1", Duration::from_secs(5)).await;
+        xagent_model(&app, &key, "plain", &fake.base_url, "up-model").await;
+        let refusal = json!({ "error": {
+            "message": "Null characters are not allowed.", "type": "invalid_request_error",
+            "param": "model", "code": null
+        } });
+        for path in ["/v1/chat/completions", "/v1/embeddings"] {
+            let refused = app.post(path, Some(&key), json!({ "model": "pl\u{0}ain", "input": "x",
+                "messages": [{ "role": "user", "content": "hi" }] })).await;
+            assert_eq!((refused.status, &refused.json), (400, &refusal), "{path}");
+        }
+        assert!(fake.received().is_empty());
+        let mut held = hello("plain");
+        held["messages"][0]["content"] = json!("a\u{0}b");
+        assert_eq!(chat(&app, &key, held).await.status, 200);
+        assert_eq!(fake.received()[0].body["messages"][0]["content"], "a\u{0}b");
+        let rows = usage_of(&app, &key, "model", 1).await;
+        assert_eq!(rows.iter().map(|r| r["requests"].as_i64().unwrap()).sum::<i64>(), 1, "{rows:?}");
+    }
+
     async fn calls_are_counted_by_model_and_status_and_timed(db) {
         let (_, key) = db.bootstrap();
         let fake = FakeUpstream::start();
