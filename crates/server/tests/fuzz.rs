@@ -10,8 +10,8 @@
 //!    all), the fixtures' history lengths, providers, endpoints, users, groups, keys, orgs and
 //!    per-user defaults are exactly as before.
 //!
-//! The gateway's endpoints (`/v1/chat/completions`, `/v1/embeddings`, against a fake upstream)
-//! answer errors in OpenAI's shape; the only 5xx allowed is the 502 of an upstream that cannot
+//! The gateway's endpoints (`/v1/chat/completions`, `/v1/embeddings`, against a fake upstream;
+//! chat also to a model called through Anthropic's Messages API) answer errors in OpenAI's shape; the only 5xx allowed is the 502 of an upstream that cannot
 //! be reached. A refused call never reaches the upstream, an answered one reaches it once (a
 //! stream asked for comes as one, ending with `[DONE]`), and only calls that reached or tried
 //! to reach an upstream are metered.
@@ -55,8 +55,10 @@ const ENDPOINT: &str = "fz-ep";
 const MEMBER: &str = "fz-member";
 const VIEWER: &str = "fz-viewer";
 const SECRET: &str = "sk-fuzz-0123456789abcdef";
-/// The model the gateway's families call, at the world's fake upstream.
+/// The models the gateway's families call, at the world's fake upstream: one speaking OpenAI's
+/// API, one Anthropic's (the request translated).
 const CHAT: &str = "fz-chat";
+const CLAUDE: &str = "fz-claude";
 
 /// The fixtures every family aims at, and the keys to call with.
 struct World {
@@ -159,6 +161,15 @@ async fn world(db: TestDb) -> World {
         )
         .await;
     ok(&chat, "chat model");
+    let claude = app
+        .post(
+            "/xagent/api/models/",
+            k,
+            json!({"model_id": CLAUDE, "category": "llm", "model_provider": "anthropic",
+               "model_name": "claude-up", "api_key": SECRET, "base_url": upstream.base_url}),
+        )
+        .await;
+    ok(&claude, "Anthropic model");
     // A system prompt: the gateway then reads each message's role.
     let prompted = app
         .post(
@@ -539,15 +550,23 @@ fn admin() -> Vec<Family> {
     ]
 }
 
-/// The inference gateway: a viewer cannot read [`CHAT`], a member can.
+/// A chat completion's body for `model`, streamed for every other `n`.
+fn chat_body(model: &str, n: u32) -> Value {
+    json!({"model": model, "stream": n.is_multiple_of(2), "stream_options": {"include_usage": true},
+           "messages": [{"role": "system", "content": "Mine."},
+                        {"role": "user", "content": [{"type": "text", "text": "hi"}]},
+                        {"role": "assistant", "content": "Hello."},
+                        {"role": "user", "content": "again"}],
+           "temperature": 0.5, "max_tokens": 16, "top_p": 1, "stop": ["x"], "user": "fz"})
+}
+
+/// The inference gateway: a viewer cannot read [`CHAT`], a member can; nobody but the admin
+/// [`CLAUDE`].
 fn gateway() -> Vec<Family> {
     vec![
-        family("gateway chat", Method::POST, "/v1/chat/completions").body(|f| {
-            json!({"model": CHAT, "stream": f.n % 2 == 0, "stream_options": {"include_usage": true},
-                   "messages": [{"role": "system", "content": "Mine."},
-                                {"role": "user", "content": [{"type": "text", "text": "hi"}]}],
-                   "temperature": 0.5, "max_tokens": 16, "top_p": 1, "user": "fz"})
-        }),
+        family("gateway chat", Method::POST, "/v1/chat/completions").body(|f| chat_body(CHAT, f.n)),
+        family("gateway chat, Anthropic's API", Method::POST, "/v1/chat/completions")
+            .body(|f| chat_body(CLAUDE, f.n)),
         family("gateway embeddings", Method::POST, "/v1/embeddings")
             .body(|_| json!({"model": CHAT, "input": ["a", "b"], "encoding_format": "float"})),
     ]
