@@ -327,6 +327,10 @@ pub struct UsageRow {
     pub cached_tokens: i64,
     /// USD; calls to unpriced models count as 0.
     pub cost: f64,
+    /// The calls' mean latency, from the request to the upstream to the end of its answer.
+    pub avg_latency_ms: f64,
+    /// The streamed calls' mean time to their first chunk; `null` when none was streamed.
+    pub avg_ttft_ms: Option<f64>,
 }
 
 #[cfg(test)]

@@ -764,6 +764,14 @@ backend_app_tests! {
             actix_web::rt::time::sleep(Duration::from_millis(50)).await;
         }
 
+        // The report's means: both calls waited 200 ms; only the stream has a first token.
+        let rows = usage(&app, &key, "model").await;
+        let row = |model: &str| rows.iter().find(|r| r["group"] == model).unwrap().clone();
+        assert!(row("thinker")["avg_latency_ms"].as_f64().unwrap() >= 200.0, "{rows:?}");
+        assert!(row("thinker")["avg_ttft_ms"].as_f64().unwrap() >= 200.0, "{rows:?}");
+        assert!(row("limited")["avg_latency_ms"].as_f64().is_some(), "{rows:?}");
+        assert_eq!(row("limited")["avg_ttft_ms"], Value::Null, "{rows:?}");
+
         let text = app.get("/metrics", None).await.text();
         let sample = |series: &str| -> Option<f64> {
             let line = text.lines().find(|line| line.strip_prefix(series).is_some_and(|v| v.starts_with(' ')))?;

@@ -426,7 +426,9 @@ impl Store {
              CAST(COALESCE(SUM(prompt_tokens), 0) AS BIGINT) AS prompt_tokens, \
              CAST(COALESCE(SUM(completion_tokens), 0) AS BIGINT) AS completion_tokens, \
              CAST(COALESCE(SUM(cached_tokens), 0) AS BIGINT) AS cached_tokens, \
-             CAST(COALESCE(SUM(cost), 0) AS DOUBLE PRECISION) AS cost \
+             CAST(COALESCE(SUM(cost), 0) AS DOUBLE PRECISION) AS cost, \
+             CAST(AVG(latency_ms) AS DOUBLE PRECISION) AS avg_latency_ms, \
+             CAST(AVG(CASE WHEN stream THEN ttft_ms END) AS DOUBLE PRECISION) AS avg_ttft_ms \
              FROM usage_events WHERE org_id = $1 AND at >= $2 AND at < $3 \
              AND (CAST($4 AS TEXT) IS NULL OR user_id = $4) GROUP BY 1 ORDER BY 1"
         ))
@@ -445,6 +447,8 @@ impl Store {
                 completion_tokens: r.completion_tokens,
                 cached_tokens: r.cached_tokens,
                 cost: r.cost,
+                avg_latency_ms: r.avg_latency_ms,
+                avg_ttft_ms: r.avg_ttft_ms,
             })
             .collect())
     }
@@ -467,4 +471,8 @@ struct Summed {
     cached_tokens: i64,
     #[diesel(sql_type = diesel::sql_types::Double)]
     cost: f64,
+    #[diesel(sql_type = diesel::sql_types::Double)]
+    avg_latency_ms: f64,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Double>)]
+    avg_ttft_ms: Option<f64>,
 }

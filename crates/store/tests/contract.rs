@@ -113,6 +113,25 @@ backend_tests! {
                  (12, 22, 32), None, 42, None, 502),
             ]
         );
+        // The report's means: latency over every call, time to first token over streams only (a
+        // whole answer records its time to the upstream's answer there too).
+        let mut whole = call(3, true);
+        (whole.stream, whole.latency_ms, whole.ttft_ms) = (false, 100, Some(1_000));
+        db.store.record_usage(vec![(admin.clone(), whole)]).unwrap();
+        let day = modelgate_core::gateway::UsageQuery {
+            from: chrono::Utc::now() - chrono::Duration::hours(1),
+            to: chrono::Utc::now() + chrono::Duration::hours(1),
+            group_by: modelgate_core::gateway::UsageGroup::Day,
+        };
+        let report = db.store.usage(&admin, &day).unwrap();
+        assert_eq!(report.len(), 1, "{report:?}");
+        assert_eq!((report[0].requests, report[0].errors), (3, 1));
+        assert_eq!((report[0].avg_latency_ms, report[0].avg_ttft_ms), (61.0, Some(51.0)));
+        let by_model = db.store.usage(&admin, &modelgate_core::gateway::UsageQuery {
+            group_by: modelgate_core::gateway::UsageGroup::Model, ..day
+        }).unwrap();
+        let unstreamed = by_model.iter().find(|r| r.group.as_deref() == Some("model-2")).unwrap();
+        assert_eq!((unstreamed.avg_latency_ms, unstreamed.avg_ttft_ms), (42.0, None));
     }
 
     fn usage_counts_at_the_time_of_its_call_not_of_its_write(db) {
