@@ -152,24 +152,13 @@ async fn world(db: TestDb) -> World {
         .await;
     ok(&default, "default");
     let endpoint = app.db.store.get_endpoint(&admin, ENDPOINT).unwrap().id;
-    let chat = app
-        .post(
-            "/xagent/api/models/",
-            k,
-            json!({"model_id": CHAT, "category": "llm", "model_provider": "openai",
-               "model_name": "up-chat", "api_key": SECRET, "base_url": upstream.base_url}),
-        )
-        .await;
-    ok(&chat, "chat model");
-    let claude = app
-        .post(
-            "/xagent/api/models/",
-            k,
-            json!({"model_id": CLAUDE, "category": "llm", "model_provider": "anthropic",
-               "model_name": "claude-up", "api_key": SECRET, "base_url": upstream.base_url}),
-        )
-        .await;
-    ok(&claude, "Anthropic model");
+    for (model, provider, upstream_name) in
+        [(CHAT, "openai", "up-chat"), (CLAUDE, "anthropic", "claude-up")]
+    {
+        let body = json!({"model_id": model, "category": "llm", "model_provider": provider,
+            "model_name": upstream_name, "api_key": SECRET, "base_url": upstream.base_url});
+        ok(&app.post("/xagent/api/models/", k, body).await, model);
+    }
     // A system prompt: the gateway then reads each message's role.
     let prompted = app
         .post(
