@@ -305,7 +305,7 @@ backend_app_tests! {
         // Remembered: the next stream goes without it at once.
         let answer = chat(&app, &key, streamed(None)).await;
         assert_eq!(words(&answer.text()), STREAM_WORDS);
-        assert_eq!(fake.received().len(), 3);
+        assert_eq!(fake.calls(), 3);
         assert_eq!(fake.received()[2].body.get("stream_options"), None);
         // A caller's own stream_options go as they came, and their refusal comes back as is.
         let refused = chat(&app, &key, streamed(Some(json!({ "include_usage": true })))).await;
@@ -314,7 +314,7 @@ backend_app_tests! {
             "message": "Unrecognized request argument supplied: stream_options",
             "type": "invalid_request_error", "param": null, "code": null
         } }));
-        assert_eq!(fake.received().len(), 4);
+        assert_eq!(fake.calls(), 4);
         // Another refusal of a stream is passed on whole, not retried.
         xagent_model(&app, &key, "filtered", &fake.base_url, "error-filtered").await;
         let mut body = hello("filtered");
@@ -323,7 +323,7 @@ backend_app_tests! {
         assert_eq!(filtered.status, 400, "{filtered:?}");
         assert_eq!(filtered.json["error"]["code"], "content_filter");
         assert_eq!(filtered.json["error"]["innererror"]["code"], "ResponsibleAIPolicyViolation");
-        assert_eq!(fake.received().len(), 5);
+        assert_eq!(fake.calls(), 5);
         // Every call metered; the streams without usage counted, with no tokens.
         let rows = usage_of(&app, &key, "model", 4).await;
         let old = rows.iter().find(|r| r["group"] == "old-azure").unwrap();

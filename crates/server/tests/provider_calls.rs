@@ -150,7 +150,7 @@ backend_app_tests! {
         failed_with(&allowed.post(TEST, Some(&admin), no_url).await, "m", "base_url is required for provider 'openai-compatible'");
 
         // The rate-limited and the slow chat calls and the refused list: nothing else reached it.
-        assert_eq!(fake.received().len(), 3);
+        assert_eq!(fake.calls(), 3);
         nothing_stored(&allowed, &admin).await;
     }
 
@@ -198,7 +198,7 @@ backend_app_tests! {
         let missing = app.post(url, Some(&admin), json!({ "base_url": fake.base_url })).await;
         assert_eq!(missing.status, 422, "{missing:?}");
         assert_eq!(missing.json["detail"][0]["loc"], json!(["body", "api_key"]));
-        assert_eq!(fake.received().len(), 2);
+        assert_eq!(fake.calls(), 2);
         nothing_stored(&app, &admin).await;
     }
 
@@ -254,7 +254,7 @@ backend_app_tests! {
         }
         let no_url = json!({ "model_provider": "azure_openai", "model_name": "d", "category": "llm", "api_key": "k" });
         failed_with(&app.post(TEST, Some(&admin), no_url).await, "d", "base_url is required for provider 'azure_openai'");
-        assert_eq!(fake.received().len(), 2);
+        assert_eq!(fake.calls(), 2);
         nothing_stored(&app, &admin).await;
     }
 
@@ -273,7 +273,7 @@ backend_app_tests! {
             assert_eq!(sent.path, "/v1/messages", "{provider}");
             assert_eq!((sent.x_api_key.as_deref(), sent.authorization.as_deref()), (Some(PROVIDER_KEY), None));
         }
-        let calls = fake.received().len();
+        let calls = fake.calls();
         // Kimi's list is Anthropic's model list at its base URL.
         let kimi = app
             .post("/xagent/api/models/providers/kimi-for-coding/models", Some(&admin), json!({ "api_key": PROVIDER_KEY, "base_url": host }))
@@ -290,7 +290,7 @@ backend_app_tests! {
             let models: Vec<Value> = names.iter().map(|id| json!({ "id": id, "created": 0, "owned_by": provider })).collect();
             assert_eq!(listed.json, json!({ "provider": provider, "count": names.len(), "models": models }), "{listed:?}");
         }
-        assert_eq!(fake.received().len(), calls + 1);
+        assert_eq!(fake.calls(), calls + 1);
         nothing_stored(&app, &admin).await;
     }
 
@@ -335,7 +335,7 @@ backend_app_tests! {
         let unauthenticated = allowed.post(url, None, body).await;
         assert_eq!(unauthenticated.status, 401);
         // The two lists and the refused key: nothing else reached it.
-        assert_eq!(fake.received().len(), 3);
+        assert_eq!(fake.calls(), 3);
         nothing_stored(&allowed, &admin).await;
     }
 }

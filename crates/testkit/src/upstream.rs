@@ -121,6 +121,11 @@ impl FakeUpstream {
         self.state.received.lock().expect("lock").clone()
     }
 
+    /// How many requests were received, without copying them (bodies can be megabytes).
+    pub fn calls(&self) -> usize {
+        self.state.received.lock().expect("lock").len()
+    }
+
     pub fn stream_dropped(&self) -> bool {
         self.state.stream_dropped.load(Ordering::SeqCst)
     }
