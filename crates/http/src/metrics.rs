@@ -119,19 +119,22 @@ fn describe() {
     describe_counter!(CACHE_HITS, "Reads answered from an in-process cache, by cache.");
     describe_gauge!(MODELS, "Custom models per org.");
     describe_gauge!(CATALOG_MODELS, "Models in the built-in catalog.");
-    describe_counter!(GATEWAY_CALLS, "Gateway calls, by model and the status answered.");
+    describe_counter!(GATEWAY_CALLS, "Gateway calls, by org, model and the status answered.");
     describe_histogram!(
         GATEWAY_CALL_SECONDS,
         Unit::Seconds,
-        "Time from a gateway call's request to the upstream to the end of its answer, by model."
+        "Time from a gateway call's request to the upstream to the end of its answer, by org and model."
     );
     describe_histogram!(
         GATEWAY_FIRST_TOKEN_SECONDS,
         Unit::Seconds,
-        "Time from a streamed gateway call's request to the upstream to its first chunk, by model."
+        "Time from a streamed gateway call's request to the upstream to its first chunk, by org and model."
     );
-    describe_counter!(GATEWAY_TOKENS, "Tokens the upstreams reported, by model and kind.");
-    describe_gauge!(GATEWAY_COST, "Cost of gateway calls in USD at the models' prices, by model.");
+    describe_counter!(GATEWAY_TOKENS, "Tokens the upstreams reported, by org, model and kind.");
+    describe_gauge!(
+        GATEWAY_COST,
+        "Cost of gateway calls in USD at the models' prices, by org and model."
+    );
 }
 
 /// Counts and times one answered request; `request` is the routed request (its match pattern

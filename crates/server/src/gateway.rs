@@ -420,7 +420,7 @@ impl Call {
             stream,
             at: chrono::Utc::now(),
         };
-        record_metrics(&usage, took, ttft);
+        record_metrics(&ctx.actor.org_id, &usage, took, ttft);
         meter(&services, ctx, usage);
     }
 }
@@ -538,35 +538,45 @@ struct ModelMetrics {
 }
 
 impl ModelMetrics {
-    fn of(model: &str) -> Self {
-        let tokens = |kind: &'static str| metrics::counter!(GATEWAY_TOKENS, "model" => model.to_owned(), "kind" => kind);
+    fn of(org: &str, model: &str) -> Self {
+        let labels = [("org", org.to_owned()), ("model", model.to_owned())];
+        let tokens = |kind: &'static str| {
+            let [org, model] = labels.clone();
+            metrics::counter!(GATEWAY_TOKENS, &[org, model, ("kind", kind.to_owned())])
+        };
         Self {
             calls: Vec::new(),
-            seconds: metrics::histogram!(GATEWAY_CALL_SECONDS, "model" => model.to_owned()),
+            seconds: metrics::histogram!(GATEWAY_CALL_SECONDS, &labels),
             first_token: None,
             tokens: [tokens("prompt"), tokens("completion"), tokens("cached")],
             cost: None,
         }
     }
 
-    fn record(&mut self, usage: &UsageRecord, took: Duration, first_token: Option<Duration>) {
-        let model = &usage.model_key;
+    fn record(
+        &mut self,
+        org: &str,
+        usage: &UsageRecord,
+        took: Duration,
+        first_token: Option<Duration>,
+    ) {
+        let labels = || [("org", org.to_owned()), ("model", usage.model_key.clone())];
         // A model answers with few statuses: a list is quicker than a map.
         match self.calls.iter().find(|(status, _)| *status == usage.status) {
             Some((_, calls)) => calls.increment(1),
             None => {
-                let status = usage.status.to_string();
-                let calls =
-                    metrics::counter!(GATEWAY_CALLS, "model" => model.clone(), "status" => status);
+                let status = ("status", usage.status.to_string());
+                let [org, model] = labels();
+                let calls = metrics::counter!(GATEWAY_CALLS, &[org, model, status]);
                 calls.increment(1);
                 self.calls.push((usage.status, calls));
             }
         }
         self.seconds.record(took.as_secs_f64());
         if let Some(first_token) = first_token.filter(|_| usage.stream) {
-            let histogram = self.first_token.get_or_insert_with(
-                || metrics::histogram!(GATEWAY_FIRST_TOKEN_SECONDS, "model" => model.clone()),
-            );
+            let histogram = self
+                .first_token
+                .get_or_insert_with(|| metrics::histogram!(GATEWAY_FIRST_TOKEN_SECONDS, &labels()));
             histogram.record(first_token.as_secs_f64());
         }
         let counts = [usage.tokens.prompt, usage.tokens.completion, usage.tokens.cached];
@@ -574,36 +584,41 @@ impl ModelMetrics {
             counter.increment(u64::try_from(count).unwrap_or(0));
         }
         if let Some(cost) = usage.cost {
-            let gauge = self
-                .cost
-                .get_or_insert_with(|| metrics::gauge!(GATEWAY_COST, "model" => model.clone()));
+            let gauge = self.cost.get_or_insert_with(|| metrics::gauge!(GATEWAY_COST, &labels()));
             gauge.increment(cost);
         }
     }
 }
 
 thread_local! {
-    /// Each worker's metric handles by model key, as the request metrics keep theirs: looking a
-    /// labelled metric up in the recorder builds, hashes and compares its labels every time.
-    static MODEL_METRICS: RefCell<HashMap<String, ModelMetrics>> = RefCell::new(HashMap::new());
+    /// Each worker's metric handles by org and model key, as the request metrics keep theirs:
+    /// looking a labelled metric up in the recorder builds, hashes and compares its labels
+    /// every time. By org too: model keys are an org's own, and two orgs' `gpt-4o` are two
+    /// models, priced and billed apart.
+    static MODEL_METRICS: RefCell<HashMap<String, HashMap<String, ModelMetrics>>> =
+        RefCell::new(HashMap::new());
 }
 
-/// Counts a metered call: `took` from its request to the upstream until the answer ended,
-/// `first_token` until a stream's first chunk.
-fn record_metrics(usage: &UsageRecord, took: Duration, first_token: Option<Duration>) {
+/// Counts a call metered for `org`: `took` from its request to the upstream until the answer
+/// ended, `first_token` until a stream's first chunk.
+fn record_metrics(org: &str, usage: &UsageRecord, took: Duration, first_token: Option<Duration>) {
     // As the request metrics: into modelgate's recorder, installed by now (a handle taken
     // before it was would count nowhere, for good).
     if modelgate_http::metrics::handle().is_none() {
         return;
     }
-    MODEL_METRICS.with_borrow_mut(|models| {
-        // One lookup for a model seen before; its key is copied only the first time.
+    MODEL_METRICS.with_borrow_mut(|orgs| {
+        // Two lookups for a model seen before; keys are copied only the first time.
+        let models = match orgs.get_mut(org) {
+            Some(models) => models,
+            None => orgs.entry(org.to_owned()).or_default(),
+        };
         if let Some(model) = models.get_mut(&usage.model_key) {
-            model.record(usage, took, first_token);
+            model.record(org, usage, took, first_token);
             return;
         }
-        let mut model = ModelMetrics::of(&usage.model_key);
-        model.record(usage, took, first_token);
+        let mut model = ModelMetrics::of(org, &usage.model_key);
+        model.record(org, usage, took, first_token);
         models.insert(usage.model_key.clone(), model);
     });
 }

@@ -167,7 +167,7 @@ backend_app_tests! {
     }
 
     async fn a_custom_provider_is_called_and_prices_come_from_the_base(db) {
-        let (_, key) = db.bootstrap();
+        let (admin, key) = db.bootstrap();
         let fake = FakeUpstream::start();
         let app = app(db, "127.0.0.1/32", Duration::from_secs(5)).await;
         respan_created(&app, &key, "/respan/api/providers/", json!({
@@ -199,8 +199,8 @@ backend_app_tests! {
         assert!((row["cost"].as_f64().unwrap() - expected).abs() < 1e-12, "{row}");
         // The metrics count the same cost.
         let metrics = app.get("/metrics", None).await.text();
-        let gauge = "modelgate_gateway_cost_usd{model=\"acme-chat\"} ";
-        let counted = metrics.lines().find_map(|line| line.strip_prefix(gauge));
+        let gauge = format!("modelgate_gateway_cost_usd{{org=\"{}\",model=\"acme-chat\"}} ", admin.actor.org_id);
+        let counted = metrics.lines().find_map(|line| line.strip_prefix(&gauge));
         let counted: f64 = counted.unwrap_or_else(|| panic!("no {gauge} in {metrics}")).parse().unwrap();
         assert!((counted - expected).abs() < 1e-12, "{counted}");
         // By user and key too; nothing of any key in the report.
@@ -745,18 +745,22 @@ backend_app_tests! {
         assert_eq!(rows.iter().map(|r| r["requests"].as_i64().unwrap()).sum::<i64>(), 1, "{rows:?}");
     }
 
-    async fn calls_are_counted_by_model_and_status_and_timed(db) {
-        let (_, key) = db.bootstrap();
+    async fn calls_are_counted_by_org_model_and_status_and_timed(db) {
+        let (admin, key) = db.bootstrap();
+        let (_, other_key) = db.other_org(&admin, "elsewhere");
         let fake = FakeUpstream::start();
         let app = app(db, "127.0.0.1", Duration::from_secs(5)).await;
         xagent_model(&app, &key, "thinker", &fake.base_url, "after-200ms").await;
         xagent_model(&app, &key, "limited", &fake.base_url, "error-429").await;
+        // Another org's model of the same key is another model, counted apart.
+        xagent_model(&app, &other_key, "thinker", &fake.base_url, "up-model").await;
         assert_eq!(chat(&app, &key, hello("thinker")).await.status, 200);
         let mut streamed = hello("thinker");
         streamed["stream"] = json!(true);
         let stream = chat(&app, &key, streamed).await;
         assert_eq!(stream.status, 200, "{stream:?}");
         assert_eq!(chat(&app, &key, hello("limited")).await.status, 429);
+        assert_eq!(chat(&app, &other_key, hello("thinker")).await.status, 200);
         // A stream is counted when it ends, with its usage row.
         let deadline = Instant::now() + Duration::from_secs(5);
         while usage_eventually(&app, &key, "thinker").await["requests"] != 2 {
@@ -773,32 +777,35 @@ backend_app_tests! {
         assert_eq!(row("limited")["avg_ttft_ms"], Value::Null, "{rows:?}");
 
         let text = app.get("/metrics", None).await.text();
-        let sample = |series: &str| -> Option<f64> {
-            let line = text.lines().find(|line| line.strip_prefix(series).is_some_and(|v| v.starts_with(' ')))?;
-            line.rsplit_once(' ').map(|(_, v)| v.parse().unwrap())
+        let org = &admin.actor.org_id;
+        // The sample of `name` for the bootstrap org's `model`, with `more` labels after.
+        let sample = |name: &str, model: &str, more: &str| -> Option<f64> {
+            let series = format!("{name}{{org=\"{org}\",model=\"{model}\"{more}}} ");
+            let line = text.lines().find_map(|line| line.strip_prefix(&series))?;
+            Some(line.parse().unwrap())
         };
         let calls = "modelgate_gateway_calls_total";
-        assert_eq!(sample(&format!("{calls}{{model=\"thinker\",status=\"200\"}}")), Some(2.0), "{text}");
-        assert_eq!(sample(&format!("{calls}{{model=\"limited\",status=\"429\"}}")), Some(1.0), "{text}");
-        assert_eq!(sample(&format!("{calls}{{model=\"thinker\",status=\"429\"}}")), None, "{text}");
+        assert_eq!(sample(calls, "thinker", ",status=\"200\""), Some(2.0), "{text}");
+        assert_eq!(sample(calls, "limited", ",status=\"429\""), Some(1.0), "{text}");
+        assert_eq!(sample(calls, "thinker", ",status=\"429\""), None, "{text}");
+        let elsewhere = format!("{calls}{{org=\"elsewhere\",model=\"thinker\",status=\"200\"}} 1\n");
+        assert!(text.contains(&elsewhere), "{text}");
         // Both calls waited 200 ms for the upstream: none is in a bucket below that.
         let took = "modelgate_gateway_call_duration_seconds";
-        assert_eq!(sample(&format!("{took}_count{{model=\"thinker\"}}")), Some(2.0), "{text}");
-        assert_eq!(sample(&format!("{took}_bucket{{model=\"thinker\",le=\"0.1\"}}")), Some(0.0), "{text}");
-        assert_eq!(sample(&format!("{took}_bucket{{model=\"thinker\",le=\"300\"}}")), Some(2.0), "{text}");
-        assert!(sample(&format!("{took}_sum{{model=\"thinker\"}}")).unwrap() >= 0.4, "{text}");
-        assert_eq!(sample(&format!("{took}_count{{model=\"limited\"}}")), Some(1.0), "{text}");
+        assert_eq!(sample(&format!("{took}_count"), "thinker", ""), Some(2.0), "{text}");
+        assert_eq!(sample(&format!("{took}_bucket"), "thinker", ",le=\"0.1\""), Some(0.0), "{text}");
+        assert_eq!(sample(&format!("{took}_bucket"), "thinker", ",le=\"300\""), Some(2.0), "{text}");
+        assert!(sample(&format!("{took}_sum"), "thinker", "").unwrap() >= 0.4, "{text}");
+        assert_eq!(sample(&format!("{took}_count"), "limited", ""), Some(1.0), "{text}");
         // Only the stream has a first token; the error and the whole answer have none.
         let first = "modelgate_gateway_time_to_first_token_seconds";
-        assert_eq!(sample(&format!("{first}_count{{model=\"thinker\"}}")), Some(1.0), "{text}");
-        assert!(sample(&format!("{first}_sum{{model=\"thinker\"}}")).unwrap() >= 0.2, "{text}");
-        assert_eq!(sample(&format!("{first}_count{{model=\"limited\"}}")), None, "{text}");
-        for (name, kind) in [
-            (calls, "counter"),
-            (took, "histogram"),
-            (first, "histogram"),
-            ("modelgate_gateway_tokens_total", "counter"),
-        ] {
+        assert_eq!(sample(&format!("{first}_count"), "thinker", ""), Some(1.0), "{text}");
+        assert!(sample(&format!("{first}_sum"), "thinker", "").unwrap() >= 0.2, "{text}");
+        assert_eq!(sample(&format!("{first}_count"), "limited", ""), None, "{text}");
+        // Tokens by org too: the other org's call is not in this org's count.
+        let tokens = "modelgate_gateway_tokens_total";
+        assert_eq!(sample(tokens, "thinker", ",kind=\"prompt\""), Some(2.0 * PROMPT_TOKENS as f64), "{text}");
+        for (name, kind) in [(calls, "counter"), (took, "histogram"), (first, "histogram"), (tokens, "counter")] {
             assert!(text.contains(&format!("# TYPE {name} {kind}\n")), "{name}: {text}");
             assert!(text.contains(&format!("# HELP {name} ")), "{name}: {text}");
         }
@@ -812,7 +819,8 @@ async fn keys_stay_out_of_the_logs_and_tokens_are_counted() {
     let captured = modelgate_testkit::logs::Captured::default();
     let _guard = captured.install(tracing::Level::TRACE);
     let db = TestDb::sqlite();
-    let (_, key) = db.bootstrap();
+    let (admin, key) = db.bootstrap();
+    let org = admin.actor.org_id.clone();
     let fake = FakeUpstream::start();
     let app = app(db, "127.0.0.1", Duration::from_secs(5)).await;
     xagent_model(&app, &key, "logged", &fake.base_url, "up-model").await;
@@ -839,10 +847,10 @@ async fn keys_stay_out_of_the_logs_and_tokens_are_counted() {
 
     let metrics = app.get("/metrics", None).await.text();
     let line = format!(
-        "modelgate_gateway_tokens_total{{model=\"logged\",kind=\"prompt\"}} {}",
+        "modelgate_gateway_tokens_total{{org=\"{org}\",model=\"logged\",kind=\"prompt\"}} {}",
         2 * PROMPT_TOKENS
     );
     assert!(metrics.contains(&line), "{line} not in {metrics}");
     // The model has no price: tokens are counted, no cost is made up.
-    assert!(!metrics.contains("modelgate_gateway_cost_usd{model=\"logged\"}"), "{metrics}");
+    assert!(!metrics.contains("modelgate_gateway_cost_usd{"), "{metrics}");
 }
