@@ -13,6 +13,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -31,6 +32,8 @@ use modelgate_http::metrics::{
 };
 use modelgate_http::outbound::{ProviderClient, ProviderFailure, ProviderRequest};
 use modelgate_http::{Caller, Deferred, Dialect, Services};
+use openssl::ssl::{SslConnector, SslFiletype, SslMethod};
+use openssl::x509::store::X509Lookup;
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
@@ -46,6 +49,46 @@ pub struct GatewaySettings {
     pub timeout: Duration,
     /// Largest request body: chat requests carry whole conversations and inline images.
     pub body_limit: usize,
+    /// The certificate authorities upstream TLS trusts.
+    pub trust: TrustStore,
+}
+
+/// Where upstream TLS finds the certificate authorities it trusts: a bundle file, directories
+/// of hashed certificates, or both.
+#[derive(Clone, Debug, Default)]
+pub struct TrustStore {
+    pub file: Option<PathBuf>,
+    pub dirs: Vec<PathBuf>,
+}
+
+impl TrustStore {
+    /// The system's: `SSL_CERT_FILE` / `SSL_CERT_DIR` when set, else wherever the distribution
+    /// keeps its bundle (Debian's `/etc/ssl/certs/ca-certificates.crt`, Red Hat's
+    /// `/etc/pki/tls/certs/ca-bundle.crt`, Alpine's `/etc/ssl/cert.pem`…). The OpenSSL built
+    /// into the binary would look only under its own build prefix (`/usr/local/ssl`), which no
+    /// distribution fills: every HTTPS upstream failed verification outside the image, whose
+    /// environment names the bundle.
+    pub fn system() -> Self {
+        let found = openssl_probe::probe();
+        Self { file: found.cert_file, dirs: found.cert_dir }
+    }
+
+    /// The TLS connector for upstream calls: peers verified against these authorities (and
+    /// OpenSSL's defaults), HTTP/2 or 1.1 offered as awc does by default.
+    pub fn connector(&self) -> Result<SslConnector, openssl::error::ErrorStack> {
+        let mut builder = SslConnector::builder(SslMethod::tls())?;
+        builder.set_alpn_protos(b"\x02h2\x08http/1.1")?;
+        if let Some(file) = &self.file {
+            builder.set_ca_file(file)?;
+        }
+        if !self.dirs.is_empty() {
+            let lookup = builder.cert_store_mut().add_lookup(X509Lookup::hash_dir())?;
+            for dir in &self.dirs {
+                lookup.add_dir(&dir.to_string_lossy(), SslFiletype::PEM)?;
+            }
+        }
+        Ok(builder.build())
+    }
 }
 
 /// 32 MiB: OpenAI's own request limit is in this range (base64 images in a conversation).
@@ -58,6 +101,7 @@ impl Default for GatewaySettings {
             connect_timeout: Duration::from_secs(10),
             timeout: Duration::from_secs(600),
             body_limit: DEFAULT_BODY_LIMIT,
+            trust: TrustStore::system(),
         }
     }
 }
@@ -217,9 +261,14 @@ fn client(settings: &Arc<GatewaySettings>) -> awc::Client {
             return client.clone();
         }
         let resolver = Resolver::custom(EgressResolver(Arc::new(settings.egress.clone())));
-        let connector = awc::Connector::new()
+        let mut connector = awc::Connector::new()
             .connector(TcpConnector::new(resolver).service())
             .timeout(settings.connect_timeout);
+        match settings.trust.connector() {
+            Ok(tls) => connector = connector.openssl(tls),
+            // awc's own connector then: OpenSSL's default places only.
+            Err(error) => tracing::warn!(%error, trust = ?settings.trust, "upstream TLS: could not load the trusted authorities"),
+        }
         let client = awc::Client::builder()
             .connector(connector)
             .timeout(settings.timeout)
@@ -1273,6 +1322,34 @@ pub async fn embeddings(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // The OpenSSL built into the binary looks under /usr/local/ssl alone, and only the
+    // environment (SSL_CERT_FILE, as the image sets it) pointed it elsewhere: without the
+    // system's bundle loaded, no public upstream's certificate would verify. So the check runs
+    // again in a process of its own without those variables.
+    #[test]
+    fn upstream_tls_loads_the_systems_authorities_without_ssl_variables() {
+        let child = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "gateway::tests::system_authorities_load", "--ignored"])
+            .env_remove("SSL_CERT_FILE")
+            .env_remove("SSL_CERT_DIR")
+            .output()
+            .unwrap();
+        let printed = String::from_utf8_lossy(&child.stdout);
+        assert!(child.status.success(), "{printed}{}", String::from_utf8_lossy(&child.stderr));
+        assert!(printed.contains("1 passed"), "{printed}");
+        system_authorities_load();
+    }
+
+    #[test]
+    #[ignore = "run by upstream_tls_loads_the_systems_authorities_without_ssl_variables"]
+    fn system_authorities_load() {
+        let trust = TrustStore::system();
+        assert!(trust.file.is_some(), "no CA bundle on this machine (ca-certificates): {trust:?}");
+        let tls = trust.connector().unwrap();
+        let loaded = tls.context().cert_store().all_certificates().len();
+        assert!(loaded >= 10, "{loaded} authorities loaded from {trust:?}");
+    }
 
     #[test]
     fn events_end_at_a_blank_line_of_either_kind() {

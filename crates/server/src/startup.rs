@@ -206,7 +206,16 @@ pub async fn serve(config: Config, registry: Arc<dyn Registry>) -> Result<(), St
         connect_timeout: Duration::from_secs(config.upstream_connect_timeout.max(1)),
         timeout: Duration::from_secs(config.upstream_timeout.max(1)),
         body_limit: crate::gateway::DEFAULT_BODY_LIMIT.max(config.body_limit),
+        trust: crate::gateway::TrustStore::system(),
     });
+    match (&gateway.trust.file, gateway.trust.dirs.as_slice()) {
+        (None, []) => tracing::warn!(
+            "no CA certificates found (install ca-certificates, or set SSL_CERT_FILE): HTTPS upstreams will fail verification"
+        ),
+        (file, dirs) => {
+            tracing::info!(?file, ?dirs, "upstream TLS trusts the system's certificate authorities")
+        }
+    }
     let metrics_apart = metrics_listen.is_some();
     if modelgate_http::metrics::handle().is_none() {
         tracing::warn!("another metrics recorder is installed: GET /metrics answers 404");

@@ -36,7 +36,7 @@ use modelgate_core::{
     UserDefault,
 };
 use modelgate_server::app::configure_main;
-use modelgate_server::gateway::{EgressPolicy, GatewaySettings};
+use modelgate_server::gateway::{EgressPolicy, GatewaySettings, TrustStore};
 use modelgate_testkit::upstream::FakeUpstream;
 use modelgate_testkit::{TestApp, TestDb, TestResponse, backend_app_tests};
 use proptest::prelude::*;
@@ -87,6 +87,7 @@ async fn world(db: TestDb) -> World {
         timeout: Duration::from_secs(10),
         // Over the families' huge body (1.1 MB), which the gateway passes on.
         body_limit: 2 * 1024 * 1024,
+        trust: TrustStore::system(),
     });
     let app = TestApp::new(db, move |cfg| {
         cfg.app_data(settings);

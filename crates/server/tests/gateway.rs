@@ -12,8 +12,9 @@ use actix_web::test::TestRequest;
 use actix_web::web;
 use modelgate_core::{Registry, Role};
 use modelgate_server::app::configure_main;
-use modelgate_server::gateway::{EgressPolicy, GatewaySettings};
+use modelgate_server::gateway::{EgressPolicy, GatewaySettings, TrustStore};
 use modelgate_testkit::net::unreachable_base_url;
+use modelgate_testkit::tls::TlsUpstream;
 use modelgate_testkit::upstream::{
     CACHED_TOKENS, COMPLETION_TOKENS, FakeUpstream, PROMPT_TOKENS, REMAINING_TOKENS, STREAM_WORDS,
 };
@@ -23,11 +24,17 @@ use serde_json::{Value, json};
 const UPSTREAM_KEY: &str = "sk-upstream-secret-wxyz";
 
 async fn app(db: TestDb, allow: &str, timeout: Duration) -> TestApp {
+    app_trusting(db, allow, timeout, TrustStore::system()).await
+}
+
+/// [`app`] with upstream TLS trusting `trust`.
+async fn app_trusting(db: TestDb, allow: &str, timeout: Duration, trust: TrustStore) -> TestApp {
     let settings = web::Data::new(GatewaySettings {
         egress: EgressPolicy::parse(allow).unwrap(),
         connect_timeout: Duration::from_secs(2),
         timeout,
         body_limit: 3 * 1024 * 1024,
+        trust,
     });
     TestApp::new(db, move |cfg| {
         cfg.app_data(settings);
@@ -853,4 +860,34 @@ async fn keys_stay_out_of_the_logs_and_tokens_are_counted() {
     assert!(metrics.contains(&line), "{line} not in {metrics}");
     // The model has no price: tokens are counted, no cost is made up.
     assert!(!metrics.contains("modelgate_gateway_cost_usd{"), "{metrics}");
+}
+
+/// Upstream TLS verifies the upstream's certificate against the authorities the settings trust:
+/// an upstream whose authority is not among the system's is refused before any request is
+/// sent; named as a bundle file or as a directory of hashed certificates, it is called.
+#[actix_web::test]
+async fn upstream_tls_is_verified_against_the_trusted_authorities() {
+    let upstream = TlsUpstream::start();
+
+    let db = TestDb::sqlite();
+    let (_, key) = db.bootstrap();
+    let app = app(db, "127.0.0.1", Duration::from_secs(5)).await;
+    xagent_model(&app, &key, "secure", &upstream.base_url, "tls-model").await;
+    openai_error(&chat(&app, &key, hello("secure")).await, 502, "upstream_unreachable");
+    assert_eq!(upstream.answered(), 0, "a request went to an untrusted upstream");
+
+    let named = [
+        TrustStore { file: Some(upstream.ca_file.clone()), dirs: vec![] },
+        TrustStore { file: None, dirs: vec![upstream.ca_dir.clone()] },
+    ];
+    for (n, trust) in named.into_iter().enumerate() {
+        let db = TestDb::sqlite();
+        let (_, key) = db.bootstrap();
+        let app = app_trusting(db, "127.0.0.1", Duration::from_secs(5), trust).await;
+        xagent_model(&app, &key, "secure", &upstream.base_url, "tls-model").await;
+        let answer = chat(&app, &key, hello("secure")).await;
+        assert_eq!(answer.status, 200, "{answer:?}");
+        assert_eq!(answer.json["choices"][0]["message"]["content"], "over TLS");
+        assert_eq!(upstream.answered(), n + 1);
+    }
 }

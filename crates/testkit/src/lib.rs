@@ -12,6 +12,7 @@ pub mod net;
 pub mod openapi;
 pub mod proxy;
 pub mod statements;
+pub mod tls;
 pub mod upstream;
 
 use std::sync::Arc;
