@@ -70,7 +70,14 @@ impl TrustStore {
     /// environment names the bundle.
     pub fn system() -> Self {
         let found = openssl_probe::probe();
-        Self { file: found.cert_file, dirs: found.cert_dir }
+        // SSL_CERT_DIR often names a directory the probe finds as well.
+        let mut dirs = Vec::with_capacity(found.cert_dir.len());
+        for dir in found.cert_dir {
+            if !dirs.contains(&dir) {
+                dirs.push(dir);
+            }
+        }
+        Self { file: found.cert_file, dirs }
     }
 
     /// The TLS connector for upstream calls: peers verified against these authorities (and
