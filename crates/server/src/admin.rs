@@ -512,21 +512,26 @@ static DOCUMENT: LazyLock<Value> = LazyLock::new(|| {
 });
 
 /// Every admin route, relative to `/admin/v1`: mounted by [`configure`], documented in
-/// admin.json.
+/// admin.json. Each path is served with a trailing `/` too, as the dialects serve theirs (their
+/// products' FastAPI servers redirect one form to the other): `GET /admin/v1/users/` lists users.
 pub fn routes() -> Routes {
     Routes::new()
-        .resource(["/me"], |r| r.get(me))
-        .resource(["/orgs"], |r| r.get(list_orgs).post(create_org))
-        .resource(["/orgs/{id}"], |r| r.get(get_org))
-        .resource(["/users"], |r| r.get(list_users).post(create_user))
-        .resource(["/users/{id}"], |r| r.get(get_user).patch(update_user).delete(delete_user))
-        .resource(["/groups"], |r| r.get(list_groups).post(create_group))
-        .resource(["/groups/{id}"], |r| r.get(get_group).delete(delete_group))
-        .resource(["/groups/{id}/members"], |r| r.put(set_members))
-        .resource(["/keys"], |r| r.get(list_keys).post(create_key))
-        .resource(["/keys/{id}"], |r| r.delete(revoke_key))
-        .resource(["/models/{model:.+}/history"], |r| r.get(model_history))
-        .resource(["/usage"], |r| r.get(usage))
+        .resource(["/me", "/me/"], |r| r.get(me))
+        .resource(["/orgs", "/orgs/"], |r| r.get(list_orgs).post(create_org))
+        .resource(["/orgs/{id}", "/orgs/{id}/"], |r| r.get(get_org))
+        .resource(["/users", "/users/"], |r| r.get(list_users).post(create_user))
+        .resource(["/users/{id}", "/users/{id}/"], |r| {
+            r.get(get_user).patch(update_user).delete(delete_user)
+        })
+        .resource(["/groups", "/groups/"], |r| r.get(list_groups).post(create_group))
+        .resource(["/groups/{id}", "/groups/{id}/"], |r| r.get(get_group).delete(delete_group))
+        .resource(["/groups/{id}/members", "/groups/{id}/members/"], |r| r.put(set_members))
+        .resource(["/keys", "/keys/"], |r| r.get(list_keys).post(create_key))
+        .resource(["/keys/{id}", "/keys/{id}/"], |r| r.delete(revoke_key))
+        .resource(["/models/{model:.+}/history", "/models/{model:.+}/history/"], |r| {
+            r.get(model_history)
+        })
+        .resource(["/usage", "/usage/"], |r| r.get(usage))
         .resource(["/openapi.json"], |r| r.get(openapi_document(&DOCUMENT)))
 }
 

@@ -77,6 +77,10 @@ backend_app_tests! {
         assert_eq!((patched.status, patched.json["role"].clone()), (200, json!("viewer")));
         let listed = app.get("/admin/v1/users", admin).await;
         assert_eq!(listed.json.as_array().unwrap().len(), 2);
+        // A trailing slash names the same resource, as in the dialects.
+        assert_eq!(app.get("/admin/v1/users/", admin).await.json, listed.json);
+        let alice_slash = app.get("/admin/v1/users/alice/", admin).await;
+        assert_eq!((alice_slash.status, &alice_slash.json["role"]), (200, &json!("viewer")));
 
         let group = app.post("/admin/v1/groups", admin, json!({"id": "developers", "name": "Developers", "member_ids": ["alice"]})).await;
         assert_eq!(group.status, 201, "{group:?}");
