@@ -123,12 +123,14 @@ fn describe() {
     describe_histogram!(
         GATEWAY_CALL_SECONDS,
         Unit::Seconds,
-        "Time from a gateway call's request to the upstream to the end of its answer, by org and model."
+        "Time from a gateway call's request to the upstream to the end of its answer, \
+         by org and model."
     );
     describe_histogram!(
         GATEWAY_FIRST_TOKEN_SECONDS,
         Unit::Seconds,
-        "Time from a streamed gateway call's request to the upstream to its first chunk, by org and model."
+        "Time from a streamed gateway call's request to the upstream to its first chunk, \
+         by org and model."
     );
     describe_counter!(GATEWAY_TOKENS, "Tokens the upstreams reported, by org, model and kind.");
     describe_gauge!(

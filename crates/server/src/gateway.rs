@@ -274,7 +274,11 @@ fn client(settings: &Arc<GatewaySettings>) -> awc::Client {
         match settings.trust.connector() {
             Ok(tls) => connector = connector.openssl(tls),
             // awc's own connector then: OpenSSL's default places only.
-            Err(error) => tracing::warn!(%error, trust = ?settings.trust, "upstream TLS: could not load the trusted authorities"),
+            Err(error) => tracing::warn!(
+                %error,
+                trust = ?settings.trust,
+                "upstream TLS: could not load the trusted authorities"
+            ),
         }
         let client = awc::Client::builder()
             .connector(connector)

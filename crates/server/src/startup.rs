@@ -210,7 +210,8 @@ pub async fn serve(config: Config, registry: Arc<dyn Registry>) -> Result<(), St
     });
     match (&gateway.trust.file, gateway.trust.dirs.as_slice()) {
         (None, []) => tracing::warn!(
-            "no CA certificates found (install ca-certificates, or set SSL_CERT_FILE): HTTPS upstreams will fail verification"
+            "no CA certificates found (install ca-certificates, or set SSL_CERT_FILE): \
+             HTTPS upstreams will fail verification"
         ),
         (file, dirs) => {
             tracing::info!(?file, ?dirs, "upstream TLS trusts the system's certificate authorities")

@@ -108,7 +108,8 @@ fn answer(tls: &mut SslStream<TcpStream>, answered: &AtomicUsize) {
     })
     .to_string();
     let response = format!(
-        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
+         connection: close\r\n\r\n{body}",
         body.len()
     );
     answered.fetch_add(1, Ordering::SeqCst);
