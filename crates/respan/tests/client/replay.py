@@ -16,21 +16,14 @@ modelgate does not serve).
 import os
 import sys
 import time
-import traceback
 
 from respan import RespanClient
 from respan.core.api_error import ApiError
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../../testkit/clients"))
+from replaykit import Failure, Steps, check  # noqa: E402
+
 NO_RETRY = {"max_retries": 0}
-
-
-class Failure(Exception):
-    pass
-
-
-def check(condition, message):
-    if not condition:
-        raise Failure(message)
 
 
 def expect_error(status, fn):
@@ -57,13 +50,7 @@ def main() -> int:
     extra = [f"replay/{run}/extra-{n}" for n in range(1, 4)]
     filters = {"model_name": {"operator": "icontains", "value": [f"replay/{run}/"]}}
 
-    steps = []
-
-    def step(name):
-        def register(fn):
-            steps.append((name, fn))
-            return fn
-        return register
+    step = Steps()
 
     @step("create_custom_provider")
     def _():
@@ -190,18 +177,7 @@ def main() -> int:
         expect_error(404, lambda: m.retrieve_custom_provider(provider, request_options=NO_RETRY))
         return "deleted"
 
-    for name, fn in steps:
-        try:
-            outcome = fn()
-        except Exception as error:  # ApiError, pydantic.ValidationError, Failure, httpx errors
-            print(f"FAIL {name}: {type(error).__name__}: {error}")
-            if not isinstance(error, Failure):
-                traceback.print_exc()
-            return 1
-        print(f"ok   {name}: {outcome}")
-    print(f"all {len(steps)} calls passed")
-    return 0
-
+    return step.run()
 
 if __name__ == "__main__":
     sys.exit(main())
