@@ -969,9 +969,14 @@ async fn forward(
                 first_chunk: None,
                 status: status.as_u16(),
             };
+            // Not compressed, whatever the caller accepts (OpenAI's SDKs ask for gzip): an event
+            // of a few bytes would only be wrapped in a compressor's flush of its own, and a
+            // compressor is one more place an event could wait. FastAPI's servers (Open
+            // WebUI's, LiteLLM's) leave event streams alone too.
             return HttpResponse::build(status)
                 .content_type("text/event-stream")
                 .insert_header(("Cache-Control", "no-cache"))
+                .insert_header((actix_web::http::header::CONTENT_ENCODING, "identity"))
                 .streaming(metered);
         }
         let body = match read_error {

@@ -281,6 +281,22 @@ backend_app_tests! {
         assert_eq!((streamer["prompt_tokens"].as_i64(), streamer["errors"].as_i64()), (Some(3 * PROMPT_TOKENS), Some(0)));
         let splitter = rows.iter().find(|r| r["group"] == "splitter").unwrap();
         assert_eq!(splitter["completion_tokens"], COMPLETION_TOKENS, "{rows:?}");
+        // A caller that accepts gzip (OpenAI's SDKs do) gets the events uncompressed; whole
+        // answers are still compressed for it.
+        let gzip = |body: Value| {
+            TestRequest::post()
+                .uri("/v1/chat/completions")
+                .insert_header(("Authorization", format!("Bearer {key}")))
+                .insert_header(("Accept-Encoding", "gzip"))
+                .set_json(body)
+        };
+        let mut body = hello("streamer");
+        body["stream"] = json!(true);
+        let plain = app.call(gzip(body)).await;
+        assert_eq!(plain.header("content-encoding"), Some("identity"), "{plain:?}");
+        assert!(plain.text().starts_with("data: {") && plain.text().ends_with("data: [DONE]\n\n"));
+        let whole = app.call(gzip(hello("streamer"))).await;
+        assert_eq!((whole.status, whole.header("content-encoding")), (200, Some("gzip")));
     }
 
     async fn an_upstream_refusing_stream_options_is_streamed_without_them(db) {
