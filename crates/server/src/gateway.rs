@@ -49,8 +49,38 @@ pub struct GatewaySettings {
     pub timeout: Duration,
     /// Largest request body: chat requests carry whole conversations and inline images.
     pub body_limit: usize,
-    /// The certificate authorities upstream TLS trusts.
-    pub trust: TrustStore,
+    /// The certificate authorities upstream TLS trusts, loaded.
+    pub tls: UpstreamTls,
+}
+
+/// Upstream TLS: the authorities trusted, and the connector loaded from them once, when the
+/// settings are made (clones share it), not by each worker at its first call.
+#[derive(Clone, Debug)]
+pub struct UpstreamTls {
+    trust: TrustStore,
+    /// `None` when the authorities could not be loaded: awc's own connector is used then,
+    /// which looks in OpenSSL's default places only.
+    connector: Option<SslConnector>,
+}
+
+impl UpstreamTls {
+    pub fn trusting(trust: TrustStore) -> Self {
+        let connector = trust
+            .connector()
+            .map_err(|error| {
+                tracing::warn!(
+                    %error,
+                    ?trust,
+                    "upstream TLS: could not load the trusted authorities"
+                );
+            })
+            .ok();
+        Self { trust, connector }
+    }
+
+    pub fn trust(&self) -> &TrustStore {
+        &self.trust
+    }
 }
 
 /// Where upstream TLS finds the certificate authorities it trusts: a bundle file, directories
@@ -82,7 +112,7 @@ impl TrustStore {
 
     /// The TLS connector for upstream calls: peers verified against these authorities (and
     /// OpenSSL's defaults), HTTP/2 or 1.1 offered as awc does by default.
-    pub fn connector(&self) -> Result<SslConnector, openssl::error::ErrorStack> {
+    fn connector(&self) -> Result<SslConnector, openssl::error::ErrorStack> {
         let mut builder = SslConnector::builder(SslMethod::tls())?;
         builder.set_alpn_protos(b"\x02h2\x08http/1.1")?;
         if let Some(file) = &self.file {
@@ -108,7 +138,7 @@ impl Default for GatewaySettings {
             connect_timeout: Duration::from_secs(10),
             timeout: Duration::from_secs(600),
             body_limit: DEFAULT_BODY_LIMIT,
-            trust: TrustStore::system(),
+            tls: UpstreamTls::trusting(TrustStore::system()),
         }
     }
 }
@@ -271,14 +301,8 @@ fn client(settings: &Arc<GatewaySettings>) -> awc::Client {
         let mut connector = awc::Connector::new()
             .connector(TcpConnector::new(resolver).service())
             .timeout(settings.connect_timeout);
-        match settings.trust.connector() {
-            Ok(tls) => connector = connector.openssl(tls),
-            // awc's own connector then: OpenSSL's default places only.
-            Err(error) => tracing::warn!(
-                %error,
-                trust = ?settings.trust,
-                "upstream TLS: could not load the trusted authorities"
-            ),
+        if let Some(tls) = &settings.tls.connector {
+            connector = connector.openssl(tls.clone());
         }
         let client = awc::Client::builder()
             .connector(connector)

@@ -206,9 +206,10 @@ pub async fn serve(config: Config, registry: Arc<dyn Registry>) -> Result<(), St
         connect_timeout: Duration::from_secs(config.upstream_connect_timeout.max(1)),
         timeout: Duration::from_secs(config.upstream_timeout.max(1)),
         body_limit: crate::gateway::DEFAULT_BODY_LIMIT.max(config.body_limit),
-        trust: crate::gateway::TrustStore::system(),
+        tls: crate::gateway::UpstreamTls::trusting(crate::gateway::TrustStore::system()),
     });
-    match (&gateway.trust.file, gateway.trust.dirs.as_slice()) {
+    let trust = gateway.tls.trust();
+    match (&trust.file, trust.dirs.as_slice()) {
         (None, []) => tracing::warn!(
             "no CA certificates found (install ca-certificates, or set SSL_CERT_FILE): \
              HTTPS upstreams will fail verification"

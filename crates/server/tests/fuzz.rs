@@ -11,8 +11,8 @@
 //!    per-user defaults are exactly as before.
 //!
 //! The gateway's endpoints (`/v1/chat/completions`, `/v1/embeddings`, against a fake upstream;
-//! chat also to a model called through Anthropic's Messages API) answer errors in OpenAI's shape; the only 5xx allowed is the 502 of an upstream that cannot
-//! be reached. A refused call never reaches the upstream, an answered one reaches it once (a
+//! chat also to a model called through Anthropic's Messages API) answer errors in OpenAI's
+//! shape; the only 5xx allowed is the 502 of an upstream that cannot be reached. A refused call never reaches the upstream, an answered one reaches it once (a
 //! stream asked for comes as one, ending with `[DONE]`), and only calls that reached or tried
 //! to reach an upstream are metered.
 //!
@@ -36,7 +36,7 @@ use modelgate_core::{
     UserDefault,
 };
 use modelgate_server::app::configure_main;
-use modelgate_server::gateway::{EgressPolicy, GatewaySettings, TrustStore};
+use modelgate_server::gateway::{EgressPolicy, GatewaySettings};
 use modelgate_testkit::upstream::FakeUpstream;
 use modelgate_testkit::{TestApp, TestDb, TestResponse, backend_app_tests};
 use proptest::prelude::*;
@@ -87,7 +87,7 @@ async fn world(db: TestDb) -> World {
         timeout: Duration::from_secs(10),
         // Over the families' huge body (1.1 MB), which the gateway passes on.
         body_limit: 2 * 1024 * 1024,
-        trust: TrustStore::system(),
+        ..GatewaySettings::default()
     });
     let app = TestApp::new(db, move |cfg| {
         cfg.app_data(settings);

@@ -12,7 +12,7 @@ use actix_web::test::TestRequest;
 use actix_web::web;
 use modelgate_core::{Registry, Role};
 use modelgate_server::app::configure_main;
-use modelgate_server::gateway::{EgressPolicy, GatewaySettings, TrustStore};
+use modelgate_server::gateway::{EgressPolicy, GatewaySettings, TrustStore, UpstreamTls};
 use modelgate_testkit::net::unreachable_base_url;
 use modelgate_testkit::tls::TlsUpstream;
 use modelgate_testkit::upstream::{
@@ -34,7 +34,7 @@ async fn app_trusting(db: TestDb, allow: &str, timeout: Duration, trust: TrustSt
         connect_timeout: Duration::from_secs(2),
         timeout,
         body_limit: 3 * 1024 * 1024,
-        trust,
+        tls: UpstreamTls::trusting(trust),
     });
     TestApp::new(db, move |cfg| {
         cfg.app_data(settings);

@@ -10,7 +10,7 @@ use std::time::Duration;
 use actix_web::web;
 use modelgate_core::Role;
 use modelgate_server::app::configure_main;
-use modelgate_server::gateway::{EgressPolicy, GatewaySettings, TrustStore};
+use modelgate_server::gateway::{EgressPolicy, GatewaySettings};
 use modelgate_testkit::net::unreachable_base_url;
 use modelgate_testkit::upstream::{FakeUpstream, LISTED_MODELS, REFUSED_KEY};
 use modelgate_testkit::{TestApp, TestDb, TestResponse, backend_app_tests};
@@ -25,7 +25,7 @@ async fn app(db: TestDb, allow: &str) -> TestApp {
         // Bounds the connection test's own ten seconds, so that `slow` times out here.
         timeout: Duration::from_secs(1),
         body_limit: 1024 * 1024,
-        trust: TrustStore::system(),
+        ..GatewaySettings::default()
     });
     TestApp::new(db, move |cfg| {
         cfg.app_data(settings);
