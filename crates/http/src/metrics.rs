@@ -27,7 +27,7 @@ pub const POOL_TIMEOUTS: &str = "modelgate_db_pool_timeouts_total";
 pub const CACHE_HITS: &str = "modelgate_cache_hits_total";
 pub const MODELS: &str = "modelgate_models";
 pub const CATALOG_MODELS: &str = "modelgate_catalog_models";
-// The gateway's, recorded by its calls, labelled `model` with the model key the caller named.
+// The gateway's, recorded by its calls, labelled `org` and `model` (the model key called).
 pub const GATEWAY_CALLS: &str = "modelgate_gateway_calls_total";
 pub const GATEWAY_CALL_SECONDS: &str = "modelgate_gateway_call_duration_seconds";
 pub const GATEWAY_FIRST_TOKEN_SECONDS: &str = "modelgate_gateway_time_to_first_token_seconds";

@@ -614,6 +614,8 @@ fn write_usage(
 /// cached) and, once it has cost something, its cost — a model without prices shows no cost
 /// rather than a cost of zero, and one never streamed no time to first token.
 struct ModelMetrics {
+    /// `org` and `model`, for the handles made as they are first needed.
+    labels: [(&'static str, String); 2],
     calls: Vec<(u16, metrics::Counter)>,
     seconds: metrics::Histogram,
     first_token: Option<metrics::Histogram>,
@@ -634,23 +636,17 @@ impl ModelMetrics {
             first_token: None,
             tokens: [tokens("prompt"), tokens("completion"), tokens("cached")],
             cost: None,
+            labels,
         }
     }
 
-    fn record(
-        &mut self,
-        org: &str,
-        usage: &UsageRecord,
-        took: Duration,
-        first_token: Option<Duration>,
-    ) {
-        let labels = || [("org", org.to_owned()), ("model", usage.model_key.clone())];
+    fn record(&mut self, usage: &UsageRecord, took: Duration, first_token: Option<Duration>) {
         // A model answers with few statuses: a list is quicker than a map.
         match self.calls.iter().find(|(status, _)| *status == usage.status) {
             Some((_, calls)) => calls.increment(1),
             None => {
+                let [org, model] = self.labels.clone();
                 let status = ("status", usage.status.to_string());
-                let [org, model] = labels();
                 let calls = metrics::counter!(GATEWAY_CALLS, &[org, model, status]);
                 calls.increment(1);
                 self.calls.push((usage.status, calls));
@@ -658,9 +654,9 @@ impl ModelMetrics {
         }
         self.seconds.record(took.as_secs_f64());
         if let Some(first_token) = first_token.filter(|_| usage.stream) {
-            let histogram = self
-                .first_token
-                .get_or_insert_with(|| metrics::histogram!(GATEWAY_FIRST_TOKEN_SECONDS, &labels()));
+            let histogram = self.first_token.get_or_insert_with(|| {
+                metrics::histogram!(GATEWAY_FIRST_TOKEN_SECONDS, &self.labels)
+            });
             histogram.record(first_token.as_secs_f64());
         }
         let counts = [usage.tokens.prompt, usage.tokens.completion, usage.tokens.cached];
@@ -668,7 +664,8 @@ impl ModelMetrics {
             counter.increment(u64::try_from(count).unwrap_or(0));
         }
         if let Some(cost) = usage.cost {
-            let gauge = self.cost.get_or_insert_with(|| metrics::gauge!(GATEWAY_COST, &labels()));
+            let gauge =
+                self.cost.get_or_insert_with(|| metrics::gauge!(GATEWAY_COST, &self.labels));
             gauge.increment(cost);
         }
     }
@@ -698,11 +695,11 @@ fn record_metrics(org: &str, usage: &UsageRecord, took: Duration, first_token: O
             None => orgs.entry(org.to_owned()).or_default(),
         };
         if let Some(model) = models.get_mut(&usage.model_key) {
-            model.record(org, usage, took, first_token);
+            model.record(usage, took, first_token);
             return;
         }
         let mut model = ModelMetrics::of(org, &usage.model_key);
-        model.record(org, usage, took, first_token);
+        model.record(usage, took, first_token);
         models.insert(usage.model_key.clone(), model);
     });
 }
